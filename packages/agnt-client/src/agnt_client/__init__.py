@@ -1,0 +1,3 @@
+"""agnt client."""
+
+__version__ = "0.1.0"

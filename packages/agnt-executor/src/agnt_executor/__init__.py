@@ -1,0 +1,3 @@
+"""agnt executor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,77 @@
+"""agnt wire models: every request and response shape, the job lifecycle, the error shape.
+
+No I/O lives here; the API, the client, the CLI and the executor all import these.
+"""
+
+from agnt_models.agents import (
+    Agent,
+    AgentPublish,
+    AgentSearchPage,
+    AgentStats,
+    AgentSummary,
+    Pricing,
+    PricingModel,
+)
+from agnt_models.common import (
+    AGENT_ID_PATTERN,
+    DEFAULT_PAGE_LIMIT,
+    MAX_PAGE_LIMIT,
+    MAX_PROMPT_BYTES,
+    MAX_WAIT_SECONDS,
+    AgentId,
+    JsonObject,
+    WireModel,
+)
+from agnt_models.errors import PROBLEM_CONTENT_TYPE, ErrorCode, FieldError, Problem
+from agnt_models.jobs import Job, JobCreate, JobPage, JobResult, ResultFile, StatusReport
+from agnt_models.keys import ApiKeyCreated, ApiKeyInfo, Health, Role
+from agnt_models.status import (
+    EXECUTOR_REPORTABLE,
+    LEASED,
+    TERMINAL,
+    TRANSITIONS,
+    JobStatus,
+    can_transition,
+    sources_of,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AGENT_ID_PATTERN",
+    "DEFAULT_PAGE_LIMIT",
+    "EXECUTOR_REPORTABLE",
+    "LEASED",
+    "MAX_PAGE_LIMIT",
+    "MAX_PROMPT_BYTES",
+    "MAX_WAIT_SECONDS",
+    "PROBLEM_CONTENT_TYPE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Agent",
+    "AgentId",
+    "AgentPublish",
+    "AgentSearchPage",
+    "AgentStats",
+    "AgentSummary",
+    "ApiKeyCreated",
+    "ApiKeyInfo",
+    "ErrorCode",
+    "FieldError",
+    "Health",
+    "Job",
+    "JobCreate",
+    "JobPage",
+    "JobResult",
+    "JobStatus",
+    "JsonObject",
+    "Pricing",
+    "PricingModel",
+    "Problem",
+    "ResultFile",
+    "Role",
+    "StatusReport",
+    "WireModel",
+    "can_transition",
+    "sources_of",
+]

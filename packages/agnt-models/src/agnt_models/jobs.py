@@ -1,0 +1,101 @@
+"""Jobs: what a buyer orders, follows and downloads; what an executor reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic.types import UUID4
+
+from agnt_models.common import (
+    MAX_REASON_CHARS,
+    AgentId,
+    JsonObject,
+    Progress,
+    Prompt,
+    WireModel,
+)
+from agnt_models.status import EXECUTOR_REPORTABLE, JobStatus
+
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class JobCreate(WireModel):
+    """Body of ``POST /v1/jobs``. ``params`` must satisfy the agent's ``input_schema``."""
+
+    agent_id: AgentId
+    prompt: Prompt
+    params: JsonObject = Field(default_factory=dict)
+
+
+class Job(WireModel):
+    """A job as either end sees it (``GET /v1/jobs/{job_id}``).
+
+    ``duration_seconds`` is ``completed_at - started_at`` when both are known, else null.
+    """
+
+    id: UUID4
+    agent_id: AgentId
+    buyer_id: UUID4
+    prompt: str
+    params: JsonObject
+    status: JobStatus
+    progress: Progress = 0
+    decision_reason: str | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    lease_expires_at: AwareDatetime | None = None
+    duration_seconds: float | None = Field(default=None, ge=0)
+
+
+class JobPage(WireModel):
+    """A page of jobs, newest first; pass ``next_cursor`` back as ``cursor``."""
+
+    items: list[Job]
+    next_cursor: str | None = None
+
+
+class ResultFile(WireModel):
+    """One output file of a completed job.
+
+    ``download_url`` is absolute: a presigned S3 URL, or the API's own file route
+    (which needs the same bearer key).
+    """
+
+    name: str
+    size: int = Field(ge=0)
+    mime: str
+    sha256: Sha256Hex
+    download_url: str
+
+
+class JobResult(WireModel):
+    """``GET /v1/jobs/{job_id}/result``: the files of a completed job."""
+
+    job_id: UUID4
+    files: list[ResultFile]
+    created_at: AwareDatetime
+
+
+class StatusReport(WireModel):
+    """Body of ``POST /v1/executor/jobs/{job_id}/status``.
+
+    ``status`` is one of accepted, rejected, running, failed. Reporting the job's current
+    status again with a new ``progress`` is a progress report, not a transition. Every
+    report renews the lease. ``reason`` is recorded as the job's ``decision_reason``
+    (why it was rejected or failed).
+    """
+
+    status: JobStatus
+    progress: Progress | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _reportable(self) -> StatusReport:
+        if self.status not in EXECUTOR_REPORTABLE:
+            allowed = ", ".join(sorted(s.value for s in EXECUTOR_REPORTABLE))
+            raise ValueError(f"an executor may report only: {allowed}")
+        return self
