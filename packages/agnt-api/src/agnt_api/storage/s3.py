@@ -178,7 +178,8 @@ class S3Storage:
                 if upload is None and len(buffer) >= self.multipart_threshold:
                     upload = await _MultipartUpload.create(self, object_key, content_type)
                 while upload is not None and len(buffer) >= self.part_size:
-                    part = bytes(buffer[: self.part_size])
+                    with memoryview(buffer) as view:  # one copy of the part, not two
+                        part = bytes(view[: self.part_size])
                     del buffer[: self.part_size]
                     await upload.add_part(part)
             if upload is None:
