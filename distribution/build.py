@@ -1,0 +1,92 @@
+"""Build the `agnt` binary once and wrap it for npm and pip.
+
+    uv run python distribution/build.py all        # binary, then both wrappers
+    uv run python distribution/build.py binary     # dist/agnt-<os>-<arch>/
+    uv run python distribution/build.py npm        # dist/npm/*.tgz from the existing binary
+    uv run python distribution/build.py wheel      # dist/pip/agnt-*.whl from the existing binary
+
+The wrappers take the binary from ``--dist-dir`` as it is: the release builds it once per
+platform and hands the same directory to both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from npm_packages import pack_npm_packages
+from pip_wheel import build_wheel
+from target import current_target
+
+DISTRIBUTION_DIR = Path(__file__).resolve().parent
+REPO_ROOT = DISTRIBUTION_DIR.parent
+CLI_PYPROJECT = REPO_ROOT / "packages" / "agnt-cli" / "pyproject.toml"
+
+
+def cli_version() -> str:
+    """agnt-cli's version from its pyproject.toml: every wrapper is published under it."""
+    import tomllib
+
+    with CLI_PYPROJECT.open("rb") as handle:
+        version: str = tomllib.load(handle)["project"]["version"]
+    return version
+
+
+def build_binary(dist_dir: Path, work_dir: Path) -> Path:
+    """Run PyInstaller on agnt.spec; return the onedir build directory."""
+    target = current_target()
+    build_dir = target.build_dir(dist_dir)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--clean",
+            "--log-level=WARN",
+            f"--distpath={dist_dir}",
+            f"--workpath={work_dir}",
+            str(DISTRIBUTION_DIR / "agnt.spec"),
+        ],
+        check=True,
+    )
+    return build_dir
+
+
+def existing_build(dist_dir: Path) -> Path:
+    """The binary built earlier for this platform, or SystemExit naming the command to run."""
+    build_dir = current_target().build_dir(dist_dir)
+    if not (build_dir / current_target().exe_name).is_file():
+        raise SystemExit(f"{build_dir} has no agnt binary: run `build.py binary` first")
+    return build_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the requested steps."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["all", "binary", "npm", "wheel"])
+    parser.add_argument("--dist-dir", type=Path, default=REPO_ROOT / "dist")
+    parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "build" / "pyinstaller")
+    parser.add_argument(
+        "--version", default=None, help="version of the wrappers (default: agnt-cli's)"
+    )
+    args = parser.parse_args(argv)
+    dist_dir: Path = args.dist_dir.resolve()
+    version: str = args.version or cli_version()
+
+    if args.step in ("all", "binary"):
+        build_dir = build_binary(dist_dir, args.work_dir.resolve())
+        print(f"binary: {build_dir}")
+    else:
+        build_dir = existing_build(dist_dir)
+    if args.step in ("all", "npm"):
+        for tarball in pack_npm_packages(build_dir, version, dist_dir / "npm"):
+            print(f"npm: {tarball}")
+    if args.step in ("all", "wheel"):
+        print(f"wheel: {build_wheel(build_dir, version, dist_dir / 'pip')}")
+
+
+if __name__ == "__main__":
+    main()
