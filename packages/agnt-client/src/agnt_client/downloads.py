@@ -1,0 +1,158 @@
+"""Downloading a job's result files safely: checked names, temp files, verified hashes.
+
+A download is all or nothing: every file is streamed to a temp file beside its
+destination, each is checked against the size and sha256 that the result promised, and
+only when all of them are right are they renamed into place. Anything that goes wrong
+(a mismatch, a broken connection) removes the temp files and leaves ``dest_dir`` as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from agnt_client.errors import ChecksumMismatchError, FileConflictError, UnsafeFileNameError
+from agnt_models import ResultFile
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    """A result file on disk: its name in the result, where it is, its size and sha256."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+
+
+def destination(dest_dir: Path, name: str) -> Path:
+    """Where result file ``name`` goes in ``dest_dir``; names that are paths are refused."""
+    if (
+        not name
+        or name in {".", ".."}
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or Path(name).is_absolute()
+    ):
+        raise UnsafeFileNameError(name)
+    return dest_dir / name
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def existing_download(path: Path, expected: ResultFile, *, overwrite: bool) -> bool:
+    """Whether ``path`` already holds exactly this file (then it need not be fetched).
+
+    A different file there raises ``FileConflictError`` unless ``overwrite``.
+    """
+    if not path.exists():
+        return False
+    if (
+        path.is_file()
+        and path.stat().st_size == expected.size
+        and sha256_of(path) == expected.sha256
+    ):
+        return True
+    if overwrite and not path.is_dir():
+        return False
+    raise FileConflictError(path)
+
+
+class PartialDownload:
+    """A result file being written to a temp file beside its destination, hashed as it goes."""
+
+    def __init__(self, expected: ResultFile, path: Path) -> None:
+        self.expected = expected
+        self.path = path
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".part", dir=path.parent
+        )
+        self.temp_path = Path(temp_name)
+        self._stream: BinaryIO = os.fdopen(handle, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def restart(self) -> None:
+        """Drop what was written so far (before retrying the download from the start)."""
+        self._stream.seek(0)
+        self._stream.truncate()
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk of the body."""
+        self._stream.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> DownloadedFile:
+        """Close the temp file and check it against the result entry."""
+        self._stream.close()
+        digest = self._hash.hexdigest()
+        if digest != self.expected.sha256 or self.size != self.expected.size:
+            raise ChecksumMismatchError(
+                self.expected.name,
+                expected_sha256=self.expected.sha256,
+                actual_sha256=digest,
+                expected_size=self.expected.size,
+                actual_size=self.size,
+            )
+        return DownloadedFile(self.expected.name, self.path, self.size, digest)
+
+    def commit(self) -> None:
+        """Move the verified temp file into place."""
+        os.replace(self.temp_path, self.path)
+
+    def discard(self) -> None:
+        """Remove the temp file (nothing is left behind)."""
+        self._stream.close()
+        self.temp_path.unlink(missing_ok=True)
+
+
+class ResultDownload:
+    """The plan for downloading one job result into ``dest_dir``.
+
+    Construction checks every name and every existing file first, so a conflict is
+    reported before a single byte is fetched.
+    """
+
+    def __init__(self, files: list[ResultFile], dest_dir: Path, *, overwrite: bool) -> None:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        self.done: dict[str, DownloadedFile] = {}
+        self.todo: list[tuple[ResultFile, Path]] = []
+        self._order = [f.name for f in files]
+        self._partials: list[PartialDownload] = []
+        for entry in files:
+            path = destination(dest_dir, entry.name)
+            if existing_download(path, entry, overwrite=overwrite):
+                self.done[entry.name] = DownloadedFile(entry.name, path, entry.size, entry.sha256)
+            else:
+                self.todo.append((entry, path))
+
+    def start(self, entry: ResultFile, path: Path) -> PartialDownload:
+        """Open the temp file for one file of the plan."""
+        partial = PartialDownload(entry, path)
+        self._partials.append(partial)
+        return partial
+
+    def commit(self) -> list[DownloadedFile]:
+        """Verify every temp file, then rename them all into place; in result order."""
+        for partial in self._partials:
+            self.done[partial.expected.name] = partial.finish()
+        for partial in self._partials:
+            partial.commit()
+        return [self.done[name] for name in self._order]
+
+    def discard(self) -> None:
+        """Remove every temp file."""
+        for partial in self._partials:
+            partial.discard()

@@ -1,0 +1,109 @@
+"""When to retry a request and how long to wait first. Pure decisions, no I/O.
+
+A request is retried when its failure is transient: a connection error or timeout, or a
+408, 429, 502, 503 or 504 answer. Whether it is *safe* to retry depends on the request:
+
+- idempotent requests (GET, HEAD, PUT, DELETE, and any POST carrying an ``Idempotency-Key``)
+  are retried on every transient failure;
+- other POSTs (status reports, cancel, complete) are retried only when the API certainly did
+  not act on them: the connection was never made, or the answer was 408 or 429. A timeout
+  or a 502 after the body was sent may hide a request that did take effect.
+
+The wait is exponential backoff with jitter, unless the answer carries ``Retry-After``
+(seconds or an HTTP date), which is honoured as given; a ``Retry-After`` longer than
+``max_retry_after`` means the client gives up instead of sleeping that long.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+"""Answers that mean "try again later" rather than "this request is wrong"."""
+
+_UNPROCESSED_STATUSES = frozenset({408, 429})
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def is_idempotent(method: str, headers: Mapping[str, str]) -> bool:
+    """Whether repeating the request cannot do anything twice."""
+    if method.upper() in _IDEMPOTENT_METHODS:
+        return True
+    return any(name.lower() == IDEMPOTENCY_HEADER.lower() for name in headers)
+
+
+def parse_retry_after(headers: httpx.Headers, now: datetime | None = None) -> float | None:
+    """Seconds the server asks us to wait (``Retry-After``, or ``retry-after-ms``), if any."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times to retry and how long to back off between attempts.
+
+    ``attempt`` counts retries already made: the first retry is decided with ``attempt=0``.
+    """
+
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    jitter: Callable[[], float] = field(default=random.random, compare=False)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff for retry number ``attempt``, with up to 25 % jitter off."""
+        delay = min(self.initial_delay * 2.0**attempt, self.max_delay)
+        return delay * (1.0 - 0.25 * self.jitter())
+
+    def delay_after_error(
+        self, exc: httpx.TransportError, attempt: int, *, idempotent: bool
+    ) -> float | None:
+        """Seconds to wait before retrying after a transport error, or ``None`` to give up."""
+        if attempt >= self.max_retries:
+            return None
+        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        if not (idempotent or never_sent):
+            return None
+        return self.backoff(attempt)
+
+    def delay_after_response(
+        self, response: httpx.Response, attempt: int, *, idempotent: bool
+    ) -> float | None:
+        """Seconds to wait before retrying after this answer, or ``None`` to keep it."""
+        status = response.status_code
+        if attempt >= self.max_retries or status not in RETRYABLE_STATUSES:
+            return None
+        if not (idempotent or status in _UNPROCESSED_STATUSES):
+            return None
+        retry_after = parse_retry_after(response.headers)
+        if retry_after is None:
+            return self.backoff(attempt)
+        if retry_after > self.max_retry_after:
+            return None
+        return retry_after
