@@ -1,0 +1,134 @@
+"""``agnt-executor``: serve a manifest's agents (``run``), publish them, or check a manifest.
+
+Exit codes: 0 done (``run``: stopped by SIGTERM/SIGINT after draining), 1 the API refused
+or could not be reached (bad key, an agent id owned by someone else), 2 bad usage or an
+invalid manifest. Logs are JSON lines on stderr; ``publish`` and ``check`` print JSON on
+stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agnt_client import AgntError, AsyncClient
+from agnt_executor import __version__
+from agnt_executor.executor import Executor, ExecutorFatalError, publish_agents
+from agnt_executor.logs import configure_logging, log_error
+from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
+
+EXIT_OK = 0
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+
+
+def add_api_options(parser: argparse.ArgumentParser) -> None:
+    """``--api-url`` and ``--api-key`` (defaults: ``AGNT_API_URL``, ``AGNT_API_KEY``)."""
+    parser.add_argument("--api-url", help="API base URL (default: $AGNT_API_URL)")
+    parser.add_argument("--api-key", help="executor API key (default: $AGNT_API_KEY)")
+
+
+def make_client(args: argparse.Namespace) -> AsyncClient:
+    """An async client from the flags, falling back to the environment."""
+    return AsyncClient(base_url=args.api_url, api_key=args.api_key)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agnt-executor", description="Serve agnt agents: pull jobs, run handlers."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="publish the agents and serve their jobs")
+    run.add_argument("manifest", type=Path)
+    run.add_argument("--concurrency", type=int, help="jobs at once (default: manifest, 1)")
+    run.add_argument("--shutdown-grace", type=float, help="seconds running jobs get after SIGTERM")
+    run.add_argument("--no-publish", action="store_true", help="do not publish at start")
+    add_api_options(run)
+
+    publish = commands.add_parser("publish", help="create or update the manifest's agents")
+    publish.add_argument("manifest", type=Path)
+    add_api_options(publish)
+
+    check = commands.add_parser("check", help="validate a manifest without the API")
+    check.add_argument("manifest", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``agnt-executor``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    configure_logging()
+    try:
+        loaded = load_manifest(args.manifest)
+    except ManifestError as exc:
+        log_error("manifest_invalid", error=str(exc))
+        return EXIT_USAGE
+    if args.command == "check":
+        _print_json(_describe(loaded))
+        return EXIT_OK
+    if args.command == "run":
+        concurrency = args.concurrency or loaded.settings.concurrency
+        if concurrency < 1:
+            log_error("usage_error", error="--concurrency must be at least 1")
+            return EXIT_USAGE
+        if args.shutdown_grace is not None:
+            loaded.settings.shutdown_grace_seconds = max(0.0, args.shutdown_grace)
+    try:
+        client = make_client(args)
+    except AgntError as exc:
+        log_error("usage_error", error=str(exc))
+        return EXIT_USAGE
+    if args.command == "publish":
+        return asyncio.run(_publish(client, loaded))
+    return asyncio.run(_run(client, loaded, concurrency, publish=not args.no_publish))
+
+
+async def _publish(client: AsyncClient, loaded: LoadedManifest) -> int:
+    async with client:
+        try:
+            agents = await publish_agents(client, loaded, retry_for=30.0)
+        except AgntError as exc:
+            log_error("publish_failed", error=str(exc))
+            return EXIT_API_ERROR
+    _print_json([agent.to_json_dict() for agent in agents])
+    return EXIT_OK
+
+
+async def _run(
+    client: AsyncClient, loaded: LoadedManifest, concurrency: int, *, publish: bool
+) -> int:
+    async with client:
+        executor = Executor(client, loaded, concurrency=concurrency)
+        executor.install_signal_handlers()
+        try:
+            await executor.run(publish=publish)
+        except (ExecutorFatalError, AgntError) as exc:
+            log_error("executor_fatal", error=str(exc))
+            return EXIT_API_ERROR
+    return EXIT_OK
+
+
+def _describe(loaded: LoadedManifest) -> dict[str, object]:
+    return {
+        "manifest": str(loaded.path),
+        "executor": loaded.settings.model_dump(mode="json"),
+        "agents": [
+            {
+                "id": served.id,
+                "handler": served.spec.handler.type,
+                "unavailable_reason": served.handler.unavailable_reason(),
+            }
+            for served in loaded.agents.values()
+        ],
+    }
+
+
+def _print_json(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,260 @@
+"""The command handler: runs a program per job, argv built from a template, never a shell.
+
+``argv = ["summarize", "--lang", "{params.lang}", "{prompt}"]``: each element is one
+argument; ``{prompt}``, ``{job_id}``, ``{agent_id}``, ``{output_dir}``, ``{work_dir}`` and
+``{params.NAME}`` are replaced (``{{``/``}}`` are literal braces). The prompt is also on
+stdin; the environment carries ``AGNT_JOB_ID``, ``AGNT_AGENT_ID``, ``AGNT_PARAMS_JSON``,
+``AGNT_OUTPUT_DIR`` and ``AGNT_WORK_DIR``. A line ``AGNT_PROGRESS <n>`` on stderr reports
+progress. stdout and stderr are saved as result files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
+
+from agnt_executor.handlers.base import HandlerError, JobCanceled, JobContext
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_PARAM_NAME = re.compile(r"^params\.([A-Za-z0-9_.-]+)$")
+_FIXED_PLACEHOLDERS = frozenset({"prompt", "job_id", "agent_id", "output_dir", "work_dir"})
+_PROGRESS_LINE = re.compile(rb"^AGNT_PROGRESS[ =:]\s*(\d{1,3})\s*$")
+_STDERR_TAIL_CHARS = 1000
+_STDIN_DISCARD_ERRORS = (BrokenPipeError, ConnectionResetError)
+
+FileName = Annotated[str, StringConstraints(pattern=r"^[^/\\]+$"), Field(min_length=1)]
+
+
+class CommandSettings(BaseModel):
+    """Manifest settings of a ``command`` handler."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["command"] = "command"
+    argv: list[str] = Field(min_length=1, description="Program and arguments, one per element.")
+    stdin: Literal["prompt", "none"] = "prompt"
+    env: dict[str, str] = Field(default_factory=dict)
+    param_defaults: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Values for {params.NAME} when the job has no NAME."
+    )
+    timeout_seconds: float | None = Field(default=600.0, gt=0)
+    kill_grace_seconds: float = Field(default=5.0, ge=0)
+    stdout_file: FileName | None = "stdout.txt"
+    stderr_file: FileName | None = "stderr.txt"
+
+    @model_validator(mode="after")
+    def _placeholders_known(self) -> Self:
+        for template in self.argv:
+            for name in _placeholder_names(template):
+                if name not in _FIXED_PLACEHOLDERS and not _PARAM_NAME.match(name):
+                    known = ", ".join(sorted(f"{{{n}}}" for n in _FIXED_PLACEHOLDERS))
+                    raise ValueError(
+                        f"unknown placeholder {{{name}}} in {template!r}; "
+                        f"use {known} or {{params.NAME}}"
+                    )
+        return self
+
+
+def _placeholder_names(template: str) -> list[str]:
+    return [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1) is not None]
+
+
+def render_argument(template: str, values: Mapping[str, str]) -> str:
+    """Fill one argv template; a ``{params.NAME}`` without a value is a ``HandlerError``."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        if name in values:
+            return values[name]
+        param = _PARAM_NAME.match(name)
+        label = f"param '{param.group(1)}'" if param else f"placeholder {{{name}}}"
+        raise HandlerError(f"the command needs {label}, which the job does not have")
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+def _as_argument(value: JsonValue) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class CommandHandler:
+    """Runs ``settings.argv`` as a child process per job (its own process group)."""
+
+    def __init__(self, settings: CommandSettings, base_dir: Path) -> None:
+        """``base_dir`` resolves a relative program path like ``./bin/agent``."""
+        self.settings = settings
+        program = settings.argv[0]
+        if "/" in program and not Path(program).is_absolute() and not _placeholder_names(program):
+            program = str((base_dir / program).resolve())
+        self._program = program
+
+    def unavailable_reason(self) -> str | None:
+        """Why no job can run: the program is not installed or not executable."""
+        if _placeholder_names(self._program):
+            return None
+        if shutil.which(self._program) is None:
+            return f"command '{self._program}' is not installed here (not found or not executable)"
+        return None
+
+    def render_argv(self, ctx: JobContext) -> list[str]:
+        """The job's argv: every template element filled from the job."""
+        values = {
+            "prompt": ctx.job.prompt,
+            "job_id": str(ctx.job.id),
+            "agent_id": ctx.job.agent_id,
+            "output_dir": str(ctx.output_dir),
+            "work_dir": str(ctx.work_dir),
+        }
+        params = {**self.settings.param_defaults, **ctx.job.params}
+        values.update({f"params.{k}": _as_argument(v) for k, v in params.items()})
+        return [render_argument(t, values) for t in [self._program, *self.settings.argv[1:]]]
+
+    def job_environment(self, ctx: JobContext) -> dict[str, str]:
+        """The child's environment: ours, the manifest's ``env``, and the job's AGNT_* values."""
+        return {
+            **os.environ,
+            **self.settings.env,
+            "AGNT_JOB_ID": str(ctx.job.id),
+            "AGNT_AGENT_ID": ctx.job.agent_id,
+            "AGNT_PARAMS_JSON": json.dumps(ctx.job.params),
+            "AGNT_OUTPUT_DIR": str(ctx.output_dir),
+            "AGNT_WORK_DIR": str(ctx.work_dir),
+        }
+
+    async def run(self, ctx: JobContext) -> None:
+        """Run the command to its end; non-zero exit, time-out or cancel raise."""
+        argv = self.render_argv(ctx)
+        stdout_path = _stream_path(ctx, self.settings.stdout_file, ".stdout")
+        stderr_path = _stream_path(ctx, self.settings.stderr_file, ".stderr")
+        with stdout_path.open("wb") as stdout_file:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE
+                    if self.settings.stdin == "prompt"
+                    else asyncio.subprocess.DEVNULL,
+                    stdout=stdout_file,
+                    stderr=asyncio.subprocess.PIPE,
+                    cwd=ctx.work_dir,
+                    env=self.job_environment(ctx),
+                    start_new_session=True,  # its own group: a cancel reaches grandchildren too
+                )
+            except OSError as exc:
+                raise HandlerError(f"cannot start command '{argv[0]}': {exc.strerror}") from exc
+        try:
+            await self._supervise(process, ctx, stderr_path)
+        finally:
+            if process.returncode is None:
+                _signal_group(process, signal.SIGKILL)
+                await process.wait()
+        self._raise_on_failure(process, stderr_path)
+
+    async def _supervise(
+        self, process: asyncio.subprocess.Process, ctx: JobContext, stderr_path: Path
+    ) -> None:
+        feeders = [asyncio.create_task(_pump_stderr(process, stderr_path, ctx))]
+        if process.stdin is not None:
+            feeders.append(asyncio.create_task(_feed_stdin(process, ctx.job.prompt)))
+        exited = asyncio.create_task(process.wait())
+        canceled = asyncio.create_task(ctx.wait_canceled())
+        try:
+            done, _ = await asyncio.wait(
+                {exited, canceled},
+                timeout=self.settings.timeout_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if exited not in done:
+                await self._terminate(process)
+                if canceled in done:
+                    raise JobCanceled(f"job {ctx.job.id} was canceled; the command was stopped")
+                raise HandlerError(f"command timed out after {self.settings.timeout_seconds:g} s")
+            await asyncio.gather(*feeders)
+        finally:
+            canceled.cancel()
+            for task in feeders:
+                task.cancel()
+            await asyncio.gather(exited, canceled, *feeders, return_exceptions=True)
+
+    async def _terminate(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM the process group, then SIGKILL it if it outlives the grace period."""
+        _signal_group(process, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), self.settings.kill_grace_seconds)
+        except TimeoutError:
+            _signal_group(process, signal.SIGKILL)
+            await process.wait()
+
+    def _raise_on_failure(self, process: asyncio.subprocess.Process, stderr_path: Path) -> None:
+        code = process.returncode
+        if code == 0:
+            return
+        if code is not None and code < 0:
+            message = f"command was killed by signal {signal.Signals(-code).name}"
+        else:
+            message = f"command exited with status {code}"
+        tail = _tail(stderr_path)
+        raise HandlerError(f"{message}: {tail}" if tail else message)
+
+
+def _stream_path(ctx: JobContext, result_name: str | None, private_name: str) -> Path:
+    return ctx.output_dir / result_name if result_name else ctx.work_dir / private_name
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+async def _feed_stdin(process: asyncio.subprocess.Process, prompt: str) -> None:
+    stdin = process.stdin
+    if stdin is None:
+        return
+    # A program that ignores stdin may exit before reading it: that is not an error.
+    with contextlib.suppress(*_STDIN_DISCARD_ERRORS):
+        stdin.write(prompt.encode("utf-8"))
+        await stdin.drain()
+    with contextlib.suppress(*_STDIN_DISCARD_ERRORS):
+        stdin.close()
+        await stdin.wait_closed()
+
+
+async def _pump_stderr(process: asyncio.subprocess.Process, path: Path, ctx: JobContext) -> None:
+    """Copy stderr to ``path`` and turn ``AGNT_PROGRESS <n>`` lines into progress reports."""
+    stream = process.stderr
+    if stream is None:
+        return
+    pending = b""
+    with path.open("wb") as sink:
+        while chunk := await stream.read(65536):
+            sink.write(chunk)
+            sink.flush()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            pending = pending[-4096:]  # a progress line is short; never buffer a huge one
+            for line in lines:
+                match = _PROGRESS_LINE.match(line.rstrip(b"\r"))
+                if match:
+                    ctx.report_progress(int(match.group(1)))
+
+
+def _tail(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _STDERR_TAIL_CHARS * 4))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return text.strip()[-_STDERR_TAIL_CHARS:]

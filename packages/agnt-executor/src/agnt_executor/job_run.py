@@ -1,0 +1,284 @@
+"""One job end to end: decide, accept, run the handler, keep the lease, upload, complete.
+
+Both ``agnt-executor run`` (many jobs) and ``agnt-handoff`` (one job) drive a ``JobRun``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from agnt_client import (
+    AgntError,
+    APIStatusError,
+    AsyncClient,
+    ConflictError,
+    NotFoundError,
+)
+from agnt_executor.handlers import HandlerError, JobCanceled, JobContext
+from agnt_executor.logs import log_error, log_event, log_warning
+from agnt_executor.manifest import ExecutorSettings, ServedAgent
+from agnt_executor.retry import call_with_retries
+from agnt_models import Job, JobStatus
+from agnt_models.common import MAX_REASON_CHARS
+
+SHUTDOWN_REASON = "executor_shutdown"
+DEFAULT_LEASE_SECONDS = 30.0
+MIN_HEARTBEAT_SECONDS = 0.2
+
+
+class JobOutcome(StrEnum):
+    """How a job ended for this executor."""
+
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    SHUTDOWN = "shutdown"
+    """Failed with ``executor_shutdown``: the executor stopped before the handler finished."""
+    GONE = "gone"
+    """Taken by another executor, canceled by the buyer, or its lease ran out: not ours."""
+
+
+class JobGone(Exception):
+    """The API answered 404/409 for the job: it is no longer this executor's to report."""
+
+
+def fit_reason(text: str) -> str:
+    """A reason within the API's limit, keeping the start and the (usually telling) end."""
+    text = text.strip() or "unknown error"
+    if len(text) <= MAX_REASON_CHARS:
+        return text
+    head = MAX_REASON_CHARS // 4
+    tail = MAX_REASON_CHARS - head - 5
+    return f"{text[:head]} ... {text[-tail:]}"
+
+
+def result_files(output_dir: Path) -> list[tuple[str, Path]]:
+    """Every regular file under ``output_dir`` as (result name, path), sorted by name.
+
+    Result names are plain file names, so a file in a subdirectory is named with ``__``
+    between the parts (``charts/a.png`` becomes ``charts__a.png``).
+    """
+    files = [p for p in output_dir.rglob("*") if p.is_file() and not p.is_symlink()]
+    named = [("__".join(p.relative_to(output_dir).parts), p) for p in files]
+    return sorted(named)
+
+
+class JobRun:
+    """Drives one pending job through this executor.
+
+    ``decide()`` rejects or accepts it; ``execute()`` runs an accepted job to a terminal
+    status. ``stop_for_shutdown()`` makes a running handler stop and the job fail with
+    ``executor_shutdown``.
+    """
+
+    def __init__(
+        self, client: AsyncClient, agent: ServedAgent, job: Job, settings: ExecutorSettings
+    ) -> None:
+        """Prepare to run ``job`` (still pending) with ``agent``'s handler."""
+        self.client = client
+        self.agent = agent
+        self.job = job
+        self.settings = settings
+        self._lease_seconds = settings.lease_seconds or DEFAULT_LEASE_SECONDS
+        self._ctx: JobContext | None = None
+        self._shutdown = False
+        self._gone_reason: str | None = None
+        self.accepted = False
+
+    @property
+    def job_id(self) -> str:
+        """The job's id as a string."""
+        return str(self.job.id)
+
+    def _log(self, event: str, **fields: Any) -> None:
+        log_event(event, job_id=self.job_id, agent_id=self.job.agent_id, **fields)
+
+    async def _report(
+        self, status: JobStatus, *, progress: int | None = None, reason: str | None = None
+    ) -> Job:
+        """Report ``status``, retrying network errors; 404/409 raise ``JobGone``."""
+        try:
+            job = await call_with_retries(
+                lambda: self.client.report_status(
+                    self.job.id, status, progress=progress, reason=reason
+                ),
+                what=f"report_{status.value}",
+                retry_for=self.settings.retry_seconds,
+                job_id=self.job_id,
+            )
+        except (ConflictError, NotFoundError) as exc:
+            raise JobGone(f"{exc.code or exc.status_code}: {exc.detail or exc}") from exc
+        self._learn_lease(job)
+        return job
+
+    def _learn_lease(self, job: Job) -> None:
+        if self.settings.lease_seconds is not None or job.lease_expires_at is None:
+            return
+        remaining = (job.lease_expires_at - datetime.now(UTC)).total_seconds()
+        if remaining > 0:
+            self._lease_seconds = remaining
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often the lease is renewed: a third of the lease."""
+        return max(MIN_HEARTBEAT_SECONDS, self._lease_seconds / 3)
+
+    async def decide(self) -> JobOutcome | None:
+        """Reject the job (with the reason) or accept it; None means accepted, run it next."""
+        reason = self.agent.rejection_reason(self.job)
+        try:
+            if reason is not None:
+                await self._report(JobStatus.REJECTED, reason=fit_reason(reason))
+                self._log("job_rejected", reason=reason)
+                return JobOutcome.REJECTED
+            await self._report(JobStatus.ACCEPTED)
+            self.accepted = True
+        except JobGone as exc:
+            self._log("job_not_claimed", reason=str(exc))
+            return JobOutcome.GONE
+        self._log("job_accepted", lease_seconds=round(self._lease_seconds, 3))
+        return None
+
+    async def execute(self) -> JobOutcome:
+        """Run an accepted job to its end and report it; returns how it ended."""
+        try:
+            self.job = await self._report(JobStatus.RUNNING, progress=0)
+        except JobGone as exc:
+            self._log("job_gone", reason=str(exc))
+            return JobOutcome.GONE
+        self._log("job_running")
+        work_dir = Path(tempfile.mkdtemp(prefix=f"agnt-job-{self.job_id}-"))
+        try:
+            return await self._execute_in(work_dir)
+        finally:
+            if self.settings.keep_work_dirs:
+                self._log("work_dir_kept", work_dir=str(work_dir))
+            else:
+                shutil.rmtree(work_dir, ignore_errors=True)
+
+    def stop_for_shutdown(self) -> None:
+        """Call the handler off because the executor is stopping."""
+        self._shutdown = True
+        if self._ctx is not None:
+            self._ctx.request_cancel()
+
+    async def _execute_in(self, work_dir: Path) -> JobOutcome:
+        output_dir = work_dir / "output"
+        output_dir.mkdir()
+        ctx = JobContext(job=self.job, work_dir=work_dir, output_dir=output_dir)
+        self._ctx = ctx
+        if self._shutdown:
+            ctx.request_cancel()
+        handler_task = asyncio.create_task(self.agent.handler.run(ctx))
+        keeper = asyncio.create_task(self._keep_lease(ctx))
+        called_off = asyncio.create_task(ctx.wait_canceled())
+        try:
+            await asyncio.wait(
+                {handler_task, keeper, called_off}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not handler_task.done():
+                await self._stop_handler(handler_task)
+            error = (
+                asyncio.CancelledError() if handler_task.cancelled() else handler_task.exception()
+            )
+            if self._gone_reason is not None:
+                self._log("job_gone", reason=self._gone_reason)
+                return JobOutcome.GONE
+            if error is None:
+                return await self._upload(output_dir)
+            return await self._fail(error)
+        finally:
+            keeper.cancel()
+            called_off.cancel()
+            if not handler_task.done():
+                handler_task.cancel()
+            await asyncio.gather(keeper, called_off, handler_task, return_exceptions=True)
+
+    async def _stop_handler(self, handler_task: asyncio.Task[None]) -> None:
+        """The job was called off: give the handler the cancel grace, then cancel its task."""
+        done, _ = await asyncio.wait({handler_task}, timeout=self.settings.cancel_grace_seconds)
+        if not done:
+            handler_task.cancel()
+            await asyncio.gather(handler_task, return_exceptions=True)
+
+    async def _keep_lease(self, ctx: JobContext) -> None:
+        """Report progress (throttled) and renew the lease every third of it until canceled.
+
+        When the API says the job is no longer ours (buyer cancel, lease lost), or stays
+        unreachable past ``retry_seconds``, the handler is called off.
+        """
+        loop = asyncio.get_running_loop()
+        last_sent = loop.time()
+        while True:
+            try:
+                until_heartbeat = last_sent + self.heartbeat_seconds - loop.time()
+                await asyncio.wait_for(ctx.wait_progress_change(), max(0.0, until_heartbeat))
+                throttle = last_sent + self.settings.progress_interval_seconds - loop.time()
+                await asyncio.sleep(max(0.0, throttle))
+            except TimeoutError:
+                pass
+            try:
+                await self._report(JobStatus.RUNNING, progress=ctx.progress)
+            except JobGone as exc:
+                self._gone_reason = str(exc)
+                ctx.request_cancel()
+                return
+            except AgntError as exc:
+                self._gone_reason = f"cannot reach the API to renew the lease: {exc}"
+                ctx.request_cancel()
+                return
+            last_sent = loop.time()
+
+    async def _fail(self, error: BaseException) -> JobOutcome:
+        if self._shutdown:
+            reason, outcome = SHUTDOWN_REASON, JobOutcome.SHUTDOWN
+        elif isinstance(error, HandlerError | JobCanceled):
+            reason, outcome = str(error), JobOutcome.FAILED
+        else:
+            reason, outcome = f"{type(error).__name__}: {error}", JobOutcome.FAILED
+            log_error(
+                "handler_crashed", job_id=self.job_id, agent_id=self.job.agent_id, error=reason
+            )
+        return await self._report_failed(reason, outcome)
+
+    async def _report_failed(self, reason: str, outcome: JobOutcome) -> JobOutcome:
+        try:
+            await self._report(JobStatus.FAILED, reason=fit_reason(reason))
+        except JobGone as exc:
+            self._log("job_gone", reason=str(exc))
+            return JobOutcome.GONE
+        except AgntError as exc:
+            log_warning("failure_not_reported", job_id=self.job_id, error=str(exc))
+            return outcome
+        self._log("job_failed", reason=reason, shutdown=outcome is JobOutcome.SHUTDOWN)
+        return outcome
+
+    async def _upload(self, output_dir: Path) -> JobOutcome:
+        files = result_files(output_dir)
+        if not files:
+            return await self._report_failed(
+                "the handler finished but wrote no result files", JobOutcome.FAILED
+            )
+        total = sum(path.stat().st_size for _, path in files)
+        try:
+            await call_with_retries(
+                lambda: self.client.complete_job(self.job.id, files),
+                what="complete",
+                retry_for=self.settings.retry_seconds,
+                job_id=self.job_id,
+            )
+        except (ConflictError, NotFoundError) as exc:
+            self._log("job_gone", reason=f"{exc.code}: {exc.detail}")
+            return JobOutcome.GONE
+        except APIStatusError as exc:
+            return await self._report_failed(
+                f"the API refused the result files: {exc}", JobOutcome.FAILED
+            )
+        self._log("job_completed", files=[name for name, _ in files], total_bytes=total)
+        return JobOutcome.COMPLETED

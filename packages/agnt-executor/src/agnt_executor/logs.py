@@ -1,0 +1,64 @@
+"""Structured logs: one JSON object per line on stderr, one line per event.
+
+Operators feed these to a log shipper; every line has ``ts``, ``level`` and ``event``,
+plus the ids of what the event is about (``job_id``, ``agent_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+LOGGER_NAME = "agnt_executor"
+
+_logger = logging.getLogger(LOGGER_NAME)
+
+
+class JsonLineFormatter(logging.Formatter):
+    """Formats a record as one JSON line: ``ts``, ``level``, ``event`` and the event's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` (its message is the event name; fields ride in ``extra``)."""
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class _StderrJsonHandler(logging.StreamHandler):  # type: ignore[type-arg]  # stream type is TextIO
+    """The one handler this package installs."""
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send this package's events to stderr as JSON lines (idempotent)."""
+    _logger.setLevel(level)
+    _logger.propagate = False
+    if not any(isinstance(h, _StderrJsonHandler) for h in _logger.handlers):
+        handler = _StderrJsonHandler(sys.stderr)
+        handler.setFormatter(JsonLineFormatter())
+        _logger.addHandler(handler)
+
+
+def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one event with its fields, e.g. ``log_event("job_accepted", job_id=...)``."""
+    _logger.log(level, event, extra={"fields": fields})
+
+
+def log_warning(event: str, **fields: Any) -> None:
+    """Log one event at warning level."""
+    log_event(event, level=logging.WARNING, **fields)
+
+
+def log_error(event: str, **fields: Any) -> None:
+    """Log one event at error level."""
+    log_event(event, level=logging.ERROR, **fields)
