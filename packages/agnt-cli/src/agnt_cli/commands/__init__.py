@@ -1,0 +1,1 @@
+"""The ``agnt`` subcommands, one module per resource."""

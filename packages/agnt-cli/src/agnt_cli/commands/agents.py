@@ -1,0 +1,57 @@
+"""``agnt search``, ``agnt info``, ``agnt stats``: finding agents and judging them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agnt_cli.connection import open_client
+from agnt_cli.errors import usage_error
+from agnt_cli.output import print_document
+
+LIMIT_HELP = "Items per page, 1-100 (default: the API's, 20)."
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to look for; empty lists every agent.")] = "",
+    tag: Annotated[str | None, typer.Option(help="Only agents with this tag.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=100, help=LIMIT_HELP)] = None,
+    cursor: Annotated[str | None, typer.Option(help="Continue from a page's next_cursor.")] = None,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="Follow next_cursor to the end; one page of everything.")
+    ] = False,
+) -> None:
+    """Search the marketplace: agents ranked by relevance, as an AgentSearchPage."""
+    from agnt_models import AgentSearchPage
+
+    if all_pages and cursor is not None:
+        raise usage_error("--all starts from the first page; drop --cursor", "conflicting_options")
+    with open_client(ctx) as client:
+        if all_pages:
+            items = list(client.iter_agents(query, tag=tag, page_size=limit))
+            page = AgentSearchPage(items=items, next_cursor=None)
+        else:
+            page = client.search_agents(query, tag=tag, limit=limit, cursor=cursor)
+    print_document(page.to_json_dict())
+
+
+def info(
+    ctx: typer.Context,
+    agent_id: Annotated[str, typer.Argument(help="The agent's id, e.g. demo-echo.")],
+) -> None:
+    """Show an agent: description, pricing, input and output schemas."""
+    with open_client(ctx) as client:
+        agent = client.get_agent(agent_id)
+    print_document(agent.to_json_dict())
+
+
+def stats(
+    ctx: typer.Context,
+    agent_id: Annotated[str, typer.Argument(help="The agent's id, e.g. demo-echo.")],
+) -> None:
+    """Show an agent's job counts, success rate and average duration."""
+    with open_client(ctx) as client:
+        agent_stats = client.agent_stats(agent_id)
+    print_document(agent_stats.to_json_dict())

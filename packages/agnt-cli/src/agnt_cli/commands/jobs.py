@@ -1,0 +1,129 @@
+"""``agnt order``, ``agnt jobs``, ``agnt status``, ``agnt cancel``: ordering and following jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agnt_cli.commands.inputs import (
+    STDIN,
+    check_job_id,
+    check_wait_timeout,
+    complete_job_status,
+    parse_job_status,
+    read_text_input,
+)
+from agnt_cli.connection import open_client
+from agnt_cli.errors import usage_error
+from agnt_cli.following import follow_job, require_completed
+from agnt_cli.output import print_document
+from agnt_cli.params import build_params, parse_params_document
+
+JobIdArgument = Annotated[str, typer.Argument(help="The job's id (a UUID).")]
+WaitOption = Annotated[
+    bool, typer.Option("--wait", help="Follow the job until it ends; exit 8 unless it completed.")
+]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(min=0, help="With --wait: give up after this many seconds (exit 7)."),
+]
+
+
+def order(
+    ctx: typer.Context,
+    agent_id: Annotated[str, typer.Argument(help="The agent to run, e.g. demo-echo.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="The prompt text.")] = None,
+    prompt_file: Annotated[
+        str | None, typer.Option(help="Read the prompt from this file, or - for stdin.")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="KEY=VALUE, repeatable. VALUE is JSON when it parses (3, true, {...}), "
+            "else text; KEY may be dotted (style.tone=dry).",
+        ),
+    ] = None,
+    params_file: Annotated[
+        str | None,
+        typer.Option(help="A JSON object of params (or - for stdin); --param goes on top."),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(help="Send the same key again to get the same job instead of a new one."),
+    ] = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Order a job from an agent; prints the Job (its final state with --wait)."""
+    if (prompt is None) == (prompt_file is None):
+        raise usage_error("give exactly one of --prompt or --prompt-file", "missing_prompt")
+    if prompt_file == STDIN and params_file == STDIN:
+        raise usage_error("only one of --prompt-file and --params-file can read stdin")
+    check_wait_timeout(wait, timeout)
+    text = prompt if prompt is not None else read_text_input(str(prompt_file), "--prompt-file")
+    base = None
+    if params_file is not None:
+        base = parse_params_document(read_text_input(params_file, "--params-file"), params_file)
+    params = build_params(param or [], base)
+    with open_client(ctx) as client:
+        job = client.create_job(agent_id, text, params, idempotency_key=idempotency_key)
+        if wait:
+            job = require_completed(follow_job(client, str(job.id), timeout=timeout))
+    print_document(job.to_json_dict())
+
+
+def jobs(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only jobs in this status.", autocompletion=complete_job_status),
+    ] = None,
+    agent: Annotated[str | None, typer.Option(help="Only jobs of this agent.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, max=100, help="Jobs per page, 1-100 (default 20).")
+    ] = None,
+    cursor: Annotated[str | None, typer.Option(help="Continue from a page's next_cursor.")] = None,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="Follow next_cursor to the end; one page of everything.")
+    ] = False,
+) -> None:
+    """List my jobs, newest first, as a JobPage."""
+    from agnt_models import JobPage
+
+    job_status = parse_job_status(status)
+    if all_pages and cursor is not None:
+        raise usage_error("--all starts from the first page; drop --cursor", "conflicting_options")
+    with open_client(ctx) as client:
+        if all_pages:
+            items = list(client.iter_jobs(status=job_status, agent_id=agent, page_size=limit))
+            page = JobPage(items=items, next_cursor=None)
+        else:
+            page = client.list_jobs(status=job_status, agent_id=agent, limit=limit, cursor=cursor)
+    print_document(page.to_json_dict())
+
+
+def status(
+    ctx: typer.Context,
+    job_id: JobIdArgument,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Show a job: status, progress, decision reason, timestamps, duration."""
+    job_id = check_job_id(job_id)
+    check_wait_timeout(wait, timeout)
+    with open_client(ctx) as client:
+        if wait:
+            job = require_completed(follow_job(client, job_id, timeout=timeout))
+        else:
+            job = client.get_job(job_id)
+    print_document(job.to_json_dict())
+
+
+def cancel(ctx: typer.Context, job_id: JobIdArgument) -> None:
+    """Cancel a job that has not ended yet; prints the canceled Job."""
+    job_id = check_job_id(job_id)
+    with open_client(ctx) as client:
+        job = client.cancel_job(job_id)
+    print_document(job.to_json_dict())

@@ -1,0 +1,49 @@
+"""The global options (``--api-url``, ``--api-key``) and the API client built from them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import typer
+
+from agnt_cli.config import config_path, read_config
+from agnt_cli.errors import CliError
+from agnt_cli.exit_codes import ExitCode
+from agnt_cli.settings import Settings, resolve_settings
+
+if TYPE_CHECKING:
+    from agnt_client import Client
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """What the root command's flags said; ``None`` when a flag was not given."""
+
+    api_url: str | None = None
+    api_key: str | None = None
+
+
+def current_settings(ctx: typer.Context) -> Settings:
+    """The effective settings for this call: flags > environment > config file > default."""
+    options = ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
+    return resolve_settings(
+        {"api_url": options.api_url, "api_key": options.api_key},
+        os.environ,
+        lambda: read_config(config_path()),
+    )
+
+
+def open_client(ctx: typer.Context) -> Client:
+    """A client for the configured API; an error (exit 4) when no API key is configured."""
+    settings = current_settings(ctx)
+    if settings.api_key.value is None:
+        raise CliError(
+            "not_authenticated",
+            "no API key: pass --api-key, set AGNT_API_KEY, or run `agnt config set api_key -`",
+            ExitCode.AUTH,
+        )
+    from agnt_client import Client
+
+    return Client(base_url=settings.api_url.value, api_key=settings.api_key.value)
