@@ -1,0 +1,211 @@
+"""download_result over a faked network: verified, all or nothing, key only to the API's origin."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agnt_client import (
+    APIConnectionError,
+    ChecksumMismatchError,
+    DownloadedFile,
+    FileConflictError,
+    NotFoundError,
+    UnsafeFileNameError,
+)
+
+JOB_ID = str(uuid.uuid4())
+
+
+class BrokenStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that sends its first half, then the connection drops."""
+
+    def __init__(self, body: bytes) -> None:
+        self.half = body[: len(body) // 2]
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.half
+        raise httpx.ReadError("connection reset by peer")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.half
+        raise httpx.ReadError("connection reset by peer")
+
+
+class FakeResultServer:
+    """Answers ``/result`` with the given files and serves their bytes at ``download_url``.
+
+    ``bodies`` may differ from the promised content (to fake corruption); ``breaks`` counts
+    how many downloads of each file drop the connection halfway.
+    """
+
+    def __init__(
+        self, files: dict[str, bytes], *, url_for: Callable[[str], str] | None = None
+    ) -> None:
+        self.files = files
+        self.bodies = dict(files)
+        self.breaks: dict[str, int] = {}
+        self.url_for = url_for or (lambda name: f"http://api.test/v1/jobs/{JOB_ID}/files/{name}")
+        self.requests: list[httpx.Request] = []
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "job_id": JOB_ID,
+            "created_at": "2026-01-01T00:00:00Z",
+            "files": [
+                {
+                    "name": name,
+                    "size": len(body),
+                    "mime": "application/octet-stream",
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                    "download_url": self.url_for(name),
+                }
+                for name, body in self.files.items()
+            ],
+        }
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path.endswith("/result"):
+            return httpx.Response(200, json=self.result())
+        name = request.url.path.rsplit("/", 1)[-1]
+        body = self.bodies[name]
+        if self.breaks.get(name, 0) > 0:
+            self.breaks[name] -= 1
+            return httpx.Response(
+                200, headers={"Content-Length": str(len(body))}, stream=BrokenStream(body)
+            )
+        return httpx.Response(200, content=body)
+
+    def downloads(self) -> list[httpx.Request]:
+        return [r for r in self.requests if "/files/" in r.url.path or "bucket" in r.url.host]
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_download_writes_every_file_verified(make_client: Any, tmp_path: Path) -> None:
+    server = FakeResultServer({"out.txt": b"HELLO\n", "data.bin": bytes(range(256)) * 3000})
+    files = make_client(server).download_result(JOB_ID, tmp_path / "out")
+    assert [f.name for f in files] == ["out.txt", "data.bin"]
+    for downloaded in files:
+        assert isinstance(downloaded, DownloadedFile)
+        assert downloaded.path.read_bytes() == server.files[downloaded.name]
+        assert downloaded.size == len(server.files[downloaded.name])
+        assert downloaded.sha256 == hashlib.sha256(server.files[downloaded.name]).hexdigest()
+    assert listing(tmp_path / "out") == ["data.bin", "out.txt"]
+
+
+def test_hash_mismatch_raises_and_leaves_no_file(make_client: Any, tmp_path: Path) -> None:
+    server = FakeResultServer({"good.txt": b"good", "bad.txt": b"promised"})
+    server.bodies["bad.txt"] = b"tampered"
+    with pytest.raises(ChecksumMismatchError) as caught:
+        make_client(server).download_result(JOB_ID, tmp_path)
+    assert caught.value.name == "bad.txt"
+    assert caught.value.expected_sha256 == hashlib.sha256(b"promised").hexdigest()
+    assert caught.value.actual_sha256 == hashlib.sha256(b"tampered").hexdigest()
+    assert listing(tmp_path) == []
+
+
+def test_size_mismatch_raises_and_leaves_no_file(make_client: Any, tmp_path: Path) -> None:
+    server = FakeResultServer({"a.txt": b"abc"})
+    server.bodies["a.txt"] = b"abcd"
+    with pytest.raises(ChecksumMismatchError) as caught:
+        make_client(server).download_result(JOB_ID, tmp_path)
+    assert (caught.value.expected_size, caught.value.actual_size) == (3, 4)
+    assert listing(tmp_path) == []
+
+
+def test_broken_connection_every_time_raises_and_leaves_no_file(
+    make_client: Any, tmp_path: Path
+) -> None:
+    server = FakeResultServer({"first.txt": b"1" * 10, "big.bin": b"x" * 100_000})
+    server.breaks["big.bin"] = 99
+    with pytest.raises(APIConnectionError):
+        make_client(server, max_retries=1).download_result(JOB_ID, tmp_path)
+    assert len([r for r in server.downloads() if r.url.path.endswith("big.bin")]) == 2
+    assert listing(tmp_path) == []
+
+
+def test_broken_connection_once_is_retried_from_the_start(make_client: Any, tmp_path: Path) -> None:
+    server = FakeResultServer({"big.bin": b"x" * 100_000})
+    server.breaks["big.bin"] = 1
+    files = make_client(server, max_retries=1).download_result(JOB_ID, tmp_path)
+    assert files[0].path.read_bytes() == server.files["big.bin"]
+    assert listing(tmp_path) == ["big.bin"]
+
+
+def test_key_is_sent_to_the_api_origin_only(make_client: Any, tmp_path: Path) -> None:
+    def url_for(name: str) -> str:
+        if name == "own.txt":
+            return f"http://api.test/v1/jobs/{JOB_ID}/files/{name}"
+        return f"http://bucket.s3.test/results/{name}?X-Amz-Signature=abc"
+
+    server = FakeResultServer({"own.txt": b"own", "s3.txt": b"s3"}, url_for=url_for)
+    make_client(server).download_result(JOB_ID, tmp_path)
+    auth = {r.url.host: r.headers.get("authorization") for r in server.downloads()}
+    assert auth == {"api.test": "Bearer agnt_test_key", "bucket.s3.test": None}
+
+
+def test_existing_identical_file_is_kept_without_downloading(
+    make_client: Any, tmp_path: Path
+) -> None:
+    server = FakeResultServer({"out.txt": b"same"})
+    (tmp_path / "out.txt").write_bytes(b"same")
+    files = make_client(server).download_result(JOB_ID, tmp_path)
+    assert files[0].path == tmp_path / "out.txt"
+    assert server.downloads() == []
+
+
+def test_existing_different_file_conflicts_before_anything_is_fetched(
+    make_client: Any, tmp_path: Path
+) -> None:
+    server = FakeResultServer({"new.txt": b"new", "out.txt": b"theirs"})
+    (tmp_path / "out.txt").write_bytes(b"mine")
+    with pytest.raises(FileConflictError) as caught:
+        make_client(server).download_result(JOB_ID, tmp_path)
+    assert caught.value.path == tmp_path / "out.txt"
+    assert server.downloads() == []
+    assert listing(tmp_path) == ["out.txt"]
+    assert (tmp_path / "out.txt").read_bytes() == b"mine"
+
+
+def test_overwrite_replaces_a_different_file(make_client: Any, tmp_path: Path) -> None:
+    server = FakeResultServer({"out.txt": b"theirs"})
+    (tmp_path / "out.txt").write_bytes(b"mine")
+    make_client(server).download_result(JOB_ID, tmp_path, overwrite=True)
+    assert (tmp_path / "out.txt").read_bytes() == b"theirs"
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "sub/file.txt", "..", "", "a\\b"])
+def test_result_file_name_with_a_path_is_refused(
+    make_client: Any, tmp_path: Path, name: str
+) -> None:
+    server = FakeResultServer({name: b"x"})
+    with pytest.raises(UnsafeFileNameError):
+        make_client(server).download_result(JOB_ID, tmp_path / "dest")
+    assert listing(tmp_path / "dest") == []
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_missing_file_on_the_server_raises_not_found_and_leaves_nothing(
+    make_client: Any, tmp_path: Path, payloads: Any
+) -> None:
+    server = FakeResultServer({"a.txt": b"a", "b.txt": b"b"})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("b.txt"):
+            return payloads.problem(404, "file_not_found")
+        return server(request)
+
+    with pytest.raises(NotFoundError) as caught:
+        make_client(handler).download_result(JOB_ID, tmp_path)
+    assert caught.value.code == "file_not_found"
+    assert listing(tmp_path) == []

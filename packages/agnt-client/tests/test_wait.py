@@ -1,0 +1,55 @@
+"""wait_for_job: repeats server long-polls until the job is terminal, or times out."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from agnt_client import WaitTimeoutError
+
+
+def test_wait_for_job_long_polls_until_terminal(make_client: Any, payloads: Any) -> None:
+    job_id = str(uuid.uuid4())
+    states = iter(["pending", "running", "running", "completed"])
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=payloads.job(id=job_id, status=next(states)))
+
+    job = make_client(handler).wait_for_job(job_id)
+    assert job.status == "completed"
+    assert "wait" not in seen[0].url.params
+    assert [r.url.params["wait"] for r in seen[1:]] == ["60", "60", "60"]
+    assert seen[1].extensions["timeout"]["read"] == 90.0
+
+
+def test_wait_for_job_returns_a_terminal_job_at_once(make_client: Any, payloads: Any) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=payloads.job(status="rejected", decision_reason="busy"))
+
+    assert make_client(handler).wait_for_job(uuid.uuid4(), timeout=5).decision_reason == "busy"
+    assert len(seen) == 1
+
+
+def test_wait_for_job_timeout_raises_with_the_last_job(make_client: Any, payloads: Any) -> None:
+    job_id = str(uuid.uuid4())
+    waits: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "wait" in request.url.params:
+            waits.append(float(request.url.params["wait"]))
+        return httpx.Response(200, json=payloads.job(id=job_id, status="running", progress=30))
+
+    with pytest.raises(WaitTimeoutError) as caught:
+        make_client(handler).wait_for_job(job_id, timeout=0.3)
+    assert str(caught.value.job.id) == job_id
+    assert caught.value.job.progress == 30
+    assert waits and all(0 < w <= 0.3 for w in waits)
+    assert "still running (30%)" in str(caught.value)
