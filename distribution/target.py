@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import re
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,11 +77,12 @@ class Target:
         if self.os == "win32":
             return "win_amd64"
         if self.os == "darwin":
-            release = platform.mac_ver()[0] or "11.0"
-            major = int(release.split(".")[0])
-            # From macOS 11 on, wheel tags name the major version only.
-            version = f"{major}_0" if major >= 11 else release.replace(".", "_")
-            return f"macosx_{version}_{_WHEEL_CPU[(self.os, self.cpu)]}"
+            # The bundled interpreter's deployment target, e.g. "macosx-11.0-arm64".
+            _, release, _ = sysconfig.get_platform().split("-")
+            major, minor = release.split(".")[:2]
+            if int(major) >= 11:
+                minor = "0"  # pip only generates macosx_<major>_0 tags from macOS 11 on
+            return f"macosx_{major}_{minor}_{_WHEEL_CPU[(self.os, self.cpu)]}"
         return f"manylinux_2_{required_glibc_minor(build_dir)}_{_WHEEL_CPU[(self.os, self.cpu)]}"
 
 
@@ -93,7 +95,7 @@ def current_target() -> Target:
             f"no agnt binary for {sys.platform}/{platform.machine()}; "
             f"supported: {', '.join(SUPPORTED)}"
         )
-    if os_name == "linux" and not platform.libc_ver()[0] == "glibc":
+    if os_name == "linux" and platform.libc_ver()[0] != "glibc":
         raise UnsupportedPlatformError("the Linux binary needs glibc (musl is not supported)")
     return Target(os=os_name, cpu=cpu)
 
