@@ -76,12 +76,19 @@ class FakeResultServer:
             return httpx.Response(200, json=self.result())
         name = request.url.path.rsplit("/", 1)[-1]
         body = self.bodies[name]
+        etag = f'"{hashlib.sha256(body).hexdigest()}"'
+        headers = {"ETag": etag, "Content-Length": str(len(body))}
+        status = 200
+        wanted = request.headers.get("range", "")
+        if wanted and request.headers.get("if-range") == etag:
+            start = int(wanted.removeprefix("bytes=").rstrip("-"))
+            headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+            headers["Content-Length"] = str(len(body) - start)
+            body, status = body[start:], 206
         if self.breaks.get(name, 0) > 0:
             self.breaks[name] -= 1
-            return httpx.Response(
-                200, headers={"Content-Length": str(len(body))}, stream=BrokenStream(body)
-            )
-        return httpx.Response(200, content=body)
+            return httpx.Response(status, headers=headers, stream=BrokenStream(body))
+        return httpx.Response(status, headers=headers, content=body)
 
     def downloads(self) -> list[httpx.Request]:
         return [r for r in self.requests if "/files/" in r.url.path or "bucket" in r.url.host]
@@ -140,6 +147,36 @@ def test_broken_connection_once_is_retried_from_the_start(make_client: Any, tmp_
     files = make_client(server, max_retries=1).download_result(JOB_ID, tmp_path)
     assert files[0].path.read_bytes() == server.files["big.bin"]
     assert listing(tmp_path) == ["big.bin"]
+
+
+def test_broken_download_resumes_with_a_range_request(make_client: Any, tmp_path: Path) -> None:
+    body = bytes(range(256)) * 400
+    server = FakeResultServer({"big.bin": body})
+    server.breaks["big.bin"] = 2
+    files = make_client(server, max_retries=2).download_result(JOB_ID, tmp_path)
+    assert files[0].path.read_bytes() == body
+    ranges = [r.headers.get("range") for r in server.downloads()]
+    assert ranges == [None, f"bytes={len(body) // 2}-", f"bytes={len(body) // 2 + len(body) // 4}-"]
+
+
+def test_file_changed_between_attempts_is_downloaded_whole_again(
+    make_client: Any, tmp_path: Path
+) -> None:
+    server = FakeResultServer({"big.bin": b"a" * 10_000})
+    server.breaks["big.bin"] = 1
+    server.bodies["big.bin"] = b"b" * 10_000
+    server.breaks["big.bin"] = 1
+    original = server.__call__
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if "/files/" in request.url.path:
+            server.bodies["big.bin"] = server.files["big.bin"]
+        return response
+
+    files = make_client(handler, max_retries=1).download_result(JOB_ID, tmp_path)
+    assert files[0].path.read_bytes() == b"a" * 10_000
+    assert server.downloads()[1].headers["range"] == "bytes=5000-"
 
 
 def test_key_is_sent_to_the_api_origin_only(make_client: Any, tmp_path: Path) -> None:

@@ -163,14 +163,19 @@ class AsyncClient:
             attempt += 1
 
     async def _download_file(self, partial: PartialDownload, download_url: str) -> None:
+        # A broken body is retried like any idempotent GET; the retry asks only for the
+        # missing bytes (Range + If-Range) and appends them when the server agrees.
         policy = self._options.retry_policy
         attempt = 0
         while True:
-            request = self._http.build_request(**self._options.download_request_args(download_url))
+            args = self._options.download_request_args(download_url)
+            args["headers"].update(partial.resume_headers())
+            request = self._http.build_request(**args)
             try:
                 response = await self._http.send(request, stream=True, follow_redirects=True)
                 try:
                     if response.is_success:
+                        partial.begin(response.status_code, response.headers)
                         async for chunk in response.aiter_bytes():
                             partial.write(chunk)
                         return
@@ -185,7 +190,6 @@ class AsyncClient:
                 delay = policy.delay_after_response(response, attempt, idempotent=True)
                 if delay is None:
                     raise status_error_for(response)
-            partial.restart()
             await asyncio.sleep(delay)
             attempt += 1
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import httpx
+
 from agnt_client.errors import ChecksumMismatchError, FileConflictError, UnsafeFileNameError
 from agnt_models import ResultFile
 
@@ -80,6 +82,30 @@ class PartialDownload:
         self._stream: BinaryIO = os.fdopen(handle, "wb")
         self._hash = hashlib.sha256()
         self.size = 0
+        self.etag: str | None = None
+
+    def resume_headers(self) -> dict[str, str]:
+        """Headers asking for the rest of the file after a broken download.
+
+        ``If-Range`` makes the server send the whole file instead if it changed meanwhile.
+        """
+        if self.size == 0 or self.etag is None:
+            return {}
+        return {"Range": f"bytes={self.size}-", "If-Range": self.etag}
+
+    def begin(self, status_code: int, headers: httpx.Headers) -> None:
+        """Prepare for a successful answer's body: append to a 206 continuing where we
+        stopped, start over on anything else."""
+        resumed = status_code == 206 and headers.get("content-range", "").startswith(
+            f"bytes {self.size}-"
+        )
+        if not resumed:
+            self.restart()
+        etag = headers.get("etag")
+        # Byte ranges count encoded bytes: a compressed body cannot be resumed by offset.
+        encoded = headers.get("content-encoding", "identity") != "identity"
+        strong = etag is not None and not etag.startswith("W/")
+        self.etag = etag if strong and not encoded else None
 
     def restart(self) -> None:
         """Drop what was written so far (before retrying the download from the start)."""
