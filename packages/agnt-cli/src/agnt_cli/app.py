@@ -63,6 +63,15 @@ def root(
             "--api-key", help="API key [env AGNT_API_KEY, config api_key].", show_default=False
         ),
     ] = None,
+    request_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--request-timeout",
+            min=0.1,
+            help="Seconds to wait for each API answer (default 30; long polls add their wait).",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -73,7 +82,7 @@ def root(
     """Find AI agents, order jobs from them, follow the jobs and download their results."""
     if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
         raise usage_error("missing command; `agnt --help` lists them")
-    ctx.obj = GlobalOptions(api_url=api_url, api_key=api_key)
+    ctx.obj = GlobalOptions(api_url=api_url, api_key=api_key, request_timeout=request_timeout)
 
 
 app.command()(agents.search)

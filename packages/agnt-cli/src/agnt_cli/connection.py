@@ -23,6 +23,7 @@ class GlobalOptions:
 
     api_url: str | None = None
     api_key: str | None = None
+    request_timeout: float | None = None
 
 
 def current_settings(ctx: typer.Context) -> Settings:
@@ -46,4 +47,11 @@ def open_client(ctx: typer.Context) -> Client:
         )
     from agnt_client import Client
 
-    return Client(base_url=settings.api_url.value, api_key=settings.api_key.value)
+    options = ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
+    if options.request_timeout is None:
+        return Client(base_url=settings.api_url.value, api_key=settings.api_key.value)
+    return Client(
+        base_url=settings.api_url.value,
+        api_key=settings.api_key.value,
+        timeout=options.request_timeout,
+    )

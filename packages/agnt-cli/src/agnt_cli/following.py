@@ -38,7 +38,7 @@ def follow_job(client: Client, job_id: str, *, timeout: float | None) -> Job:
                         ExitCode.TIMEOUT,
                         document=job.to_json_dict(),
                     )
-                wait = min(wait, remaining)
+                wait = min(wait, max(remaining, 0.1))
             job = client.get_job(job_id, wait=wait)
             show(job)
     return job

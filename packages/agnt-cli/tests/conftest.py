@@ -1,0 +1,130 @@
+"""Fixtures for agnt-cli tests: run the real ``agnt`` console script as a subprocess.
+
+Each run gets a config directory of its own (``AGNT_CONFIG_DIR``) and no ``AGNT_API_*``
+variables from the outer environment, and every run is checked for the two promises
+that hold for any call: no ANSI codes (stdout and stderr are pipes here) and, on failure,
+exactly one JSON error object on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+AGNT = Path(sys.executable).with_name("agnt")
+if not AGNT.exists():
+    AGNT = Path(shutil.which("agnt") or "agnt")
+
+SCRUBBED = ("AGNT_API_URL", "AGNT_API_KEY", "AGNT_CONFIG_DIR", "AGNT_DEBUG", "XDG_CONFIG_HOME")
+
+
+@dataclass(frozen=True)
+class AgntRun:
+    """One finished ``agnt`` call."""
+
+    args: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """stdout as its one JSON document."""
+        assert self.stdout.endswith("\n"), self
+        return json.loads(self.stdout)
+
+    def error(self) -> dict[str, Any]:
+        """The ``error`` object of stderr (which must be exactly one JSON object)."""
+        document = json.loads(self.stderr)
+        assert set(document) == {"error"}, document
+        error: dict[str, Any] = document["error"]
+        assert {"code", "message", "status"} <= set(error), error
+        return error
+
+    def ok(self) -> Any:
+        """stdout's document, after checking the call succeeded with nothing on stderr."""
+        assert self.exit_code == 0, self
+        assert self.stderr == "", self
+        return self.json()
+
+
+AgntRunner = Callable[..., AgntRun]
+
+
+@pytest.fixture
+def agnt_executable() -> Path:
+    """The ``agnt`` console script of this environment."""
+    return AGNT
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """The config directory the runs of this test use (``AGNT_CONFIG_DIR``)."""
+    return tmp_path / "agnt-config"
+
+
+@pytest.fixture
+def agnt(tmp_path: Path, config_dir: Path) -> AgntRunner:
+    """Run ``agnt *args``; ``env`` adds or (with ``None``) removes variables."""
+    base_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    base_env["AGNT_CONFIG_DIR"] = str(config_dir)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+
+    def run(
+        *args: str,
+        env: dict[str, str | None] | None = None,
+        input: str | None = None,
+        cwd: Path | None = None,
+        timeout: float = 90,
+    ) -> AgntRun:
+        full_env = dict(base_env)
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
+        completed = subprocess.run(
+            [str(AGNT), *args],
+            env=full_env,
+            input=input,
+            capture_output=True,
+            text=True,
+            cwd=cwd or workdir,
+            timeout=timeout,
+            check=False,
+        )
+        result = AgntRun(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+        assert "\x1b" not in result.stdout + result.stderr, result
+        if result.exit_code != 0:
+            result.error()
+        return result
+
+    return run
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An http:// URL on a loopback port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def silent_server_url() -> Iterator[str]:
+    """An http:// URL whose server accepts connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
