@@ -103,3 +103,193 @@ def make_s3_bucket(s3_client: Any) -> Callable[[], str]:
 def s3_bucket(make_s3_bucket: Callable[[], str]) -> str:
     """A fresh bucket of this test's own."""
     return make_s3_bucket()
+
+
+# --- A live API: a real `agnt-server serve` subprocess on a free loopback port -------------
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveApi:
+    """A real ``agnt-server serve`` process with its own data directory and three keys.
+
+    ``stop()`` ends it; ``start()`` runs it again on the same port and data. The server's
+    stderr goes to ``<data_dir>/server.log`` (shown when it fails to come up).
+    """
+
+    def __init__(
+        self,
+        data_dir: Any,
+        *,
+        database_url: str | None = None,
+        storage_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        from pathlib import Path
+
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = database_url or f"sqlite:///{self.data_dir / 'agnt.db'}"
+        self.storage_url = storage_url or (self.data_dir / "objects").as_uri()
+        self.extra_env = dict(env or {})
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.data_dir / "server.log"
+        self._process: Any = None
+        self.buyer_key = ""
+        self.executor_key = ""
+        self.admin_key = ""
+
+    def env(self) -> dict[str, str]:
+        """The AGNT_* variables that point a child process at this API and its storage."""
+        return {
+            "AGNT_DATA_DIR": str(self.data_dir),
+            "AGNT_DATABASE_URL": self.database_url,
+            "AGNT_STORAGE_URL": self.storage_url,
+            "AGNT_API_URL": self.url,
+            **self.extra_env,
+        }
+
+    def _process_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env()}
+
+    def _server_command(self, *args: str) -> list[str]:
+        import sys
+
+        return [sys.executable, "-m", "agnt_api.cli", *args]
+
+    def _run(self, *args: str) -> str:
+        import subprocess
+
+        done = subprocess.run(
+            self._server_command(*args),
+            env=self._process_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"agnt-server {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def migrate(self) -> None:
+        """Run ``agnt-server migrate`` against this API's database."""
+        self._run("migrate")
+
+    def create_key(self, role: str, name: str = "test") -> str:
+        """A new API key with ``role`` (``agnt-server keys create``)."""
+        import json
+
+        return str(json.loads(self._run("keys", "create", "--role", role, "--name", name))["key"])
+
+    def create_keys(self) -> None:
+        """Make the buyer, executor and admin keys (in parallel: three CLI processes)."""
+        import json
+        import subprocess
+
+        processes = {
+            role: subprocess.Popen(
+                self._server_command("keys", "create", "--role", role, "--name", f"test-{role}"),
+                env=self._process_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for role in ("buyer", "executor", "admin")
+        }
+        for role, process in processes.items():
+            out, err = process.communicate(timeout=60)
+            if process.returncode != 0:
+                raise RuntimeError(f"agnt-server keys create --role {role} failed:\n{err}")
+            setattr(self, f"{role}_key", json.loads(out)["key"])
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start ``agnt-server serve`` and wait until ``/readyz`` answers 200."""
+        import subprocess
+        import time
+
+        import httpx
+
+        if self._process is not None and self._process.poll() is None:
+            return
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            self._server_command("serve", "--host", "127.0.0.1", "--port", str(self.port)),
+            env=self._process_env(),
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"agnt-server serve exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"agnt-server serve not ready after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        import subprocess
+
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the server's log."""
+        if not self.log_path.exists():
+            return "(no server log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def live_api_factory(tmp_path: Any) -> Iterator[Callable[..., LiveApi]]:
+    """Factory: ``live_api_factory(database_url=None, storage_url=None, env=None)`` -> a
+    started ``LiveApi`` (migrated, with buyer/executor/admin keys). Stopped at teardown."""
+    started: list[LiveApi] = []
+
+    def make(
+        database_url: str | None = None,
+        storage_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> LiveApi:
+        api = LiveApi(
+            tmp_path / f"api{len(started)}",
+            database_url=database_url,
+            storage_url=storage_url,
+            env=env,
+        )
+        started.append(api)
+        api.migrate()
+        api.create_keys()
+        api.start()
+        return api
+
+    yield make
+    for api in started:
+        api.stop()
+
+
+@pytest.fixture
+def live_api(live_api_factory: Callable[..., LiveApi]) -> LiveApi:
+    """A live API on SQLite and file storage in the test's tmp dir."""
+    return live_api_factory()

@@ -1,0 +1,1 @@
+"""The HTTP layer: thin routes, auth dependencies, problem+json, request middleware."""

@@ -1,0 +1,65 @@
+"""Dependencies of the routes: the runtime, and who is calling (with which role)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agnt_api.auth import Principal
+from agnt_api.errors import Forbidden, InvalidApiKey, NotAuthenticated
+from agnt_api.runtime import Runtime
+from agnt_api.services import keys
+from agnt_models import Role
+
+_bearer = HTTPBearer(auto_error=False, description="An agnt API key: `agnt_...`")
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The app's runtime (built by ``create_app``)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def current_principal(
+    rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer <key>``; 401 when missing, unknown or revoked."""
+    if credentials is None:
+        raise NotAuthenticated(
+            "send your API key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": 'Bearer realm="agnt"'},
+        )
+    principal = await rt.database.run(keys.authenticate, credentials.credentials)
+    if principal is None:
+        raise InvalidApiKey(
+            "the API key is unknown or revoked",
+            headers={"WWW-Authenticate": 'Bearer realm="agnt", error="invalid_token"'},
+        )
+    return principal
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting only callers with one of ``roles`` (403 otherwise)."""
+    allowed = frozenset(roles)
+
+    async def dependency(
+        principal: Annotated[Principal, Depends(current_principal)],
+    ) -> Principal:
+        if principal.role not in allowed:
+            names = " or ".join(sorted(role.value for role in allowed))
+            raise Forbidden(f"this needs a {names} key; yours is {principal.role.value}")
+        return principal
+
+    return dependency
+
+
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+Buyer = Annotated[Principal, Depends(require_role(Role.BUYER, Role.ADMIN))]
+Executor = Annotated[Principal, Depends(require_role(Role.EXECUTOR))]

@@ -1,0 +1,69 @@
+"""ASGI middleware: a request id on every response, and body size limits.
+
+A body whose ``Content-Length`` is over the limit is refused before it is read; a body
+streamed without one is cut off with 413 as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agnt_api.api.problems import BodyTooLarge, problem_response
+from agnt_models import ErrorCode
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Give each request an id (``X-Request-ID``, honoured when sane) and bound its body."""
+
+    def __init__(self, app: ASGIApp, *, body_limit: Callable[[str], int]) -> None:
+        self.app = app
+        self.body_limit = body_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        limit = self.body_limit(scope["path"])
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            code = ErrorCode.PAYLOAD_TOO_LARGE if declared.isdigit() else ErrorCode.BAD_REQUEST
+            response = problem_response(
+                code,
+                f"the request body is larger than {limit} bytes"
+                if declared.isdigit()
+                else "invalid Content-Length",
+                request_id=request_id,
+            )
+            await response(scope, receive, send)
+            return
+
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, bounded_receive, send_with_id)

@@ -1,0 +1,138 @@
+"""The one place where errors become RFC 9457 problem+json responses.
+
+Domain errors (``agnt_api.errors``), request validation, unknown routes, wrong methods,
+oversized bodies and unexpected failures all answer with the same shape and a stable
+``code``; bad input never answers 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agnt_api.errors import ApiError
+from agnt_models import PROBLEM_CONTENT_TYPE, ErrorCode, FieldError, Problem
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.NOT_AUTHENTICATED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    416: ErrorCode.RANGE_NOT_SATISFIABLE,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while a body streams in past its limit.
+
+    An HTTP exception so that FastAPI's body parsing lets it through unchanged.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+def request_id_of(request: Request) -> str | None:
+    """The request's id (set by ``RequestContextMiddleware``)."""
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def problem_response(
+    code: ErrorCode,
+    detail: str | None,
+    *,
+    request_id: str | None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response for ``code``."""
+    problem = Problem.of(code, detail, errors=errors, request_id=request_id)
+    all_headers = dict(headers or {})
+    if request_id:
+        all_headers["X-Request-ID"] = request_id
+    return JSONResponse(
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=problem.status,
+        headers=all_headers,
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def _loc(parts: tuple[Any, ...] | list[Any]) -> str:
+    items = [str(p) for p in parts]
+    if items and items[0] == "body":
+        items = items[1:]
+    return ".".join(items) or "body"
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return problem_response(
+        exc.code,
+        exc.detail,
+        request_id=request_id_of(request),
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    failures = list(exc.errors())
+    malformed = [f for f in failures if f.get("type") == "json_invalid"]
+    if malformed:
+        reason = malformed[0].get("ctx", {}).get("error", "invalid JSON")
+        return problem_response(
+            ErrorCode.BAD_REQUEST,
+            f"the request body is not valid JSON: {reason}",
+            request_id=request_id_of(request),
+        )
+    errors = [FieldError(loc=_loc(f.get("loc", ())), message=str(f.get("msg"))) for f in failures]
+    detail = "; ".join(f"{e.loc}: {e.message}" for e in errors[:5])
+    return problem_response(
+        ErrorCode.VALIDATION_ERROR, detail, request_id=request_id_of(request), errors=errors
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if code is ErrorCode.NOT_FOUND and detail == "Not Found":
+        detail = f"no such route: {request.method} {request.url.path}"
+    elif code is ErrorCode.METHOD_NOT_ALLOWED and detail == "Method Not Allowed":
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        code, detail, request_id=request_id_of(request), headers=dict(exc.headers or {})
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        ErrorCode.INTERNAL_ERROR,
+        "an unexpected error occurred; quote the request id when reporting it",
+        request_id=request_id_of(request),
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error of ``app`` through problem+json."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,93 @@
+"""The executor's endpoints: publish agents, take jobs, report, complete with files."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from agnt_api.api.deps import Executor, RuntimeDep
+from agnt_api.api.multipart import iter_file_uploads
+from agnt_api.services import dispatch, results
+from agnt_models import (
+    AGENT_ID_PATTERN,
+    DEFAULT_PAGE_LIMIT,
+    MAX_PAGE_LIMIT,
+    MAX_WAIT_SECONDS,
+    Agent,
+    AgentPublish,
+    Job,
+    JobPage,
+    JobStatus,
+    StatusReport,
+)
+
+router = APIRouter(prefix="/v1/executor", tags=["executor"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.put(
+    "/agents/{agent_id}",
+    response_model=Agent,
+    responses={201: {"model": Agent, "description": "A new agent."}},
+)
+async def publish_agent(
+    rt: RuntimeDep,
+    caller: Executor,
+    agent_id: Annotated[str, Path(pattern=AGENT_ID_PATTERN)],
+    body: AgentPublish,
+    response: Response,
+) -> Agent:
+    """Publish a new agent (201) or update one the caller owns (200)."""
+    agent, created = await dispatch.publish_agent(rt, caller, agent_id, body)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return agent
+
+
+@router.get("/jobs", response_model=JobPage)
+async def list_executor_jobs(
+    rt: RuntimeDep,
+    caller: Executor,
+    agent_id: Annotated[str | None, Query(pattern=AGENT_ID_PATTERN)] = None,
+    status: JobStatus = JobStatus.PENDING,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
+) -> JobPage:
+    """Jobs of the caller's agents, oldest first; ``wait`` long-polls until one is there."""
+    return await dispatch.executor_jobs(
+        rt, caller, agent_id=agent_id, status=status, limit=limit, cursor=cursor, wait=wait
+    )
+
+
+@router.post("/jobs/{job_id}/status", response_model=Job)
+async def report_status(
+    rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, body: StatusReport
+) -> Job:
+    """Accept, reject, start, fail, or report progress; renews the lease."""
+    return await dispatch.report_status(rt, caller, job_id, body)
+
+
+@router.post("/jobs/{job_id}/complete", response_model=Job, openapi_extra=_UPLOAD_BODY)
+async def complete_job(
+    rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, request: Request
+) -> Job:
+    """Upload the result files (multipart parts named ``files``); the job becomes completed."""
+    return await results.complete_job(rt, caller, job_id, iter_file_uploads(request))

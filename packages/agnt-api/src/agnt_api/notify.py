@@ -1,0 +1,170 @@
+"""Wake-ups for long-polls: a job changed, or a job arrived for an executor.
+
+Topics are strings: ``job:<id>`` when a job changes, ``owner:<principal id>`` when a job
+arrives for one of that executor's agents. A long-poller subscribes *before* it reads the
+database, so a change between its read and its wait still wakes it.
+
+``Notifier`` is the in-process hub (one API process, the embedded SQLite default).
+``PostgresNotifier`` also sends every topic through ``NOTIFY`` and ``LISTEN``s on one
+connection per process, so a change committed on any replica wakes pollers on all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+import psycopg
+import sqlalchemy as sa
+
+from agnt_api.db import Database
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "agnt_events"
+
+
+def job_topic(job_id: object) -> str:
+    """Topic of one job's changes."""
+    return f"job:{job_id}"
+
+
+def owner_topic(owner_id: object) -> str:
+    """Topic of new jobs for any agent of one executor."""
+    return f"owner:{owner_id}"
+
+
+class Subscription:
+    """A long-poller's interest in some topics; ``wait`` returns when any of them fired."""
+
+    def __init__(self, topics: frozenset[str]) -> None:
+        self.topics = topics
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        """Mark the subscription as fired (called by the hub)."""
+        self._event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a wake-up; ``True`` if one came. Re-arms."""
+        try:
+            async with asyncio.timeout(max(seconds, 0.0)):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+
+class Notifier:
+    """The in-process hub: publish wakes every local subscriber of the topics."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = {}
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topics: Iterable[str]) -> AsyncIterator[Subscription]:
+        """Listen to ``topics`` for the duration of the ``async with`` block."""
+        await self._ready()
+        subscription = Subscription(frozenset(topics))
+        for topic in subscription.topics:
+            self._subscribers.setdefault(topic, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            for topic in subscription.topics:
+                subscribers = self._subscribers.get(topic)
+                if subscribers is not None:
+                    subscribers.discard(subscription)
+                    if not subscribers:
+                        del self._subscribers[topic]
+
+    async def publish(self, topics: Iterable[str]) -> None:
+        """Wake the subscribers of ``topics`` (after the change is committed)."""
+        self._wake(topics)
+
+    async def close(self) -> None:
+        """Stop background work."""
+
+    async def _ready(self) -> None:
+        """Hook for backends that must be listening before a poller reads the database."""
+
+    def _wake(self, topics: Iterable[str]) -> None:
+        for topic in topics:
+            for subscription in self._subscribers.get(topic, ()):
+                subscription.wake()
+
+    def _wake_all(self) -> None:
+        for subscribers in self._subscribers.values():
+            for subscription in subscribers:
+                subscription.wake()
+
+
+class PostgresNotifier(Notifier):
+    """The hub, plus ``NOTIFY`` on publish and a ``LISTEN`` connection feeding it."""
+
+    def __init__(self, database: Database, *, listen_timeout: float = 5.0) -> None:
+        super().__init__()
+        self._database = database
+        url = database.engine.url.set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._listen_timeout = listen_timeout
+        self._listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish(self, topics: Iterable[str]) -> None:
+        """Wake local subscribers now and every replica's through ``NOTIFY``."""
+        names = sorted(set(topics))
+        self._wake(names)
+        if names:
+            await self._database.run(_notify, " ".join(names))
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _ready(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen(), name="agnt-listen")
+        if not self._listening.is_set():
+            # Without LISTEN a poller still returns at its deadline; it just wakes late.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._listen_timeout):
+                    await self._listening.wait()
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                ) as connection:
+                    await connection.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
+                    delay = 0.1
+                    # Anything may have happened while we were not listening: re-check all.
+                    self._wake_all()
+                    async for notification in connection.notifies():
+                        self._wake(notification.payload.split(" "))
+            except (psycopg.Error, OSError) as exc:
+                self._listening.clear()
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _notify(connection: sa.Connection, payload: str) -> None:
+    connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+
+
+def create_notifier(database: Database) -> Notifier:
+    """The notifier for this database: ``LISTEN/NOTIFY`` on Postgres, in-process otherwise."""
+    if database.is_postgres:
+        return PostgresNotifier(database)
+    return Notifier()

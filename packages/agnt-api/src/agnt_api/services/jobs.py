@@ -1,0 +1,170 @@
+"""The buyer's side of jobs: order (idempotently), read, list, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from agnt_api.auth import Principal
+from agnt_api.db.tables import agents, idempotency_keys, jobs
+from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor
+from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
+from agnt_api.services.records import as_utc, job_from_row, utc_now
+from agnt_api.services.schemas import validate_params
+from agnt_api.services.transitions import buyer_scope, load_job, move_job
+from agnt_models import Job, JobCreate, JobPage, JobStatus
+
+
+def request_digest(body: JobCreate) -> str:
+    """What an Idempotency-Key is bound to: the request body, canonically serialized."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def create_job(
+    connection: sa.Connection,
+    buyer: Principal,
+    body: JobCreate,
+    idempotency_key: str | None,
+) -> tuple[Job, bool, uuid.UUID]:
+    """Order a job; ``(job, created, owner_id)``. A repeated Idempotency-Key returns the first job."""
+    agent = connection.execute(
+        sa.select(agents.c.owner_id, agents.c.input_schema).where(agents.c.id == body.agent_id)
+    ).one_or_none()
+    if agent is None:
+        raise AgentNotFound(f"no agent {body.agent_id}")
+    digest = request_digest(body)
+    if idempotency_key is not None:
+        earlier = _earlier_job(connection, buyer, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False, agent.owner_id
+    validate_params(agent.input_schema, body.params)
+    now = utc_now()
+    job_id = uuid.uuid4()
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                jobs.insert().values(
+                    id=job_id,
+                    agent_id=body.agent_id,
+                    buyer_id=buyer.id,
+                    prompt=body.prompt,
+                    params=body.params,
+                    status=JobStatus.PENDING.value,
+                    progress=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if idempotency_key is not None:
+                connection.execute(
+                    idempotency_keys.insert().values(
+                        buyer_id=buyer.id,
+                        key=idempotency_key,
+                        request_sha256=digest,
+                        job_id=job_id,
+                        created_at=now,
+                    )
+                )
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer with its job.
+        if idempotency_key is None:
+            raise
+        earlier = _earlier_job(connection, buyer, idempotency_key, digest)
+        if earlier is None:
+            raise
+        return earlier, False, agent.owner_id
+    return load_job(connection, job_id, buyer_scope(buyer)), True, agent.owner_id
+
+
+def _earlier_job(connection: sa.Connection, buyer: Principal, key: str, digest: str) -> Job | None:
+    row = connection.execute(
+        sa.select(idempotency_keys).where(
+            idempotency_keys.c.buyer_id == buyer.id, idempotency_keys.c.key == key
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.request_sha256 != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was used with a different request body; use a new key"
+        )
+    return load_job(connection, row.job_id, jobs.c.buyer_id == buyer.id)
+
+
+def get_job(connection: sa.Connection, buyer: Principal, job_id: uuid.UUID) -> Job:
+    """The buyer's job (another buyer's is ``JobNotFound``)."""
+    return load_job(connection, job_id, buyer_scope(buyer))
+
+
+def cancel_job(
+    connection: sa.Connection, buyer: Principal, job_id: uuid.UUID, lease_seconds: float
+) -> Job:
+    """Cancel the buyer's job unless it already ended (``InvalidTransition``)."""
+    return move_job(
+        connection,
+        job_id,
+        JobStatus.CANCELED,
+        buyer_scope(buyer),
+        lease_seconds=lease_seconds,
+        reason="canceled by the buyer",
+    )
+
+
+def list_jobs(
+    connection: sa.Connection,
+    scope: sa.ColumnElement[bool],
+    *,
+    status: JobStatus | None,
+    agent_id: str | None,
+    limit: int,
+    cursor: str | None,
+    newest_first: bool = True,
+    listing: str = "jobs",
+) -> JobPage:
+    """A keyset-paginated page of jobs in ``scope``, newest (or oldest) first."""
+    query_key = fingerprint(status, agent_id, newest_first)
+    statement = sa.select(jobs).where(scope)
+    if status is not None:
+        statement = statement.where(jobs.c.status == status.value)
+    if agent_id is not None:
+        statement = statement.where(jobs.c.agent_id == agent_id)
+    if cursor:
+        created_at, last_id = _position(decode_cursor(cursor, listing, query_key))
+        if newest_first:
+            after = sa.or_(
+                jobs.c.created_at < created_at,
+                sa.and_(jobs.c.created_at == created_at, jobs.c.id < last_id),
+            )
+        else:
+            after = sa.or_(
+                jobs.c.created_at > created_at,
+                sa.and_(jobs.c.created_at == created_at, jobs.c.id > last_id),
+            )
+        statement = statement.where(after)
+    order = (
+        (jobs.c.created_at.desc(), jobs.c.id.desc())
+        if newest_first
+        else (jobs.c.created_at.asc(), jobs.c.id.asc())
+    )
+    rows = connection.execute(statement.order_by(*order).limit(limit + 1)).all()
+    items = [job_from_row(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        position: dict[str, Any] = {"t": as_utc(last.created_at).isoformat(), "i": str(last.id)}
+        next_cursor = encode_cursor(listing, query_key, position)
+    return JobPage(items=items, next_cursor=next_cursor)
+
+
+def _position(position: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
+    try:
+        return as_utc(datetime.fromisoformat(position["t"])), uuid.UUID(position["i"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidCursor("the cursor's position is invalid") from exc

@@ -1,0 +1,110 @@
+"""Principals and their API keys: create, list, revoke, and authenticate a bearer key."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from agnt_api import auth
+from agnt_api.auth import Principal
+from agnt_api.db.tables import api_keys, principals
+from agnt_api.services.records import as_utc, utc_now
+from agnt_models import ApiKeyCreated, ApiKeyInfo, Role
+
+
+def create_key(
+    connection: sa.Connection,
+    role: Role,
+    name: str,
+    principal_id: uuid.UUID | None = None,
+) -> ApiKeyCreated:
+    """A new key; for a new principal unless ``principal_id`` names an existing one."""
+    now = utc_now()
+    if principal_id is None:
+        principal_id = uuid.uuid4()
+        connection.execute(
+            principals.insert().values(id=principal_id, name=name, role=role.value, created_at=now)
+        )
+    else:
+        existing = connection.execute(
+            sa.select(principals.c.role).where(principals.c.id == principal_id)
+        ).scalar_one_or_none()
+        if existing is None:
+            raise LookupError(f"no principal {principal_id}")
+        role = Role(existing)
+    key = auth.generate_key()
+    connection.execute(
+        api_keys.insert().values(
+            prefix=auth.key_prefix(key),
+            principal_id=principal_id,
+            key_hash=auth.hash_key(key),
+            name=name,
+            created_at=now,
+        )
+    )
+    return ApiKeyCreated(
+        key=key, prefix=auth.key_prefix(key), role=role, principal_id=principal_id, name=name
+    )
+
+
+def list_keys(connection: sa.Connection) -> list[ApiKeyInfo]:
+    """Every key (revoked ones too), oldest first; never the key itself."""
+    rows = connection.execute(
+        sa.select(api_keys, principals.c.role)
+        .join(principals, principals.c.id == api_keys.c.principal_id)
+        .order_by(api_keys.c.created_at, api_keys.c.prefix)
+    )
+    return [
+        ApiKeyInfo(
+            prefix=row.prefix,
+            role=Role(row.role),
+            principal_id=row.principal_id,
+            name=row.name,
+            created_at=as_utc(row.created_at),
+            revoked_at=None if row.revoked_at is None else as_utc(row.revoked_at),
+        )
+        for row in rows
+    ]
+
+
+def revoke_key(connection: sa.Connection, prefix: str) -> bool:
+    """Revoke the key with ``prefix``; ``False`` if there is no such unrevoked key."""
+    result = connection.execute(
+        api_keys.update()
+        .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+    return result.rowcount == 1
+
+
+def authenticate(connection: sa.Connection, key: str) -> Principal | None:
+    """The principal holding the unrevoked ``key``, or ``None``."""
+    if not auth.looks_like_key(key):
+        return None
+    row = connection.execute(
+        sa.select(api_keys.c.key_hash, api_keys.c.revoked_at, principals)
+        .join(principals, principals.c.id == api_keys.c.principal_id)
+        .where(api_keys.c.prefix == auth.key_prefix(key))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None or not auth.key_matches(key, row.key_hash):
+        return None
+    return Principal(id=row.id, role=Role(row.role), name=row.name)
+
+
+def session_principal(
+    connection: sa.Connection, prefix: str, principal_id: uuid.UUID
+) -> Principal | None:
+    """The principal of a web session: its key (by ``prefix``) must still be unrevoked.
+
+    The signed session cookie holds the key's prefix, never the key, so revoking the key
+    ends every session signed in with it.
+    """
+    row = connection.execute(
+        sa.select(api_keys.c.revoked_at, principals)
+        .join(principals, principals.c.id == api_keys.c.principal_id)
+        .where(api_keys.c.prefix == prefix, api_keys.c.principal_id == principal_id)
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(id=row.id, role=Role(row.role), name=row.name)

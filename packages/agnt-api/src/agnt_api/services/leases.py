@@ -1,0 +1,62 @@
+"""Leases: an accepted or running job whose executor stops reporting becomes failed.
+
+The reaper is one conditional UPDATE (``status IN leased AND lease_expires_at < now``), so
+any number of replicas may run it at once: each expired job is failed exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import sqlalchemy as sa
+
+from agnt_api.db.tables import jobs
+from agnt_api.notify import job_topic
+from agnt_api.runtime import Runtime
+from agnt_api.services.records import utc_now
+from agnt_models import LEASED, JobStatus
+
+log = logging.getLogger(__name__)
+
+LEASE_EXPIRED = "lease_expired"
+
+
+def _fail_expired(connection: sa.Connection) -> list[str]:
+    now = utc_now()
+    rows = connection.execute(
+        jobs.update()
+        .where(
+            jobs.c.status.in_([status.value for status in LEASED]),
+            jobs.c.lease_expires_at < now,
+        )
+        .values(
+            status=JobStatus.FAILED.value,
+            decision_reason=LEASE_EXPIRED,
+            lease_expires_at=None,
+            completed_at=now,
+            updated_at=now,
+        )
+        .returning(jobs.c.id)
+    )
+    return [str(job_id) for job_id in rows.scalars()]
+
+
+async def expire_leases(rt: Runtime) -> list[str]:
+    """Fail every job whose lease ran out; the ids of the jobs failed by this call."""
+    expired = await rt.database.run(_fail_expired, write=True)
+    if expired:
+        log.info("failed %d job(s) whose lease expired", len(expired))
+        await rt.notifier.publish([job_topic(job_id) for job_id in expired])
+    return expired
+
+
+async def run_reaper(rt: Runtime) -> None:
+    """Expire leases every ``reaper_interval_seconds`` until cancelled."""
+    while True:
+        try:
+            await expire_leases(rt)
+        except Exception:
+            # A database hiccup must not kill the loop; the next round retries.
+            log.exception("lease reaper round failed")
+        await anyio.sleep(rt.settings.reaper_interval_seconds)

@@ -1,0 +1,206 @@
+"""Result files: an executor uploads them (streamed to storage), a buyer lists and downloads.
+
+The job turns ``completed`` in the same transaction that records its result, and only
+after every file is stored; if anything fails, what was written is deleted and the job
+stays as it was.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import sqlalchemy as sa
+
+from agnt_api.auth import Principal
+from agnt_api.db.tables import job_results
+from agnt_api.errors import FileNotFound, InvalidTransition, JobNotCompleted, ValidationFailed
+from agnt_api.notify import job_topic
+from agnt_api.runtime import Runtime
+from agnt_api.services.records import as_utc, utc_now
+from agnt_api.services.transitions import buyer_scope, executor_scope, load_job, move_job
+from agnt_models import FieldError, Job, JobResult, JobStatus, ResultFile
+
+MAX_FILE_NAME_CHARS = 255
+GENERIC_MIME = "application/octet-stream"
+
+
+@dataclass
+class ResultUpload:
+    """One uploaded file as it streams in: its name, declared type and bytes."""
+
+    filename: str
+    content_type: str | None
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
+class StoredResultFile:
+    """A result file as recorded: where storage keeps it and what it is."""
+
+    name: str
+    key: str
+    size: int
+    mime: str
+    sha256: str
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON stored in ``job_results.files``."""
+        return {
+            "name": self.name,
+            "key": self.key,
+            "size": self.size,
+            "mime": self.mime,
+            "sha256": self.sha256,
+        }
+
+
+def check_file_name(name: str) -> None:
+    """``ValidationFailed`` unless ``name`` is a plain file name (no path, no ``..``)."""
+    bad = (
+        not name
+        or name in (".", "..")
+        or ".." in name
+        or any(c in name for c in "/\\\x00")
+        or len(name) > MAX_FILE_NAME_CHARS
+        or not name.isprintable()
+    )
+    if bad:
+        raise ValidationFailed(
+            f"invalid result file name {name!r}: a plain name without path separators or '..'",
+            errors=[FieldError(loc="files", message=f"invalid file name {name!r}")],
+        )
+
+
+def mime_of(name: str, declared: str | None) -> str:
+    """The file's media type: what the uploader declared, else guessed from its name."""
+    if declared and declared.split(";")[0].strip().lower() != GENERIC_MIME:
+        return declared
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or GENERIC_MIME
+
+
+def _running_job(connection: sa.Connection, executor: Principal, job_id: uuid.UUID) -> Job:
+    job = load_job(connection, job_id, executor_scope(executor))
+    if job.status is not JobStatus.RUNNING:
+        raise InvalidTransition(f"job {job_id} is {job.status.value}; it cannot become completed")
+    return job
+
+
+def _record_completion(
+    connection: sa.Connection,
+    executor: Principal,
+    job_id: uuid.UUID,
+    files: list[StoredResultFile],
+    lease_seconds: float,
+) -> Job:
+    job = move_job(
+        connection,
+        job_id,
+        JobStatus.COMPLETED,
+        executor_scope(executor),
+        lease_seconds=lease_seconds,
+    )
+    connection.execute(
+        job_results.insert().values(
+            job_id=job_id, files=[f.to_record() for f in files], created_at=utc_now()
+        )
+    )
+    return job
+
+
+async def complete_job(
+    rt: Runtime,
+    executor: Principal,
+    job_id: uuid.UUID,
+    uploads: AsyncIterable[ResultUpload],
+) -> Job:
+    """Store every uploaded file, then complete the job and record its result atomically."""
+    await rt.database.run(_running_job, executor, job_id)
+    attempt = uuid.uuid4().hex
+    stored: list[StoredResultFile] = []
+    try:
+        async for upload in uploads:
+            check_file_name(upload.filename)
+            if any(f.name == upload.filename for f in stored):
+                raise ValidationFailed(
+                    f"result file {upload.filename!r} was sent twice",
+                    errors=[FieldError(loc="files", message=f"duplicate {upload.filename!r}")],
+                )
+            mime = mime_of(upload.filename, upload.content_type)
+            # The attempt segment keeps a retried upload from colliding with a failed one.
+            key = f"jobs/{job_id}/{attempt}/{upload.filename}"
+            saved = await rt.storage.save(key, upload.chunks, content_type=mime)
+            stored.append(StoredResultFile(upload.filename, key, saved.size, mime, saved.sha256))
+        if not stored:
+            raise ValidationFailed(
+                "send at least one file in a multipart part named 'files'",
+                errors=[FieldError(loc="files", message="no files")],
+            )
+        job = await rt.database.run(
+            _record_completion, executor, job_id, stored, rt.settings.lease_seconds, write=True
+        )
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            for done in stored:
+                await rt.storage.delete(done.key)
+        raise
+    await rt.notifier.publish([job_topic(job.id)])
+    return job
+
+
+def _result_files(
+    connection: sa.Connection, buyer: Principal, job_id: uuid.UUID
+) -> tuple[Job, list[StoredResultFile], Any]:
+    job = load_job(connection, job_id, buyer_scope(buyer))
+    row = connection.execute(
+        sa.select(job_results).where(job_results.c.job_id == job_id)
+    ).one_or_none()
+    if job.status is not JobStatus.COMPLETED or row is None:
+        raise JobNotCompleted(f"job {job_id} is {job.status.value}; its result is not ready")
+    files = [StoredResultFile(**record) for record in row.files]
+    return job, files, row.created_at
+
+
+async def job_result(
+    rt: Runtime, buyer: Principal, job_id: uuid.UUID, *, base_url: str
+) -> JobResult:
+    """The files of the buyer's completed job, each with an absolute download URL."""
+    _, files, created_at = await rt.database.run(_result_files, buyer, job_id)
+    base = rt.settings.public_url or base_url.rstrip("/")
+    listed = []
+    for stored in files:
+        url = await rt.storage.presigned_url(
+            stored.key,
+            filename=stored.name,
+            content_type=stored.mime,
+            expires_in=rt.settings.download_url_seconds,
+        )
+        if url is None:
+            url = f"{base}/v1/jobs/{job_id}/files/{quote(stored.name, safe='')}"
+        listed.append(
+            ResultFile(
+                name=stored.name,
+                size=stored.size,
+                mime=stored.mime,
+                sha256=stored.sha256,
+                download_url=url,
+            )
+        )
+    return JobResult(job_id=job_id, files=listed, created_at=as_utc(created_at))
+
+
+async def result_file(
+    rt: Runtime, buyer: Principal, job_id: uuid.UUID, name: str
+) -> StoredResultFile:
+    """One result file of the buyer's completed job (``FileNotFound`` if it has none by that name)."""
+    _, files, _ = await rt.database.run(_result_files, buyer, job_id)
+    for stored in files:
+        if stored.name == name:
+            return stored
+    raise FileNotFound(f"job {job_id} has no result file {name!r}")

@@ -1,0 +1,125 @@
+"""Moving a job between statuses: one conditional UPDATE per move, on either database.
+
+``UPDATE jobs SET status = :target ... WHERE id = :id AND status IN sources_of(target)``:
+of many racing callers exactly one changes the row; the others see no row and get 409.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from agnt_api.auth import Principal
+from agnt_api.db.tables import agents, jobs
+from agnt_api.errors import InvalidTransition, JobNotFound
+from agnt_api.services.records import job_from_row, utc_now
+from agnt_models import LEASED, TERMINAL, Job, JobStatus, Role, sources_of
+
+
+def buyer_scope(principal: Principal) -> sa.ColumnElement[bool]:
+    """Jobs a buyer may see: its own (an admin sees all)."""
+    if principal.role is Role.ADMIN:
+        return sa.true()
+    return jobs.c.buyer_id == principal.id
+
+
+def executor_scope(principal: Principal) -> sa.ColumnElement[bool]:
+    """Jobs an executor may see: those of the agents it owns."""
+    owned = sa.select(agents.c.id).where(agents.c.owner_id == principal.id)
+    return jobs.c.agent_id.in_(owned)
+
+
+def load_job(connection: sa.Connection, job_id: uuid.UUID, scope: sa.ColumnElement[bool]) -> Job:
+    """The job if ``scope`` lets the caller see it, else ``JobNotFound``."""
+    row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id, scope)).one_or_none()
+    if row is None:
+        raise JobNotFound(f"no job {job_id}")
+    return job_from_row(row)
+
+
+def move_job(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    target: JobStatus,
+    scope: sa.ColumnElement[bool],
+    *,
+    lease_seconds: float,
+    reason: str | None = None,
+    progress: int | None = None,
+) -> Job:
+    """Move the job to ``target`` if its current status allows it (atomically)."""
+    now = utc_now()
+    values: dict[str, Any] = {"status": target.value, "updated_at": now}
+    if reason is not None:
+        values["decision_reason"] = reason
+    if progress is not None:
+        values["progress"] = progress
+    if target in LEASED:
+        values["lease_expires_at"] = now + timedelta(seconds=lease_seconds)
+    if target is JobStatus.RUNNING:
+        values["started_at"] = sa.func.coalesce(jobs.c.started_at, now)
+    if target in TERMINAL:
+        values["completed_at"] = now
+        values["lease_expires_at"] = None
+    if target is JobStatus.COMPLETED:
+        values["progress"] = 100
+    allowed = [status.value for status in sources_of(target)]
+    return _update_or_explain(connection, job_id, target, scope, jobs.c.status.in_(allowed), values)
+
+
+def report_progress(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    status: JobStatus,
+    scope: sa.ColumnElement[bool],
+    *,
+    lease_seconds: float,
+    progress: int,
+    reason: str | None = None,
+) -> Job | None:
+    """A progress report on a leased job still in ``status``: renew the lease, set progress.
+
+    ``None`` when the job is not in ``status`` (the caller then tries a transition).
+    """
+    if status not in LEASED:
+        return None
+    now = utc_now()
+    values: dict[str, Any] = {
+        "progress": progress,
+        "updated_at": now,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+    }
+    if reason is not None:
+        values["decision_reason"] = reason
+    row = connection.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.status == status.value, scope)
+        .values(**values)
+        .returning(*jobs.c)
+    ).one_or_none()
+    return None if row is None else job_from_row(row)
+
+
+def _update_or_explain(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    target: JobStatus,
+    scope: sa.ColumnElement[bool],
+    condition: sa.ColumnElement[bool],
+    values: dict[str, Any],
+) -> Job:
+    row = connection.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, condition, scope)
+        .values(**values)
+        .returning(*jobs.c)
+    ).one_or_none()
+    if row is not None:
+        return job_from_row(row)
+    current = load_job(connection, job_id, scope)
+    raise InvalidTransition(
+        f"job {job_id} is {current.status.value}; it cannot become {target.value}"
+    )

@@ -1,0 +1,117 @@
+"""Service settings from ``AGNT_*`` environment variables (pydantic-settings).
+
+Every value has an embedded default (SQLite and files under the data directory), so
+``agnt-server serve`` runs with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agnt_models import MAX_WAIT_SECONDS
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/agnt`` (``~/.local/share/agnt``): where the embedded defaults live."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "agnt"
+
+
+class SettingsError(Exception):
+    """The environment holds a value the service cannot run with; the message says which."""
+
+
+class Settings(BaseSettings):
+    """Everything the API reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="AGNT_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 address buyers reach, when it differs from the API's (containers); "
+        "presigned download URLs are signed for it.",
+    )
+    s3_region: str | None = Field(
+        default=None, description="S3 region; else AWS_REGION / AWS_DEFAULT_REGION."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL that clients reach this API at; download URLs start with it.",
+    )
+    lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    max_wait_seconds: float = Field(default=MAX_WAIT_SECONDS, gt=0, le=MAX_WAIT_SECONDS)
+    reaper_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    session_secret: str = ""
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    download_url_seconds: int = Field(default=3_600, gt=0, le=7 * 86_400)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value:
+            return value
+        scheme = value.split(":", 1)[0]
+        if scheme in ("postgres", "postgresql"):
+            # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme means psycopg2.
+            return "postgresql+psycopg:" + value.split(":", 1)[1]
+        if scheme not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ValueError("must be a sqlite:///path or postgresql://... URL")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("file", "s3"):
+            raise ValueError("must be file:///path or s3://bucket[/prefix]")
+        return value
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().absolute()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'agnt.db'}"
+        if not self.storage_url:
+            self.storage_url = (self.data_dir / "objects").as_uri()
+        if self.public_url:
+            self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    def resolved_session_secret(self) -> str:
+        """The web session secret: configured, or generated once into the data directory."""
+        if self.session_secret:
+            return self.session_secret
+        path = self.data_dir / "session_secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; a bad value raises ``SettingsError``."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # overrides are validated here
+    except ValidationError as exc:
+        lines = [
+            f"AGNT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,191 @@
+"""Web sessions and CSRF tokens: signed cookies (itsdangerous), never the API key itself.
+
+The session cookie holds the principal's id and the prefix of the key it signed in with,
+signed with the service's session secret; each request checks that key is still unrevoked.
+CSRF: a random nonce lives in its own HttpOnly cookie and every form carries the nonce
+signed with the secret, so a page on another site can neither read nor forge the token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+
+from agnt_api import auth
+from agnt_api.auth import Principal
+from agnt_api.errors import ApiError, Forbidden
+from agnt_api.runtime import Runtime
+from agnt_api.services import keys
+from agnt_models import ErrorCode, Role
+
+SESSION_COOKIE = "agnt_session"
+CSRF_COOKIE = "agnt_csrf"
+CSRF_FIELD = "csrf_token"
+SESSION_MAX_AGE_SECONDS = 7 * 24 * 3600
+
+
+class CsrfFailed(ApiError):
+    """A form was posted without the token of this browser's session (403 ``csrf_failed``)."""
+
+    code = ErrorCode.CSRF_FAILED
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in browser; answered with a redirect to the sign-in page."""
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """The browser's state for one request: who is signed in, and its CSRF token."""
+
+    principal: Principal | None
+    csrf_nonce: str
+    csrf_token: str
+    new_csrf_nonce: bool
+
+    @property
+    def is_buyer(self) -> bool:
+        """Whether the signed-in principal may order and follow jobs."""
+        return self.principal is not None and self.principal.role in (Role.BUYER, Role.ADMIN)
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The app's runtime (built by ``create_app``)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _secret(request: Request) -> str:
+    secret: str | None = getattr(request.app.state, "web_session_secret", None)
+    if secret is None:
+        secret = runtime_of(request).settings.resolved_session_secret()
+        request.app.state.web_session_secret = secret
+    return secret
+
+
+def _session_serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_secret(request), salt="agnt-web-session")
+
+
+def _csrf_serializer(request: Request) -> URLSafeSerializer:
+    return URLSafeSerializer(_secret(request), salt="agnt-web-csrf")
+
+
+async def _signed_in_principal(request: Request) -> Principal | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        payload = _session_serializer(request).loads(cookie, max_age=SESSION_MAX_AGE_SECONDS)
+        principal_id = uuid.UUID(str(payload["principal_id"]))
+        prefix = str(payload["prefix"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    return await runtime_of(request).database.run(keys.session_principal, prefix, principal_id)
+
+
+async def web_session(request: Request) -> WebSession:
+    """The request's session (cached on the request, so dependencies share one lookup)."""
+    cached = getattr(request.state, "web_session", None)
+    if isinstance(cached, WebSession):
+        return cached
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    fresh = len(nonce) < 16 or len(nonce) > 100
+    if fresh:
+        nonce = secrets.token_urlsafe(24)
+    session = WebSession(
+        principal=await _signed_in_principal(request),
+        csrf_nonce=nonce,
+        csrf_token=_csrf_serializer(request).dumps(nonce),
+        new_csrf_nonce=fresh,
+    )
+    request.state.web_session = session
+    return session
+
+
+SessionDep = Annotated[WebSession, Depends(web_session)]
+
+
+async def signed_in(session: SessionDep) -> Principal:
+    """The signed-in principal; ``SignInRequired`` when the browser has no valid session."""
+    if session.principal is None:
+        raise SignInRequired
+    return session.principal
+
+
+async def signed_in_buyer(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:
+    """The signed-in principal, who must be a buyer (or admin) to see and order jobs."""
+    if principal.role not in (Role.BUYER, Role.ADMIN):
+        raise Forbidden(f"jobs need a buyer key; you signed in with an {principal.role.value} key")
+    return principal
+
+
+SignedIn = Annotated[Principal, Depends(signed_in)]
+SignedInBuyer = Annotated[Principal, Depends(signed_in_buyer)]
+
+
+async def check_csrf(request: Request) -> None:
+    """Refuse (``CsrfFailed``) a form post whose token does not match this browser's nonce."""
+    form = await request.form()
+    token = form.get(CSRF_FIELD)
+    cookie_nonce = request.cookies.get(CSRF_COOKIE)
+    if not isinstance(token, str) or not cookie_nonce:
+        raise CsrfFailed("the form has no valid CSRF token; reload the page and try again")
+    try:
+        nonce = _csrf_serializer(request).loads(token)
+    except BadSignature as exc:
+        raise CsrfFailed("the form's CSRF token is invalid; reload the page and try again") from exc
+    if not isinstance(nonce, str) or not secrets.compare_digest(nonce, cookie_nonce):
+        raise CsrfFailed("the form's CSRF token belongs to another session; reload the page")
+
+
+CsrfChecked = Depends(check_csrf)
+
+
+def _set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def remember_csrf_nonce(request: Request, response: Response, session: WebSession) -> None:
+    """Set the CSRF cookie when this request made a new nonce (the page's forms carry it)."""
+    if session.new_csrf_nonce:
+        _set_cookie(request, response, CSRF_COOKIE, session.csrf_nonce)
+
+
+async def sign_in(request: Request, response: Response, api_key: str) -> Principal | None:
+    """Check ``api_key``; when valid, set the session cookie on ``response``."""
+    api_key = api_key.strip()
+    principal = await runtime_of(request).database.run(keys.authenticate, api_key)
+    if principal is None:
+        return None
+    value = _session_serializer(request).dumps(
+        {"principal_id": str(principal.id), "prefix": auth.key_prefix(api_key)}
+    )
+    _set_cookie(request, response, SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_SECONDS)
+    return principal
+
+
+def sign_out(request: Request, response: Response) -> None:
+    """Drop the session cookie."""
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )

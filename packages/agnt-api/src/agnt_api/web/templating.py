@@ -1,0 +1,59 @@
+"""Rendering pages: the Jinja2 environment, its filters, and what every page knows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from agnt_api.web import display
+from agnt_api.web.sessions import CSRF_FIELD, WebSession, remember_csrf_nonce, web_session
+
+WEB_DIR = Path(__file__).parent
+STATIC_DIR = WEB_DIR / "static"
+
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+templates.env.filters.update(
+    price=display.price,
+    duration=display.duration,
+    timestamp=display.timestamp,
+    file_size=display.file_size,
+    percent=display.percent,
+    pretty_json=display.pretty_json,
+)
+templates.env.tests["terminal"] = display.is_terminal
+templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
+
+
+def query_string(**params: str | None) -> str:
+    """``?a=1&b=2`` from the non-empty ``params`` (empty string when there are none)."""
+    kept = {key: value for key, value in params.items() if value}
+    return "?" + urlencode(kept) if kept else ""
+
+
+templates.env.globals["query_string"] = query_string
+
+
+async def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    session: WebSession | None = None,
+) -> HTMLResponse:
+    """The page ``template`` with ``context``, the session and the CSRF token it needs."""
+    session = session or await web_session(request)
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"session": session, "csrf_token": session.csrf_token, **(context or {})},
+        status_code=status_code,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    remember_csrf_nonce(request, response, session)
+    return response
