@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -137,3 +140,168 @@ def payloads() -> Any:
         problem = staticmethod(problem)
 
     return Payloads
+
+
+# --- The real API: in-process over ASGI, and a live `agnt-server serve` subprocess -------
+
+ROLES = ("buyer", "executor", "other_buyer", "other_executor")
+
+
+@dataclass
+class ApiUnderTest:
+    """A real agnt API the tests talk to: where it is, its data, and one key per role.
+
+    ``other_buyer`` and ``other_executor`` are second principals, for the tests of what
+    one principal may not see or take from another.
+    """
+
+    kind: str
+    url: str
+    data_dir: Path
+    keys: dict[str, str]
+    app: Any = None
+
+
+def provision(data_dir: Path) -> tuple[Any, dict[str, str]]:
+    """Migrate a fresh SQLite database in ``data_dir`` and create a key for each role."""
+    from agnt_api.db import Database
+    from agnt_api.db.migrate import upgrade
+    from agnt_api.services.keys import create_key
+    from agnt_api.settings import load_settings
+    from agnt_models import Role
+
+    settings = load_settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'agnt.db'}",
+        storage_url=(data_dir / "objects").as_uri(),
+        session_secret="client-tests",
+    )
+    database = Database(settings.database_url)
+    try:
+        upgrade(database.engine)
+        keys = {
+            role: database.transact(
+                create_key, Role(role.removeprefix("other_")), f"client-{role}", None, write=True
+            ).key
+            for role in ROLES
+        }
+    finally:
+        database.dispose()
+    return settings, keys
+
+
+class SyncASGITransport(httpx.BaseTransport):
+    """``httpx.ASGITransport`` for a sync ``httpx.Client``: runs the app on a loop thread.
+
+    Bodies are buffered both ways (a test-only bridge; httpx's ASGI transport is async only).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._asgi = httpx.ASGITransport(app)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        inner = httpx.Request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=body,
+            extensions=request.extensions,
+        )
+
+        async def send() -> httpx.Response:
+            response = await self._asgi.handle_async_request(inner)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return asyncio.run_coroutine_threadsafe(send(), self._loop).result()
+
+    def close(self) -> None:
+        """Stop the loop thread (the httpx client closes its transport with itself)."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def asgi_api(tmp_path_factory: pytest.TempPathFactory) -> ApiUnderTest:
+    """The API app in this process (``create_app``), reached over ASGI, no socket."""
+    from agnt_api.app import create_app
+
+    data_dir = tmp_path_factory.mktemp("asgi-api")
+    settings, keys = provision(data_dir)
+    app = create_app(settings, run_reaper_task=False)
+    return ApiUnderTest("asgi", "http://testserver", data_dir, keys, app)
+
+
+def _live_api_type(config: pytest.Config) -> Any:
+    # The root conftest's LiveApi runs `agnt-server serve`; its fixtures are function
+    # scoped, and one server per test is too slow here, so this module shares one.
+    root = str(config.rootpath / "conftest.py")
+    for plugin in config.pluginmanager.get_plugins():
+        if getattr(plugin, "__file__", None) == root:
+            return plugin.LiveApi
+    raise RuntimeError("the root conftest.py with LiveApi is not loaded")
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiUnderTest]:
+    """A real ``agnt-server serve`` subprocess on a free loopback port, shared by a module."""
+    server = _live_api_type(request.config)(tmp_path_factory.mktemp("live-api"))
+    _, keys = provision(server.data_dir)
+    server.start()
+    try:
+        yield ApiUnderTest("live", server.url, server.data_dir, keys)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["asgi", "live"])
+def api(request: pytest.FixtureRequest) -> ApiUnderTest:
+    """Each test runs against the app over ASGI and against the live server."""
+    return request.getfixturevalue(
+        f"{request.param}_api" if request.param == "asgi" else "live_server"
+    )
+
+
+@pytest.fixture
+def connect(
+    api: ApiUnderTest, flavour: str, runner: asyncio.Runner
+) -> Iterator[Callable[..., Any]]:
+    """Factory: ``connect(role="buyer", **client_kwargs)`` -> a client of ``api`` for ``role``
+    (``None``: no key at all, not even ``AGNT_API_KEY``).
+
+    Sync clients reach the ASGI app through ``SyncASGITransport``, async ones through
+    ``httpx.ASGITransport``.
+    """
+    made: list[Any] = []
+
+    def make(role: str | None = "buyer", **kwargs: Any) -> Any:
+        key = kwargs.pop("api_key", api.keys[role] if role else "")
+        kwargs.setdefault("max_retries", 0)
+        client: Any
+        if flavour == "sync":
+            if api.kind == "asgi":
+                kwargs["transport"] = SyncASGITransport(api.app)
+            client = Client(api.url, key, **kwargs)
+        else:
+            if api.kind == "asgi":
+                kwargs["transport"] = httpx.ASGITransport(api.app)
+            client = BlockingAsyncClient(AsyncClient(api.url, key, **kwargs), runner)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def agent_id() -> str:
+    """A fresh agent id, so tests sharing one API never see each other's agents or jobs."""
+    return f"t-{uuid.uuid4().hex[:12]}"
