@@ -21,6 +21,7 @@ from agnt_api.api.routes import agents, executor, files, health, jobs
 from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
 from agnt_api.settings import Settings, load_settings
+from agnt_api.web import install_web_pages
 
 _UPLOAD_PATH_SUFFIX = "/complete"
 
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)
     for router in (health.router, agents.router, jobs.router, files.router, executor.router):
         app.include_router(router)
+    install_web_pages(app)
     return app

@@ -133,3 +133,11 @@ def schema_rows(schema: Mapping[str, Any]) -> list[SchemaRow]:
             )
         )
     return rows
+
+
+def described_files(output_schema: Mapping[str, Any]) -> dict[str, str]:
+    """The ``files`` map of an output schema (name -> what it holds), as manifests write it."""
+    listed = output_schema.get("files")
+    if not isinstance(listed, dict):
+        return {}
+    return {str(name): str(about) for name, about in listed.items() if isinstance(about, str)}

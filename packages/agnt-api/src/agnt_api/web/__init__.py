@@ -1,0 +1,25 @@
+"""The web pages: marketplace, agent pages with an order form, my jobs, one job, sign-in.
+
+Server-rendered (Jinja2), one stylesheet, one small script for live progress; every page
+works without JavaScript. Handlers call the services, as the API routes do.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from agnt_api.web import job_pages, market_pages
+from agnt_api.web.error_pages import install_error_pages
+from agnt_api.web.templating import STATIC_DIR
+
+
+def install_web_pages(app: FastAPI) -> None:
+    """Add the pages, their static files and the browsers' error pages to ``app``."""
+    app.include_router(market_pages.router)
+    app.include_router(job_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_error_pages(app)
+
+
+__all__ = ["install_web_pages"]

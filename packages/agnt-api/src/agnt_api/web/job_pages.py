@@ -1,0 +1,128 @@
+"""Pages to follow one's jobs: the list, one job (live), cancel, and result downloads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from agnt_api.api.routes import files
+from agnt_api.auth import Principal
+from agnt_api.errors import BadRequest, InvalidTransition
+from agnt_api.services import buyer, results
+from agnt_api.web.sessions import CsrfChecked, SignedInBuyer, runtime_of
+from agnt_api.web.templating import render
+from agnt_models import Job, JobStatus, ResultFile
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 20
+LIVE_WAIT_SECONDS = 25.0
+"""How long one live-progress request of the job page waits for a change."""
+
+
+@router.get("/jobs")
+async def jobs_page(
+    request: Request,
+    principal: SignedInBuyer,
+    status: Annotated[str, Query(max_length=20)] = "",
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """My jobs, newest first: status badges, a status filter, pagination."""
+    try:
+        wanted = JobStatus(status) if status else None
+    except ValueError:
+        raise BadRequest(f"unknown job status {status!r}") from None
+    page = await buyer.list_jobs(
+        runtime_of(request), principal, status=wanted, agent_id=None, limit=PAGE_SIZE, cursor=cursor
+    )
+    return await render(
+        request,
+        "jobs.html",
+        {"page": page, "status": wanted, "statuses": list(JobStatus), "cursor": cursor},
+    )
+
+
+async def _result_files(request: Request, principal: Principal, job: Job) -> list[ResultFile]:
+    if job.status is not JobStatus.COMPLETED:
+        return []
+    result = await results.job_result(
+        runtime_of(request), principal, job.id, base_url=str(request.base_url)
+    )
+    return result.files
+
+
+async def _job_page(
+    request: Request,
+    principal: Principal,
+    job: Job,
+    *,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return await render(
+        request,
+        "job.html",
+        {
+            "job": job,
+            "files": await _result_files(request, principal, job),
+            "notice": notice,
+            "live_wait": int(LIVE_WAIT_SECONDS),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(request: Request, principal: SignedInBuyer, job_id: uuid.UUID) -> Response:
+    """One job: status, live progress, reason, times, files to download, cancel."""
+    job = await buyer.get_job(runtime_of(request), principal, job_id)
+    return await _job_page(request, principal, job)
+
+
+@router.get("/jobs/{job_id}/live")
+async def job_live(
+    request: Request,
+    principal: SignedInBuyer,
+    job_id: uuid.UUID,
+    wait: Annotated[float, Query(ge=0, le=LIVE_WAIT_SECONDS)] = 0,
+) -> JSONResponse:
+    """The job as JSON for the page's live progress; ``wait`` long-polls for a change."""
+    job = await buyer.get_job(runtime_of(request), principal, job_id, wait=wait)
+    return JSONResponse(job.to_json_dict(), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])
+async def cancel_submit(request: Request, principal: SignedInBuyer, job_id: uuid.UUID) -> Response:
+    """Cancel the job; if it ended meanwhile, the page says so (409)."""
+    rt = runtime_of(request)
+    try:
+        await buyer.cancel_job(rt, principal, job_id)
+    except InvalidTransition:
+        job = await buyer.get_job(rt, principal, job_id)
+        return await _job_page(
+            request,
+            principal,
+            job,
+            notice=f"The job had already ended ({job.status.value}); nothing was canceled.",
+            status_code=409,
+        )
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+
+@router.get("/jobs/{job_id}/files/{name}")
+async def download_result_file(
+    request: Request,
+    principal: SignedInBuyer,
+    job_id: uuid.UUID,
+    name: Annotated[str, Path(max_length=255)],
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+) -> Response:
+    """A result file, with the session instead of a bearer key (same Range and ETag rules)."""
+    return await files.download_file(
+        runtime_of(request), principal, job_id, name, range_header, if_none_match, if_range
+    )

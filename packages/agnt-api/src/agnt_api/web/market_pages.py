@@ -1,0 +1,192 @@
+"""Pages to sign in and out, find agents, read one, and order a job from it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from agnt_api.errors import IdempotencyConflict, ValidationFailed
+from agnt_api.services import buyer
+from agnt_api.web.display import described_files, schema_rows
+from agnt_api.web.order_form import OrderField, order_fields, read_order_form
+from agnt_api.web.sessions import (
+    CsrfChecked,
+    SessionDep,
+    SignedIn,
+    SignedInBuyer,
+    runtime_of,
+    sign_in,
+    sign_out,
+)
+from agnt_api.web.templating import render
+from agnt_models import AGENT_ID_PATTERN, Agent, JobCreate
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 12
+AgentIdPath = Annotated[str, Path(pattern=AGENT_ID_PATTERN)]
+PROMPT_FIELD = "prompt"
+ORDER_KEY_FIELD = "order_key"
+
+
+def _field_of(loc: Sequence[object]) -> str:
+    """The form field an error location names: ``params.top`` -> ``top``, else ``prompt``."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] == "params":
+        return parts[1] if len(parts) > 1 else "params"
+    return parts[0] if parts else "params"
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site only (never ``//evil``)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/signin")
+async def signin_page(
+    request: Request,
+    session: SessionDep,
+    next_path: Annotated[str | None, Query(alias="next", max_length=2000)] = None,
+) -> Response:
+    """The sign-in form: paste an API key."""
+    return await render(
+        request, "signin.html", {"next_path": safe_next(next_path)}, session=session
+    )
+
+
+@router.post("/signin", dependencies=[CsrfChecked])
+async def signin_submit(request: Request, session: SessionDep) -> Response:
+    """Check the pasted key; on success, a session cookie and a redirect."""
+    form = await request.form()
+    api_key = form.get("api_key")
+    next_value = form.get("next")
+    next_path = safe_next(next_value if isinstance(next_value, str) else None)
+    redirect = RedirectResponse(next_path, status_code=303)
+    if isinstance(api_key, str) and api_key.strip():
+        if await sign_in(request, redirect, api_key) is not None:
+            return redirect
+        error = "That key is unknown or has been revoked."
+    else:
+        error = "Paste your API key."
+    # The key itself is never echoed back into the page.
+    return await render(
+        request,
+        "signin.html",
+        {"next_path": next_path, "error": error},
+        status_code=401,
+        session=session,
+    )
+
+
+@router.post("/signout", dependencies=[CsrfChecked])
+async def signout_submit(request: Request) -> Response:
+    """End the session."""
+    response = RedirectResponse("/signin", status_code=303)
+    sign_out(request, response)
+    return response
+
+
+@router.get("/")
+async def marketplace(
+    request: Request,
+    session: SessionDep,
+    _principal: SignedIn,
+    q: Annotated[str, Query(max_length=500)] = "",
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """Search agents: a search box, tag chips, result cards, pagination, an empty state."""
+    tag = tag.strip().lower() if tag and tag.strip() else None
+    page = await buyer.search_agents(
+        runtime_of(request), q, tag=tag, limit=PAGE_SIZE, cursor=cursor
+    )
+    tags = sorted({t for agent in page.items for t in agent.tags} | ({tag} if tag else set()))
+    return await render(
+        request,
+        "marketplace.html",
+        {"q": q, "tag": tag, "tags": tags, "page": page, "cursor": cursor},
+        session=session,
+    )
+
+
+async def _agent_page(
+    request: Request,
+    agent: Agent,
+    *,
+    submitted: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    order_key: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    stats = await buyer.agent_stats(runtime_of(request), agent.id)
+    fields: list[OrderField] = order_fields(agent.input_schema)
+    return await render(
+        request,
+        "agent.html",
+        {
+            "agent": agent,
+            "stats": stats,
+            "fields": fields,
+            "input_rows": schema_rows(agent.input_schema),
+            "output_rows": schema_rows(agent.output_schema),
+            "output_files": described_files(agent.output_schema),
+            "submitted": submitted,
+            "errors": errors or {},
+            "order_key": order_key or uuid.uuid4().hex,
+            "prompt_field": PROMPT_FIELD,
+            "order_key_field": ORDER_KEY_FIELD,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/agents/{agent_id}")
+async def agent_page(request: Request, _principal: SignedIn, agent_id: AgentIdPath) -> Response:
+    """One agent: description, pricing, schemas, stats, and the order form."""
+    agent = await buyer.get_agent(runtime_of(request), agent_id)
+    return await _agent_page(request, agent)
+
+
+@router.post("/agents/{agent_id}/order", dependencies=[CsrfChecked])
+async def order_submit(
+    request: Request, principal: SignedInBuyer, agent_id: AgentIdPath
+) -> Response:
+    """Order a job from the form; errors go back next to their fields (422)."""
+    rt = runtime_of(request)
+    agent = await buyer.get_agent(rt, agent_id)
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    fields = order_fields(agent.input_schema)
+    params, errors = read_order_form(fields, form)
+    prompt = form.get(PROMPT_FIELD, "")
+    order_key = form.get(ORDER_KEY_FIELD) or None
+    job = None
+    if not errors:
+        try:
+            body = JobCreate(agent_id=agent_id, prompt=prompt, params=params)
+            # The form's one-time key: a double-clicked submit orders one job, not two.
+            job, _ = await buyer.order_job(
+                rt, principal, body, f"web-{order_key}" if order_key else None
+            )
+        except ValidationError as exc:
+            errors = {_field_of(err["loc"]): str(err["msg"]) for err in exc.errors()}
+        except ValidationFailed as exc:
+            errors = {_field_of(e.loc.split(".")): e.message for e in exc.errors or []}
+            errors = errors or {"params": exc.detail or "the parameters are invalid"}
+        except IdempotencyConflict:
+            # The page was submitted before with other values (browser back): a fresh key.
+            order_key = None
+            errors = {
+                "params": "This form was already submitted; check the values and order again."
+            }
+    if job is not None:
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    return await _agent_page(
+        request, agent, submitted=form, errors=errors, order_key=order_key, status_code=422
+    )

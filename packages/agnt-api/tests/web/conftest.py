@@ -1,0 +1,134 @@
+"""Fixtures of the web-page tests: the real app over ASGI (httpx), and helpers for forms.
+
+``site`` is the app on a fresh SQLite database with a buyer, a second buyer, an executor
+and the executor's agents, created through the services as the real commands do.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agnt_api.app import create_app
+from agnt_api.auth import Principal
+from agnt_api.db import Database
+from agnt_api.db.migrate import upgrade
+from agnt_api.runtime import Runtime
+from agnt_api.services import agents, keys
+from agnt_api.settings import Settings
+from agnt_models import AgentPublish, Pricing, PricingModel, Role
+
+ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["language"],
+    "properties": {
+        "language": {
+            "type": "string",
+            "enum": ["en", "fr", "de"],
+            "description": "Output language.",
+        },
+        "count": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+        "ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        "title": {"type": "string", "maxLength": 40, "title": "Report title"},
+        "loud": {"type": "boolean", "default": True},
+        "extra": {"type": "object", "description": "Anything else."},
+    },
+}
+
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_ORDER_KEY = re.compile(r'name="order_key" value="([^"]+)"')
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token in a rendered page's forms."""
+    match = _CSRF.search(page)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def order_key_of(page: str) -> str:
+    """The one-time order key of an agent page's order form."""
+    match = _ORDER_KEY.search(page)
+    assert match, "the page has no order form"
+    return match.group(1)
+
+
+class Site:
+    """The app, a browser-like client (cookies kept) and the keys of its principals."""
+
+    def __init__(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.keys: dict[str, str] = {}
+        self.principals: dict[str, Principal] = {}
+
+    def make_key(self, who: str, role: Role) -> str:
+        """A principal named ``who`` with ``role``; its key is remembered."""
+        created = self.runtime.database.transact(keys.create_key, role, who, None, write=True)
+        self.keys[who] = created.key
+        self.principals[who] = Principal(id=created.principal_id, role=role, name=who)
+        return created.key
+
+    def publish(self, agent_id: str, **fields: Any) -> None:
+        """Publish an agent owned by the executor."""
+        body = AgentPublish(**{"name": agent_id.replace("-", " ").title(), **fields})
+        self.runtime.database.transact(
+            agents.publish_agent, self.principals["executor"], agent_id, body, write=True
+        )
+
+    async def sign_in(self, who: str = "buyer") -> httpx.Response:
+        """Sign the client in through the sign-in form."""
+        page = await self.client.get("/signin", headers=HTML)
+        return await self.client.post(
+            "/signin",
+            data={"csrf_token": csrf_of(page.text), "api_key": self.keys[who], "next": "/"},
+            headers=HTML,
+        )
+
+    async def csrf(self, path: str = "/") -> str:
+        """A CSRF token for this client, from the page at ``path``."""
+        page = await self.client.get(path, headers=HTML)
+        return csrf_of(page.text)
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    """The app on a fresh SQLite database, with a buyer, a second buyer and agents."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'agnt.db'}",
+        storage_url=(tmp_path / "objects").as_uri(),
+        session_secret="test-session-secret-" + uuid.uuid4().hex,
+    )
+    database = Database(settings.database_url)
+    try:
+        upgrade(database.engine)
+    finally:
+        database.dispose()
+    app = create_app(settings, run_reaper_task=False)
+    runtime: Runtime = app.state.runtime
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        site = Site(client, runtime)
+        site.make_key("buyer", Role.BUYER)
+        site.make_key("other-buyer", Role.BUYER)
+        site.make_key("executor", Role.EXECUTOR)
+        site.publish(
+            "report-maker",
+            description="Writes a short report in the language you pick.",
+            tags=["report", "text"],
+            pricing=Pricing(model=PricingModel.PER_JOB, amount_cents=250, currency="USD"),
+            input_schema=ORDER_SCHEMA,
+            output_schema={"files": {"report.md": "the report"}},
+        )
+        site.publish("echo-bot", description="Echoes the prompt.", tags=["text", "demo"])
+        yield site
+    await runtime.close()
