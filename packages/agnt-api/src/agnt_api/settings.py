@@ -72,7 +72,10 @@ class Settings(BaseSettings):
     @field_validator("storage_url")
     @classmethod
     def _known_storage(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in ("file", "s3"):
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("file", "s3") or (parts.scheme == "s3" and not parts.netloc):
             raise ValueError("must be file:///path or s3://bucket[/prefix]")
         return value
 
