@@ -22,6 +22,7 @@ from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
 from agnt_api.settings import Settings, load_settings
 from agnt_api.web import install_web_pages
+from agnt_api.web import install_web_pages
 
 _UPLOAD_PATH_SUFFIX = "/complete"
 
@@ -66,5 +67,7 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)
     for router in (health.router, agents.router, jobs.router, files.router, executor.router):
         app.include_router(router)
+    # After the problem handlers: browsers get HTML error pages, API clients problem+json.
+    install_web_pages(app)
     install_web_pages(app)
     return app
