@@ -283,16 +283,17 @@ def connect(
 
     def make(role: str | None = "buyer", **kwargs: Any) -> Any:
         key = kwargs.pop("api_key", api.keys[role] if role else "")
+        base_url = kwargs.pop("base_url", api.url)
         kwargs.setdefault("max_retries", 0)
         client: Any
         if flavour == "sync":
             if api.kind == "asgi":
                 kwargs["transport"] = SyncASGITransport(api.app)
-            client = Client(api.url, key, **kwargs)
+            client = Client(base_url, key, **kwargs)
         else:
             if api.kind == "asgi":
                 kwargs["transport"] = httpx.ASGITransport(api.app)
-            client = BlockingAsyncClient(AsyncClient(api.url, key, **kwargs), runner)
+            client = BlockingAsyncClient(AsyncClient(base_url, key, **kwargs), runner)
         made.append(client)
         return client
 
