@@ -1,0 +1,302 @@
+"""The pages rendered by the server: marketplace, agent, order form, jobs, job, errors."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+HTML = {"Accept": "text/html"}
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def _order_key(page: str) -> str:
+    return re.search(r'name="order_key" value="([^"]+)"', page).group(1)
+
+
+def _executor(site) -> dict[str, str]:
+    return {"Authorization": f"Bearer {site.keys['executor']}"}
+
+
+async def _order(site, agent_id: str, **fields: str):
+    page = await site.client.get(f"/agents/{agent_id}", headers=HTML)
+    data = {"csrf_token": _csrf(page.text), "order_key": _order_key(page.text), **fields}
+    return await site.client.post(f"/agents/{agent_id}/order", data=data, headers=HTML)
+
+
+async def _ordered_job_id(site, agent_id: str = "echo-bot", **fields: str) -> str:
+    response = await _order(site, agent_id, prompt="hello", **fields)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].removeprefix("/jobs/")
+
+
+async def test_marketplace_lists_cards_with_name_description_tags_and_price(site) -> None:
+    await site.sign_in()
+    page = await site.client.get("/", headers=HTML)
+    assert page.status_code == 200
+    text = page.text
+    assert 'href="/agents/report-maker"' in text
+    assert "Writes a short report in the language you pick." in text
+    assert "$2.50 per job" in text
+    assert "Free" in text
+    assert 'href="/?tag=report"' in text
+
+
+async def test_search_and_tag_filter_narrow_the_results(site) -> None:
+    await site.sign_in()
+    found = await site.client.get("/?q=report", headers=HTML)
+    assert "/agents/report-maker" in found.text
+    assert "/agents/echo-bot" not in found.text
+    tagged = await site.client.get("/?tag=demo", headers=HTML)
+    assert "/agents/echo-bot" in tagged.text
+    assert "/agents/report-maker" not in tagged.text
+    assert 'aria-current="true"' in tagged.text
+
+
+async def test_no_match_shows_the_empty_state(site) -> None:
+    await site.sign_in()
+    page = await site.client.get("/?q=zebra", headers=HTML)
+    assert page.status_code == 200
+    assert "No agents found" in page.text
+    assert "Show every agent" in page.text
+
+
+async def test_marketplace_pages_through_many_agents(site) -> None:
+    for number in range(14):
+        site.publish(f"bulk-{number:02d}", tags=["bulk"])
+    await site.sign_in()
+    first = await site.client.get("/?tag=bulk", headers=HTML)
+    assert first.text.count('class="card agent-card"') == 12
+    next_link = re.search(r'rel="next" href="([^"]+)"', first.text).group(1)
+    second = await site.client.get(next_link.replace("&amp;", "&"), headers=HTML)
+    assert second.text.count('class="card agent-card"') == 2
+    assert 'rel="next"' not in second.text
+    assert "First page" in second.text
+
+
+async def test_agent_page_shows_pricing_schemas_stats_and_the_generated_form(site) -> None:
+    await site.sign_in()
+    page = await site.client.get("/agents/report-maker", headers=HTML)
+    text = page.text
+    assert page.status_code == 200
+    assert "$2.50 per job" in text
+    for stat in ("total", "success_rate", "failed", "avg_duration"):
+        assert f'data-stat="{stat}"' in text
+    assert "<select" in text and '<option value="fr"' in text
+    assert 'name="param.count"' in text and 'type="number" step="1"' in text
+    assert 'value="3"' in text  # the default
+    assert 'name="param.ratio"' in text and 'step="any"' in text
+    assert 'type="checkbox" id="param-loud"' in text and "checked" in text
+    assert "Report title" in text
+    assert 'name="param.extra"' in text  # an object: a JSON textarea
+    assert "(required)" in text
+    assert "report.md" in text  # the described result files
+
+
+async def test_order_through_the_form_creates_the_job_with_typed_params(site) -> None:
+    await site.sign_in()
+    response = await _order(
+        site,
+        "report-maker",
+        prompt="write it",
+        **{
+            "param.language": "fr",
+            "param.count": "5",
+            "param.ratio": "0.5",
+            "param.title": "Hi",
+            "param.extra": '{"a": 1}',
+        },
+    )
+    assert response.status_code == 303
+    job_id = response.headers["location"].removeprefix("/jobs/")
+    buyer = {"Authorization": f"Bearer {site.keys['buyer']}"}
+    job = (await site.client.get(f"/v1/jobs/{job_id}", headers=buyer)).json()
+    assert job["params"] == {
+        "language": "fr",
+        "count": 5,
+        "ratio": 0.5,
+        "title": "Hi",
+        "loud": False,
+        "extra": {"a": 1},
+    }
+    assert job["prompt"] == "write it"
+
+
+async def test_resubmitting_the_same_form_orders_one_job(site) -> None:
+    await site.sign_in()
+    page = await site.client.get("/agents/echo-bot", headers=HTML)
+    data = {"csrf_token": _csrf(page.text), "order_key": _order_key(page.text), "prompt": "x"}
+    first = await site.client.post("/agents/echo-bot/order", data=data, headers=HTML)
+    second = await site.client.post("/agents/echo-bot/order", data=data, headers=HTML)
+    assert first.headers["location"] == second.headers["location"]
+
+
+async def test_validation_errors_are_shown_next_to_their_fields(site) -> None:
+    await site.sign_in()
+    response = await _order(
+        site, "report-maker", prompt="p", **{"param.count": "2.5", "param.extra": "{oops"}
+    )
+    assert response.status_code == 422
+    text = response.text
+    assert 'data-field-error="language"' in text and "is required" in text
+    assert 'data-field-error="count"' in text and "must be a whole number" in text
+    assert 'data-field-error="extra"' in text and "must be valid JSON" in text
+    assert 'aria-describedby="error-count"' in text or 'error-count"' in text
+    assert 'value="2.5"' in text  # what the buyer typed stays in the form
+
+
+async def test_schema_violations_from_the_service_land_on_their_field(site) -> None:
+    await site.sign_in()
+    response = await _order(
+        site, "report-maker", prompt="p", **{"param.language": "en", "param.count": "50"}
+    )
+    assert response.status_code == 422
+    match = re.search(r'data-field-error="count">([^<]+)<', response.text)
+    assert match and "50" in match.group(1)
+
+
+async def test_jobs_page_lists_filters_and_pages(site) -> None:
+    await site.sign_in()
+    first = await _ordered_job_id(site)
+    second = await _ordered_job_id(site)
+    await site.client.post(
+        f"/v1/executor/jobs/{second}/status",
+        json={"status": "rejected", "reason": "not today"},
+        headers=_executor(site),
+    )
+    page = await site.client.get("/jobs", headers=HTML)
+    assert page.status_code == 200
+    assert page.text.index(second) < page.text.index(first)  # newest first
+    assert 'class="badge badge-rejected"' in page.text
+    only_pending = await site.client.get("/jobs?status=pending", headers=HTML)
+    assert first in only_pending.text and second not in only_pending.text
+    empty = await site.client.get("/jobs?status=completed", headers=HTML)
+    assert "No jobs with status completed" in empty.text
+    for _ in range(20):
+        await _ordered_job_id(site)
+    paged = await site.client.get("/jobs", headers=HTML)
+    assert paged.text.count("<tr data-job-id") == 20
+    assert 'rel="next"' in paged.text
+
+
+async def test_unknown_status_filter_is_a_bad_request_page(site) -> None:
+    await site.sign_in()
+    page = await site.client.get("/jobs?status=lost", headers=HTML)
+    assert page.status_code == 400
+    assert "unknown job status" in page.text
+
+
+async def test_job_page_follows_the_job_to_its_files(site) -> None:
+    await site.sign_in()
+    job_id = await _ordered_job_id(site)
+    page = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert "badge-pending" in page.text
+    assert "Cancel job" in page.text
+    assert 'http-equiv="refresh"' in page.text  # live without JavaScript too
+    executor = _executor(site)
+    for report in (
+        {"status": "accepted"},
+        {"status": "running"},
+        {"status": "running", "progress": 40},
+    ):
+        await site.client.post(f"/v1/executor/jobs/{job_id}/status", json=report, headers=executor)
+    live = await site.client.get(f"/jobs/{job_id}/live")
+    assert live.json()["status"] == "running" and live.json()["progress"] == 40
+    running = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert 'aria-valuenow="40"' in running.text
+    done = await site.client.post(
+        f"/v1/executor/jobs/{job_id}/complete",
+        files=[("files", ("out.txt", b"HELLO", "text/plain"))],
+        headers=executor,
+    )
+    assert done.status_code == 200
+    final = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert "badge-completed" in final.text
+    assert "Cancel job" not in final.text
+    assert f'href="/jobs/{job_id}/files/out.txt"' in final.text
+    download = await site.client.get(f"/jobs/{job_id}/files/out.txt")
+    assert download.status_code == 200
+    assert download.content == b"HELLO"
+    assert "attachment" in download.headers["content-disposition"]
+    ranged = await site.client.get(f"/jobs/{job_id}/files/out.txt", headers={"Range": "bytes=1-"})
+    assert ranged.status_code == 206 and ranged.content == b"ELLO"
+
+
+async def test_live_endpoint_long_polls_until_the_job_changes(site) -> None:
+    await site.sign_in()
+    job_id = await _ordered_job_id(site)
+    unchanged = await site.client.get(f"/jobs/{job_id}/live?wait=0.2")
+    assert unchanged.json()["status"] == "pending"
+    too_long = await site.client.get(f"/jobs/{job_id}/live?wait=600")
+    assert too_long.status_code == 422
+    assert too_long.json()["code"] == "validation_error"
+
+
+async def test_cancel_button_cancels_and_a_late_cancel_is_explained(site) -> None:
+    await site.sign_in()
+    job_id = await _ordered_job_id(site)
+    token = await site.csrf(f"/jobs/{job_id}")
+    canceled = await site.client.post(
+        f"/jobs/{job_id}/cancel", data={"csrf_token": token}, headers=HTML
+    )
+    assert canceled.status_code == 303
+    page = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert "badge-canceled" in page.text
+    assert "canceled by the buyer" in page.text
+    again = await site.client.post(
+        f"/jobs/{job_id}/cancel", data={"csrf_token": token}, headers=HTML
+    )
+    assert again.status_code == 409
+    assert "had already ended" in again.text
+
+
+async def test_another_buyers_job_is_a_friendly_404(site) -> None:
+    await site.sign_in()
+    job_id = await _ordered_job_id(site)
+    await site.sign_in("other-buyer")
+    page = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert page.status_code == 404
+    assert "job_not_found" in page.text
+    download = await site.client.get(f"/jobs/{job_id}/files/out.txt", headers=HTML)
+    assert download.status_code == 404
+
+
+async def test_missing_pages_are_friendly_404s_for_browsers(site) -> None:
+    await site.sign_in()
+    for path, code in (
+        ("/no/such/page", "not_found"),
+        ("/agents/no-such-agent", "agent_not_found"),
+        (f"/jobs/{uuid.uuid4()}", "job_not_found"),
+        ("/jobs/not-a-uuid", "not_found"),
+    ):
+        page = await site.client.get(path, headers=HTML)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html")
+        assert "We couldn&#39;t find that page" in page.text or "find that page" in page.text
+        assert f"<code data-error-code>{code}</code>" in page.text, path
+        assert 'href="/"' in page.text
+
+
+async def test_api_routes_keep_problem_json_even_for_browsers(site) -> None:
+    response = await site.client.get("/v1/no-such-route", headers=HTML)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "not_found"
+    unauthenticated = await site.client.get("/v1/jobs", headers=HTML)
+    assert unauthenticated.json()["code"] == "not_authenticated"
+
+
+async def test_live_endpoint_without_a_session_answers_401_problem(site) -> None:
+    response = await site.client.get(f"/jobs/{uuid.uuid4()}/live")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+async def test_static_stylesheet_is_served(site) -> None:
+    response = await site.client.get("/static/agnt.css")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    script = await site.client.get("/static/job.js")
+    assert script.status_code == 200
