@@ -113,6 +113,48 @@ def agnt(tmp_path: Path, config_dir: Path) -> AgntRunner:
 
 
 @pytest.fixture
+def buyer(agnt: AgntRunner, live_api: Any) -> AgntRunner:
+    """``agnt`` pointed at the live API with the buyer's key (through the environment)."""
+
+    def run(*args: str, **kwargs: Any) -> AgntRun:
+        env = {"AGNT_API_URL": live_api.url, "AGNT_API_KEY": live_api.buyer_key}
+        env.update(kwargs.pop("env", None) or {})
+        return agnt(*args, env=env, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def executor(live_api: Any) -> Iterator[Any]:
+    """An ``agnt_client.Client`` with the executor's key: plays the agent's owner."""
+    from agnt_client import Client
+
+    with Client(live_api.url, live_api.executor_key) as client:
+        yield client
+
+
+@pytest.fixture
+def echo_agent(executor: Any) -> str:
+    """Publish the agent ``cli-echo`` (params: integer ``count`` >= 1, object ``style``)."""
+    from agnt_models import AgentPublish
+
+    agent = AgentPublish(
+        name="CLI echo",
+        description="Repeats the prompt; published by the agnt-cli tests",
+        tags=["text", "cli-test"],
+        input_schema={
+            "type": "object",
+            "properties": {
+                "count": {"type": "integer", "minimum": 1},
+                "style": {"type": "object"},
+            },
+            "additionalProperties": False,
+        },
+    )
+    return str(executor.publish_agent("cli-echo", agent).id)
+
+
+@pytest.fixture
 def closed_port_url() -> str:
     """An http:// URL on a loopback port where nothing listens."""
     with socket.socket() as sock:
