@@ -164,7 +164,7 @@ def test_unknown_fields_are_refused() -> None:
 def test_every_error_code_has_a_status_and_title() -> None:
     for code in m.ErrorCode:
         assert 400 <= code.http_status <= 599
-        assert code.title
+        assert code.problem_title
         problem = m.Problem.of(code)
         assert problem.status == code.http_status and problem.code == code
 

@@ -20,7 +20,7 @@ class ApiError(Exception):
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail or self.code.title)
+        super().__init__(detail or self.code.problem_title)
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}

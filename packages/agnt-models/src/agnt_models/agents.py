@@ -40,6 +40,10 @@ Name = Annotated[
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS)]
 
 
+def _any_object_schema() -> JsonObject:
+    return {"type": "object"}
+
+
 class AgentPublish(WireModel):
     """Body of ``PUT /v1/executor/agents/{agent_id}``: create or update an agent one owns.
 
@@ -51,7 +55,7 @@ class AgentPublish(WireModel):
     description: Description = ""
     tags: Tags = Field(default_factory=list)
     pricing: Pricing = Field(default_factory=Pricing)
-    input_schema: JsonObject = Field(default_factory=lambda: {"type": "object"})
+    input_schema: JsonObject = Field(default_factory=_any_object_schema)
     output_schema: JsonObject = Field(default_factory=dict)
 
 

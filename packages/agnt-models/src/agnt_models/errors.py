@@ -41,7 +41,7 @@ class ErrorCode(StrEnum):
         return _HTTP_STATUS[self]
 
     @property
-    def title(self) -> str:
+    def problem_title(self) -> str:
         """A short human title for the problem document."""
         return _TITLES[self]
 
@@ -132,7 +132,7 @@ class Problem(BaseModel):
         """Build the problem document for ``code``."""
         return cls(
             type=f"https://agnt.dev/problems/{code.value.replace('_', '-')}",
-            title=code.title,
+            title=code.problem_title,
             status=code.http_status,
             detail=detail,
             code=code,

@@ -79,7 +79,7 @@ async def error_page(
 async def _page_for(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return await error_page(
-            request, exc.code.http_status, exc.code.value, exc.detail, exc.code.title
+            request, exc.code.http_status, exc.code.value, exc.detail, exc.code.problem_title
         )
     if isinstance(exc, RequestValidationError):
         if all(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
