@@ -15,7 +15,7 @@ _CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 def price(pricing: Pricing) -> str:
     """``Free``, ``$0.50 per job``, ``$0.01 per second``."""
-    if pricing.model is PricingModel.FREE:
+    if pricing.model is PricingModel.FREE or pricing.amount_cents == 0:
         return "Free"
     whole = f"{pricing.amount_cents / 100:,.2f}"
     sign = _CURRENCY_SIGNS.get(pricing.currency)

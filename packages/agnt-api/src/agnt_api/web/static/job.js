@@ -1,12 +1,12 @@
-// Live progress for the job page: long-poll the job's JSON and update the page in place.
+// Live progress for the job page: long-poll the job's JSON; progress updates in place, a new
+// status reloads the page (times, reason, files and the cancel button are server-rendered).
 // Without this script the page refreshes itself (<noscript> meta refresh).
 (function () {
   "use strict";
   var root = document.getElementById("job");
   if (!root || !window.fetch) { return; }
-  var TERMINAL = ["completed", "failed", "rejected", "canceled"];
   var url = root.getAttribute("data-live-url");
-  var badge = root.querySelector("[data-job-status] .badge");
+  var wait = root.getAttribute("data-live-wait") || "20";
   var bar = root.querySelector("[data-job-progress]");
   var fill = bar && bar.querySelector(".progress-fill");
   var text = root.querySelector("[data-job-progress-text]");
@@ -19,33 +19,27 @@
       fill.className = "progress-fill progress-" + job.status;
     }
     if (text) { text.textContent = job.progress + "%"; }
-    if (badge && job.status !== status) {
-      badge.textContent = job.status;
-      badge.className = "badge badge-" + job.status;
-      badge.setAttribute("data-status", job.status);
-    }
-    status = job.status;
   }
 
-  function poll(delay) {
+  // The first look does not wait: the job may have moved since the page was rendered.
+  function poll(delay, seconds) {
     window.setTimeout(function () {
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      fetch(url + "?wait=" + seconds, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (response) {
           if (!response.ok) { throw new Error("HTTP " + response.status); }
           return response.json();
         })
         .then(function (job) {
-          show(job);
-          if (TERMINAL.indexOf(job.status) >= 0) {
-            // Files, reason and times are rendered by the server: load the final page.
+          if (job.status !== status) {
             window.location.reload();
             return;
           }
-          poll(0);
+          show(job);
+          poll(0, wait);
         })
-        .catch(function () { poll(3000); });
+        .catch(function () { poll(3000, wait); });
     }, delay);
   }
 
-  poll(0);
+  poll(0, "0");
 })();
