@@ -22,7 +22,6 @@ from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
 from agnt_api.settings import Settings, load_settings
 from agnt_api.web import install_web_pages
-from agnt_api.web import install_web_pages
 
 _UPLOAD_PATH_SUFFIX = "/complete"
 

@@ -1,0 +1,171 @@
+"""Bad input of every kind answers a clear 4xx problem+json, never 500."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+
+def _is_problem(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == code
+    assert problem["status"] == status
+    assert problem["title"]
+    assert problem["request_id"] == response.headers["x-request-id"]
+
+
+async def test_unknown_route_is_a_404_problem(api: Any) -> None:
+    _is_problem(await api.client.get("/v1/nothing-here"), 404, "not_found")
+
+
+async def test_wrong_method_is_a_405_problem(api: Any) -> None:
+    _is_problem(
+        await api.client.delete("/v1/jobs", headers=api.auth("buyer-a")), 405, "method_not_allowed"
+    )
+
+
+async def test_malformed_json_is_400(api: Any, echo: Any) -> None:
+    response = await api.client.post(
+        "/v1/jobs",
+        headers={**api.auth("buyer-a"), "Content-Type": "application/json"},
+        content=b'{"agent_id": "echo", ',
+    )
+    _is_problem(response, 400, "bad_request")
+    assert "JSON" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"agent_id": "echo", "prompt": 5}, "prompt"),
+        ({"agent_id": "echo"}, "prompt"),
+        ({"agent_id": "Not A Slug", "prompt": "x"}, "agent_id"),
+        ({"agent_id": "echo", "prompt": "x", "params": []}, "params"),
+        ({"agent_id": "echo", "prompt": "x", "surprise": 1}, "surprise"),
+        ({"agent_id": "echo", "prompt": "x" * 100_001}, "prompt"),
+    ],
+)
+async def test_wrong_types_and_fields_are_422_naming_the_field(
+    api: Any, echo: Any, body: dict[str, Any], loc: str
+) -> None:
+    response = await api.client.post("/v1/jobs", headers=api.auth("buyer-a"), json=body)
+    _is_problem(response, 422, "validation_error")
+    assert response.json()["errors"][0]["loc"] == loc
+
+
+async def test_status_report_with_bad_values_is_422(api: Any, echo: Any) -> None:
+    job = await api.order("buyer-a", "echo")
+    for body in ({"status": "accepted", "progress": 101}, {"status": "exploded"}, {}):
+        response = (
+            await api.report("executor-x", job["id"], **body)
+            if body
+            else (
+                await api.client.post(
+                    f"/v1/executor/jobs/{job['id']}/status", headers=api.auth("executor-x"), json={}
+                )
+            )
+        )
+        _is_problem(response, 422, "validation_error")
+
+
+async def test_huge_json_body_is_413(api: Any, echo: Any) -> None:
+    response = await api.client.post(
+        "/v1/jobs",
+        headers=api.auth("buyer-a"),
+        json={"agent_id": "echo", "prompt": "x" * (3 * 1024 * 1024)},
+    )
+    _is_problem(response, 413, "payload_too_large")
+
+
+async def test_huge_streamed_body_without_length_is_413(api: Any, echo: Any) -> None:
+    async def body() -> Any:
+        for _ in range(40):
+            yield b" " * 100_000
+
+    response = await api.client.post(
+        "/v1/jobs",
+        headers={**api.auth("buyer-a"), "Content-Type": "application/json"},
+        content=body(),
+    )
+    _is_problem(response, 413, "payload_too_large")
+
+
+async def test_upload_over_the_limit_is_413_and_leaves_the_job_running(
+    make_api: Any, api: Any, echo: Any
+) -> None:
+    small = await make_api(max_upload_bytes=10_000)
+    small.keys = api.keys
+    job = await api.order("buyer-a", "echo")
+    await api.run_to_running("executor-x", job["id"])
+    response = await small.complete("executor-x", job["id"], [("big.bin", b"x" * 20_000)])
+    _is_problem(response, 413, "payload_too_large")
+    after = await api.client.get(f"/v1/jobs/{job['id']}", headers=api.auth("buyer-a"))
+    assert after.json()["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/jobs/not-a-uuid", "/v1/jobs/123/result", "/v1/jobs/zz/files/a.txt"],
+)
+async def test_bad_uuid_is_422(api: Any, path: str) -> None:
+    response = await api.client.get(path, headers=api.auth("buyer-a"))
+    _is_problem(response, 422, "validation_error")
+    assert response.json()["errors"][0]["loc"] == "path.job_id"
+
+
+@pytest.mark.parametrize("cursor", ["zzz", "e30", "!!!", "eyJrIjoiam9icyJ9", "a" * 50])
+async def test_bad_cursor_is_400_invalid_cursor(api: Any, cursor: str) -> None:
+    for path in ("/v1/jobs", "/v1/agents/search"):
+        response = await api.client.get(
+            path, params={"cursor": cursor}, headers=api.auth("buyer-a")
+        )
+        _is_problem(response, 400, "invalid_cursor")
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/jobs", {"limit": 1000}),
+        ("/v1/jobs", {"limit": 0}),
+        ("/v1/jobs", {"limit": "many"}),
+        ("/v1/jobs", {"status": "sleeping"}),
+        ("/v1/agents/search", {"limit": 101}),
+        ("/v1/jobs/" + str(uuid.uuid4()), {"wait": 61}),
+        ("/v1/jobs/" + str(uuid.uuid4()), {"wait": -1}),
+    ],
+)
+async def test_out_of_range_query_values_are_422(
+    api: Any, path: str, params: dict[str, Any]
+) -> None:
+    response = await api.client.get(path, params=params, headers=api.auth("buyer-a"))
+    _is_problem(response, 422, "validation_error")
+    assert response.json()["errors"][0]["loc"].startswith("query.")
+
+
+async def test_request_id_is_echoed_when_sane_and_made_otherwise(api: Any) -> None:
+    echoed = await api.client.get("/healthz", headers={"X-Request-ID": "trace-123"})
+    assert echoed.headers["x-request-id"] == "trace-123"
+    replaced = await api.client.get("/healthz", headers={"X-Request-ID": "bad id\twith tab"})
+    assert replaced.headers["x-request-id"] != "bad id\twith tab"
+    assert len(replaced.headers["x-request-id"]) == 32
+
+
+async def test_health_and_readiness(api: Any) -> None:
+    assert (await api.client.get("/healthz")).json() == {"status": "ok", "checks": {}}
+    ready = await api.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
+
+
+async def test_openapi_names_operations_after_tags(api: Any) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    operation_ids = {
+        operation["operationId"] for path in spec["paths"].values() for operation in path.values()
+    }
+    assert {"jobs_create_job", "executor_complete_job", "agents_search_agents"} <= operation_ids
+    docs = await api.client.get("/docs")
+    assert docs.status_code == 200
