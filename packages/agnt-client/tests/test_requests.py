@@ -271,3 +271,43 @@ def test_download_of_a_presigned_url_carries_no_api_key() -> None:
     for args in (foreign, other_port):
         assert "Authorization" not in args["headers"]
         assert "X-Team" not in args["headers"]
+
+
+def test_ready_returns_the_failing_checks_without_retrying(make_client: Any) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = {"status": "unavailable", "checks": {"database": "ok", "storage": "unreachable"}}
+        return httpx.Response(503, json=body)
+
+    ready = make_client(handler, max_retries=2).ready()
+    assert (ready.status, ready.checks["storage"]) == ("unavailable", "unreachable")
+    assert len(seen) == 1
+
+
+def test_a_copy_shares_the_pool_and_closing_it_keeps_the_original_open(
+    make_client: Any, payloads: Any
+) -> None:
+    client = make_client(lambda request: httpx.Response(200, json=payloads.job()))
+    copy = client.with_options(max_retries=0)
+    copy.close()
+    assert client.get_job(uuid.uuid4()).status == "pending"
+
+
+def test_a_callers_http_client_is_used_and_left_open(payloads: Any) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=payloads.job()))
+    with httpx.Client(transport=transport, headers={"X-Via": "mine"}) as http:
+        client = Client("http://api.test", "k", http_client=http)
+        client.get_job(uuid.uuid4())
+        client.close()
+        assert not http.is_closed
+
+
+def test_http_client_and_transport_together_are_refused() -> None:
+    with httpx.Client() as http, pytest.raises(ValueError, match="not both"):
+        Client(
+            "http://api.test",
+            http_client=http,
+            transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+        )

@@ -16,7 +16,7 @@ from pydantic import JsonValue
 from agnt_client import endpoints
 from agnt_client.downloads import DownloadedFile, PartialDownload, ResultDownload
 from agnt_client.endpoints import ApiCall, JobId
-from agnt_client.errors import WaitTimeoutError, connection_error_for, status_error_for
+from agnt_client.errors import WaitTimeoutError
 from agnt_client.options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -24,6 +24,7 @@ from agnt_client.options import (
     TimeoutTypes,
 )
 from agnt_client.pagination import aiterate_pages
+from agnt_client.retries import RetryState
 from agnt_client.unchanged import UNCHANGED, Unchanged, given
 from agnt_client.uploads import UploadSource
 from agnt_models import (
@@ -140,8 +141,7 @@ class AsyncClient:
         await self.close()
 
     async def _send(self, call: ApiCall[T]) -> T:
-        policy = self._options.retry_policy
-        attempt = 0
+        retry = RetryState(self._options.retry_policy, idempotent=call.idempotent)
         while True:
             args = self._options.request_args(call)
             if call.upload is not None:
@@ -150,23 +150,17 @@ class AsyncClient:
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:
-                delay = policy.delay_after_error(exc, attempt, idempotent=call.idempotent)
-                if delay is None:
-                    raise connection_error_for(exc) from exc
+                delay = retry.wait_after_error(exc)
             else:
-                if response.is_success or response.status_code in call.ok_statuses:
+                if call.accepts(response):
                     return call.parse(response)
-                delay = policy.delay_after_response(response, attempt, idempotent=call.idempotent)
-                if delay is None:
-                    raise status_error_for(response)
+                delay = retry.wait_after_response(response)
             await asyncio.sleep(delay)
-            attempt += 1
 
     async def _download_file(self, partial: PartialDownload, download_url: str) -> None:
         # A broken body is retried like any idempotent GET; the retry asks only for the
         # missing bytes (Range + If-Range) and appends them when the server agrees.
-        policy = self._options.retry_policy
-        attempt = 0
+        retry = RetryState(self._options.retry_policy, idempotent=True)
         while True:
             args = self._options.download_request_args(download_url)
             args["headers"].update(partial.resume_headers())
@@ -183,15 +177,10 @@ class AsyncClient:
                 finally:
                     await response.aclose()
             except httpx.TransportError as exc:
-                delay = policy.delay_after_error(exc, attempt, idempotent=True)
-                if delay is None:
-                    raise connection_error_for(exc) from exc
+                delay = retry.wait_after_error(exc)
             else:
-                delay = policy.delay_after_response(response, attempt, idempotent=True)
-                if delay is None:
-                    raise status_error_for(response)
+                delay = retry.wait_after_response(response)
             await asyncio.sleep(delay)
-            attempt += 1
 
     async def health(self) -> Health:
         """``GET /healthz``: whether the API process is up."""

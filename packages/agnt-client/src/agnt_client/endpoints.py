@@ -59,6 +59,10 @@ class ApiCall(Generic[T]):
     long_poll: float = 0.0
     ok_statuses: frozenset[int] = frozenset()
 
+    def accepts(self, response: httpx.Response) -> bool:
+        """Whether ``response`` is this call's answer (else an error to retry or raise)."""
+        return response.is_success or response.status_code in self.ok_statuses
+
     @property
     def idempotent(self) -> bool:
         """Whether sending this call twice cannot do anything twice."""

@@ -24,6 +24,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from agnt_client.errors import connection_error_for, status_error_for
+
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 """Answers that mean "try again later" rather than "this request is wrong"."""
 
@@ -107,3 +109,34 @@ class RetryPolicy:
         if retry_after > self.max_retry_after:
             return None
         return retry_after
+
+
+class RetryState:
+    """One call's way through its attempts: each failure becomes a wait, or the error.
+
+    The sync and async clients share it, so only the sending and the sleeping differ.
+    """
+
+    def __init__(self, policy: RetryPolicy, *, idempotent: bool) -> None:
+        self.policy = policy
+        self.idempotent = idempotent
+        self.retries = 0
+
+    def wait_after_error(self, exc: httpx.TransportError) -> float:
+        """Seconds to wait before the next attempt; raises ``APIConnectionError`` when done."""
+        delay = self.policy.delay_after_error(exc, self.retries, idempotent=self.idempotent)
+        if delay is None:
+            raise connection_error_for(exc) from exc
+        self.retries += 1
+        return delay
+
+    def wait_after_response(self, response: httpx.Response) -> float:
+        """Seconds to wait before the next attempt; raises the ``APIStatusError`` when done.
+
+        The response body must have been read.
+        """
+        delay = self.policy.delay_after_response(response, self.retries, idempotent=self.idempotent)
+        if delay is None:
+            raise status_error_for(response)
+        self.retries += 1
+        return delay
