@@ -157,3 +157,19 @@ async def test_executor_may_browse_but_not_order(site) -> None:
     jobs = await site.client.get("/jobs", headers=HTML)
     assert jobs.status_code == 403
     assert "forbidden" in jobs.text
+
+
+async def test_cookies_are_secure_over_https(site) -> None:
+    async with httpx.AsyncClient(
+        transport=site.client._transport, base_url="https://testserver"
+    ) as browser:
+        page = await browser.get("/signin", headers=HTML)
+        csrf_cookie = page.headers["set-cookie"]
+        assert csrf_cookie.startswith("agnt_csrf=") and "Secure" in csrf_cookie
+        response = await browser.post(
+            "/signin",
+            data={"csrf_token": _csrf(page.text), "api_key": site.keys["buyer"]},
+            headers=HTML,
+        )
+        assert response.status_code == 303
+        assert "Secure" in response.headers["set-cookie"]
