@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agnt_client import Client
 from agnt_executor.handlers import JobContext
 from agnt_models import Job, JobStatus
 
@@ -78,3 +82,127 @@ def fake_bin_on_path(
     """Like ``write_script``, with the bin dir first on PATH (for fakes of outside binaries)."""
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     return write_script
+
+
+class ExecutorProcess:
+    """A real ``python -m agnt_executor`` process; its JSON-line log goes to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "agnt_executor", *args],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+
+    def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Parsed log lines so far (only ``event`` ones, when given)."""
+        if not self.log_path.exists():
+            return []
+        lines = [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        return [line for line in lines if event is None or line["event"] == event]
+
+    def wait_for_event(self, event: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        """Block until a log line with ``event`` (and matching ``fields``) appears."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.events(event):
+                if all(line.get(k) == v for k, v in fields.items()):
+                    return line
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {event} {fields} in the executor log:\n{self.log_tail()}")
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the executor."""
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for the executor to exit; its exit code."""
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in 15 s."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the executor's log."""
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+
+@pytest.fixture
+def executor_env(live_api: Any) -> dict[str, str]:
+    """Environment of an executor process: the live API's URL and its executor key."""
+    return {**os.environ, "AGNT_API_URL": live_api.url, "AGNT_API_KEY": live_api.executor_key}
+
+
+@pytest.fixture
+def start_executor(
+    tmp_path: Path, executor_env: dict[str, str]
+) -> Iterator[Callable[..., ExecutorProcess]]:
+    """Factory: ``start_executor("run", str(manifest), ..., env={...})`` -> a running executor.
+
+    A ``run`` executor is returned once it has published its agents and polls for jobs.
+    Every executor started is stopped at teardown.
+    """
+    started: list[ExecutorProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> ExecutorProcess:
+        log_path = tmp_path / f"executor{len(started)}.log"
+        process = ExecutorProcess(list(args), {**executor_env, **(env or {})}, log_path)
+        started.append(process)
+        if ready and args[0] == "run":
+            process.wait_for_event("executor_ready", timeout=60)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def buyer(live_api: Any) -> Iterator[Client]:
+    """A synchronous client with the live API's buyer key."""
+    with Client(base_url=live_api.url, api_key=live_api.buyer_key) as client:
+        yield client
+
+
+@pytest.fixture
+def write_manifest(tmp_path: Path) -> Callable[[str], Path]:
+    """Write manifest TOML into the test's tmp dir; returns its path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / f"manifest-{uuid.uuid4().hex[:8]}.toml"
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+@pytest.fixture
+def until() -> Callable[..., None]:
+    """``until(predicate, timeout=30, what="...")``: poll until the predicate holds."""
+    return wait_until

@@ -24,6 +24,8 @@ from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
 EXIT_OK = 0
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
+PUBLISH_RETRY_SECONDS = 10.0
+"""How long `publish` keeps trying an unreachable API."""
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _publish(client: AsyncClient, loaded: LoadedManifest) -> int:
     async with client:
         try:
-            agents = await publish_agents(client, loaded, retry_for=30.0)
+            agents = await publish_agents(client, loaded, retry_for=PUBLISH_RETRY_SECONDS)
         except AgntError as exc:
             log_error("publish_failed", error=str(exc))
             return EXIT_API_ERROR

@@ -89,6 +89,7 @@ class Executor:
         try:
             if publish:
                 await self._until_stopped(publish_agents(self.client, self.loaded, retry_for=None))
+            log_event("executor_ready", agents=agents)
             await self._claim_until_stopped()
         except (AuthenticationError, PermissionDeniedError) as exc:
             raise ExecutorFatalError(f"the API refused this executor's key: {exc}") from exc

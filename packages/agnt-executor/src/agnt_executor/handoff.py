@@ -31,7 +31,13 @@ from enum import IntEnum
 from pathlib import Path
 from uuid import UUID
 
-from agnt_client import AgntError, AsyncClient, NotFoundError, PermissionDeniedError
+from agnt_client import (
+    AgntError,
+    AsyncClient,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from agnt_executor.cli import add_api_options, make_client
 from agnt_executor.job_run import JobOutcome, JobRun
 from agnt_executor.logs import configure_logging, log_error, log_event
@@ -90,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _handoff(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) -> int:
     async with client:
         try:
-            job = await _find_job(client, job_id)
+            job, claimed = await _locate(client, loaded, job_id)
+        except _NotClaimable as exc:
+            log_error("job_not_claimable", job_id=str(job_id), reason=str(exc))
+            return _finish(job_id, "not_claimable", HandoffExit.NOT_CLAIMABLE)
         except AgntError as exc:
             log_error("api_error", job_id=str(job_id), error=str(exc))
             return _finish(job_id, "api_error", HandoffExit.API_ERROR)
@@ -98,20 +107,22 @@ async def _handoff(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) ->
             log_error("job_not_found", job_id=str(job_id))
             return _finish(job_id, "not_found", HandoffExit.NOT_FOUND)
         served = loaded.agents.get(job.agent_id)
-        if job.status is not JobStatus.PENDING or served is None:
+        if served is None or not (claimed or job.status is JobStatus.PENDING):
             why = (
                 f"job is {job.status.value}, not pending"
                 if served is not None
                 else f"agent '{job.agent_id}' is not in the manifest"
             )
             log_error("job_not_claimable", job_id=str(job_id), reason=why)
+            if claimed:
+                await _report_unserved(client, job_id, why)
             return _finish(job_id, "not_claimable", HandoffExit.NOT_CLAIMABLE)
         run = JobRun(client, served, job, loaded.settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, run.stop_for_shutdown)
         try:
-            outcome = await run.decide()
+            outcome = await (run.adopt_accepted() if claimed else run.decide())
             if outcome is None:
                 outcome = await run.execute()
         except AgntError as exc:
@@ -122,23 +133,57 @@ async def _handoff(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) ->
     return _finish(job_id, outcome.value, _OUTCOME_EXIT[outcome])
 
 
-async def _find_job(client: AsyncClient, job_id: UUID) -> Job | None:
-    """The job if this executor key can see it, else None."""
+class _NotClaimable(Exception):
+    """The job exists but is not pending (the API answered 409 to accepting it)."""
+
+
+async def _locate(
+    client: AsyncClient, loaded: LoadedManifest, job_id: UUID
+) -> tuple[Job | None, bool]:
+    """The job as this executor sees it, or None; True when locating it already accepted it.
+
+    Executors may not read ``GET /v1/jobs/{id}`` (buyers' route), so the job is looked for
+    among the pending jobs of the manifest's agents. A job not found there is not pending,
+    unless a page was full; accepting is valid only from pending, so accepting it is a
+    probe that changes nothing: 404 means no such job, 409 means not claimable.
+    """
     try:
-        return await call_with_retries(
+        job = await call_with_retries(
             lambda: client.get_job(job_id), what="get_job", retry_for=FIND_RETRY_SECONDS
         )
+        return job, False
     except NotFoundError:
-        return None
+        return None, False
     except PermissionDeniedError:
         pass
-    # An API that keeps GET /v1/jobs/{id} for buyers: look among the pending jobs instead.
-    pending = await call_with_retries(
-        lambda: client.claim_jobs(None, limit=MAX_PAGE_LIMIT),
-        what="claim_jobs",
-        retry_for=FIND_RETRY_SECONDS,
-    )
-    return next((job for job in pending if job.id == job_id), None)
+    for agent_id in loaded.agents:
+        pending = await call_with_retries(
+            lambda agent_id=agent_id: client.claim_jobs(agent_id, limit=MAX_PAGE_LIMIT),  # type: ignore[misc]
+            what="claim_jobs",
+            retry_for=FIND_RETRY_SECONDS,
+        )
+        for job in pending:
+            if job.id == job_id:
+                return job, False
+    try:
+        job = await call_with_retries(
+            lambda: client.report_status(job_id, JobStatus.ACCEPTED),
+            what="report_accepted",
+            retry_for=FIND_RETRY_SECONDS,
+        )
+    except NotFoundError:
+        return None, False
+    except ConflictError as exc:
+        raise _NotClaimable(exc.detail or str(exc)) from exc
+    return job, True
+
+
+async def _report_unserved(client: AsyncClient, job_id: UUID, why: str) -> None:
+    """A job claimed by the probe that this manifest cannot serve: fail it, saying why."""
+    try:
+        await client.report_status(job_id, JobStatus.FAILED, reason=why)
+    except AgntError as exc:
+        log_error("failure_not_reported", job_id=str(job_id), error=str(exc))
 
 
 def _finish(job_id: UUID, outcome: str, code: HandoffExit) -> int:

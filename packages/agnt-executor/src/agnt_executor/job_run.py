@@ -145,6 +145,21 @@ class JobRun:
         self._log("job_accepted", lease_seconds=round(self._lease_seconds, 3))
         return None
 
+    async def adopt_accepted(self) -> JobOutcome | None:
+        """Take over a job already accepted for this executor; a policy refusal fails it.
+
+        An accepted job can no longer be rejected, so the policy's reason becomes the
+        failure reason (and the outcome is ``REJECTED``).
+        """
+        self.accepted = True
+        self._learn_lease(self.job)
+        reason = self.agent.rejection_reason(self.job)
+        if reason is None:
+            self._log("job_accepted", lease_seconds=round(self._lease_seconds, 3))
+            return None
+        outcome = await self._report_failed(reason, JobOutcome.REJECTED)
+        return outcome
+
     async def execute(self) -> JobOutcome:
         """Run an accepted job to its end and report it; returns how it ended."""
         try:

@@ -1,0 +1,150 @@
+"""End to end: buyer cancel, SIGTERM drain and shutdown, N jobs at once, the Gemini handler."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agnt_client import Client
+from agnt_executor.demo import manifest_path
+from agnt_models import JobStatus
+
+pytestmark = pytest.mark.slow
+
+WriteScript = Callable[[str, str], Path]
+WriteManifest = Callable[[str], Path]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_buyer_cancel_terminates_the_handler_process(
+    live_api_factory: Callable[..., Any],
+    start_executor: Callable[..., Any],
+    write_script: WriteScript,
+    write_manifest: WriteManifest,
+    tmp_path: Path,
+    until: Callable[..., None],
+) -> None:
+    api = live_api_factory(env={"AGNT_LEASE_SECONDS": "3"})
+    pid_file = tmp_path / "handler.pid"
+    script = write_script(
+        "long-task",
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n",
+    )
+    manifest = write_manifest(
+        f'[[agents]]\nid = "long-task"\nname = "Long task"\n'
+        f'handler = {{ type = "command", argv = ["{script}"], kill_grace_seconds = 2 }}\n'
+    )
+    executor = start_executor(
+        "run", str(manifest), env={"AGNT_API_URL": api.url, "AGNT_API_KEY": api.executor_key}
+    )
+    with Client(base_url=api.url, api_key=api.buyer_key) as buyer:
+        job = buyer.create_job("long-task", "go")
+        until(lambda: pid_file.exists() and pid_file.read_text() != "", what="handler start")
+        pid = int(pid_file.read_text())
+        assert alive(pid)
+        assert buyer.cancel_job(job.id).status is JobStatus.CANCELED
+        executor.wait_for_event("job_gone", job_id=str(job.id), timeout=30)
+        until(lambda: not alive(pid), timeout=10, what="handler process to end")
+        assert buyer.get_job(job.id).status is JobStatus.CANCELED
+
+
+def test_sigterm_drains_running_jobs_then_fails_the_late_ones(
+    start_executor: Callable[..., Any], buyer: Client
+) -> None:
+    patient = start_executor("run", str(manifest_path()), "--shutdown-grace", "30")
+    quick = buyer.create_job("demo-slow", "finish me", params={"seconds": 3, "size_kb": 1})
+    patient.wait_for_event("job_running", job_id=str(quick.id))
+    patient.signal(signal.SIGTERM)
+    patient.wait_for_event("shutdown_requested")
+    waiting = buyer.create_job("demo-echo", "nobody takes me")
+    assert patient.wait(timeout=60) == 0
+    assert buyer.get_job(quick.id).status is JobStatus.COMPLETED
+    assert buyer.get_job(waiting.id).status is JobStatus.PENDING
+
+    hasty = start_executor("run", str(manifest_path()), "--shutdown-grace", "0.5")
+    assert buyer.wait_for_job(waiting.id, timeout=30).status is JobStatus.COMPLETED
+    late = buyer.create_job("demo-slow", "too slow", params={"seconds": 60})
+    hasty.wait_for_event("job_running", job_id=str(late.id))
+    hasty.signal(signal.SIGTERM)
+    assert hasty.wait(timeout=60) == 0
+    failed = buyer.get_job(late.id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.decision_reason == "executor_shutdown"
+
+
+def test_concurrency_runs_n_jobs_at_once(
+    start_executor: Callable[..., Any],
+    buyer: Client,
+    write_script: WriteScript,
+    write_manifest: WriteManifest,
+    tmp_path: Path,
+) -> None:
+    times = tmp_path / "times"
+    times.mkdir()
+    script = write_script(
+        "timed",
+        "import os, time\n"
+        f"log = os.path.join({str(times)!r}, os.environ['AGNT_JOB_ID'])\n"
+        "start = time.time()\ntime.sleep(3)\n"
+        "open(log, 'w').write(f'{start} {time.time()}')\n"
+        "open(os.path.join(os.environ['AGNT_OUTPUT_DIR'], 'done.txt'), 'w').write('ok')\n",
+    )
+    manifest = write_manifest(
+        f'[[agents]]\nid = "timed"\nname = "Timed"\n'
+        f'handler = {{ type = "command", argv = ["{script}"] }}\n'
+    )
+    start_executor("run", str(manifest), "--concurrency", "3")
+    jobs = [buyer.create_job("timed", f"job {i}") for i in range(3)]
+    for job in jobs:
+        assert buyer.wait_for_job(job.id, timeout=60).status is JobStatus.COMPLETED
+    spans = [tuple(map(float, (times / str(job.id)).read_text().split())) for job in jobs]
+    latest_start = max(start for start, _ in spans)
+    earliest_end = min(end for _, end in spans)
+    assert latest_start < earliest_end, f"the three jobs did not overlap: {spans}"
+
+
+def test_gemini_handler_answers_and_a_missing_cli_rejects(
+    start_executor: Callable[..., Any],
+    buyer: Client,
+    write_script: WriteScript,
+    write_manifest: WriteManifest,
+    tmp_path: Path,
+) -> None:
+    write_script(
+        "gemini",
+        "import sys\nargs = sys.argv[1:]\n"
+        'print(f\'[{args[args.index("--model") + 1]}] \' + args[args.index("--prompt") + 1][::-1])\n',
+    )
+    manifest = write_manifest(
+        '[[agents]]\nid = "ask-gemini"\nname = "Ask Gemini"\n'
+        'handler = { type = "gemini", model = "gemini-2.5-flash" }\n'
+        '[[agents]]\nid = "ask-missing"\nname = "Ask a missing CLI"\n'
+        'handler = { type = "gemini", binary = "agnt-gemini-not-installed" }\n'
+    )
+    path = f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    start_executor("run", str(manifest), env={"PATH": path})
+    answered = buyer.create_job("ask-gemini", "olleh", params={"model": "gemini-2.5-pro"})
+    missing = buyer.create_job("ask-missing", "hello")
+    done = buyer.wait_for_job(answered.id, timeout=60)
+    assert done.status is JobStatus.COMPLETED, done.decision_reason
+    buyer.download_result(answered.id, tmp_path / "out")
+    assert (tmp_path / "out" / "answer.md").read_text() == "[gemini-2.5-pro] hello\n"
+    rejected = buyer.wait_for_job(missing.id, timeout=60)
+    assert rejected.status is JobStatus.REJECTED
+    assert rejected.decision_reason is not None
+    assert "Gemini CLI ('agnt-gemini-not-installed') is not installed" in rejected.decision_reason
