@@ -191,6 +191,23 @@ def test_key_is_sent_to_the_api_origin_only(make_client: Any, tmp_path: Path) ->
     assert auth == {"api.test": "Bearer agnt_test_key", "bucket.s3.test": None}
 
 
+def test_key_is_dropped_when_the_api_redirects_a_download_elsewhere(
+    make_client: Any, tmp_path: Path
+) -> None:
+    server = FakeResultServer({"out.txt": b"from the bucket"})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "api.test" and "/files/" in request.url.path:
+            server.requests.append(request)
+            return httpx.Response(302, headers={"Location": "http://bucket.s3.test/out.txt?sig=1"})
+        return server(request)
+
+    files = make_client(handler).download_result(JOB_ID, tmp_path)
+    assert files[0].path.read_bytes() == b"from the bucket"
+    auth = [(r.url.host, r.headers.get("authorization")) for r in server.downloads()]
+    assert auth == [("api.test", "Bearer agnt_test_key"), ("bucket.s3.test", None)]
+
+
 def test_existing_identical_file_is_kept_without_downloading(
     make_client: Any, tmp_path: Path
 ) -> None:
