@@ -311,3 +311,9 @@ def test_http_client_and_transport_together_are_refused() -> None:
             http_client=http,
             transport=httpx.MockTransport(lambda r: httpx.Response(200)),
         )
+
+
+def test_the_api_key_is_not_in_the_options_repr() -> None:
+    with Client("http://api.test", "agnt_secret_value") as client:
+        assert "agnt_secret_value" not in repr(client.options)
+        assert client.options.api_key == "agnt_secret_value"

@@ -213,3 +213,15 @@ def test_only_safe_methods_or_keyed_posts_are_idempotent() -> None:
     assert is_idempotent("put", {})
     assert not is_idempotent("POST", {})
     assert is_idempotent("POST", {"idempotency-key": "k"})
+
+
+def test_each_retry_is_logged_without_the_query_string(
+    make_client: Any, payloads: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen, handler = failing(1, status(503), httpx.Response(200, json=payloads.job()))
+    job_id = uuid.uuid4()
+    with caplog.at_level("INFO", logger="agnt_client"):
+        make_client(handler, max_retries=1).get_job(job_id, wait=1)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"retry 1/1 of GET http://api.test/v1/jobs/{job_id} in 0.00 s after 503"
+    ]

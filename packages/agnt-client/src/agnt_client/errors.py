@@ -211,14 +211,15 @@ def status_error_for(response: httpx.Response) -> APIStatusError:
 
 def connection_error_for(exc: httpx.TransportError) -> APIConnectionError:
     """The client error for a transport failure (timeouts become ``APITimeoutError``)."""
-    request = _request_of(exc)
+    request = request_of(exc)
     where = f"{request.method} {request.url}" if request is not None else "request"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"{where} timed out: {exc!r}", request=request)
     return APIConnectionError(f"{where} failed: {exc!r}", request=request)
 
 
-def _request_of(exc: httpx.TransportError) -> httpx.Request | None:
+def request_of(exc: httpx.TransportError) -> httpx.Request | None:
+    """The request a transport error happened to, when httpx attached one."""
     # httpx raises RuntimeError from .request when the error was built without one.
     try:
         return exc.request

@@ -40,7 +40,7 @@ class ClientOptions:
     """Resolved settings of one client (arguments first, then ``AGNT_API_URL``/``AGNT_API_KEY``)."""
 
     base_url: httpx.URL
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in a log line or traceback
     timeout: httpx.Timeout
     max_retries: int
     headers: Mapping[str, str] = field(default_factory=dict)

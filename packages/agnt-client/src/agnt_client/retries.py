@@ -16,6 +16,7 @@ The wait is exponential backoff with jitter, unless the answer carries ``Retry-A
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from agnt_client.errors import connection_error_for, status_error_for
+from agnt_client.errors import connection_error_for, request_of, status_error_for
+
+log = logging.getLogger("agnt_client")
 
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 """Answers that mean "try again later" rather than "this request is wrong"."""
@@ -127,7 +130,7 @@ class RetryState:
         delay = self.policy.delay_after_error(exc, self.retries, idempotent=self.idempotent)
         if delay is None:
             raise connection_error_for(exc) from exc
-        self.retries += 1
+        self._note_retry(delay, request_of(exc), repr(exc))
         return delay
 
     def wait_after_response(self, response: httpx.Response) -> float:
@@ -138,5 +141,18 @@ class RetryState:
         delay = self.policy.delay_after_response(response, self.retries, idempotent=self.idempotent)
         if delay is None:
             raise status_error_for(response)
-        self.retries += 1
+        self._note_retry(delay, response.request, str(response.status_code))
         return delay
+
+    def _note_retry(self, delay: float, request: httpx.Request | None, why: str) -> None:
+        self.retries += 1
+        # The query may carry a presigned signature: log the path only.
+        target = f"{request.method} {request.url.copy_with(query=None)}" if request else "request"
+        log.info(
+            "retry %d/%d of %s in %.2f s after %s",
+            self.retries,
+            self.policy.max_retries,
+            target,
+            delay,
+            why,
+        )
