@@ -1,7 +1,8 @@
 """Fixtures of the web-page tests: the real app over ASGI (httpx), and helpers for forms.
 
-``site`` is the app on a fresh SQLite database with a buyer, a second buyer, an executor
-and the executor's agents, created through the services as the real commands do.
+``site`` is the app on a fresh database (SQLite, and Postgres when the suite has it: the
+``migrated_url`` fixture of the API suite) with a buyer, a second buyer, an executor and
+the executor's agents, created through the services as the real commands do.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import pytest
 
 from agnt_api.app import create_app
 from agnt_api.auth import Principal
-from agnt_api.db import Database
-from agnt_api.db.migrate import upgrade
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents, keys
 from agnt_api.settings import Settings
@@ -100,19 +99,14 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    """The app on a fresh SQLite database, with a buyer, a second buyer and agents."""
+async def site(tmp_path: Path, migrated_url: str) -> AsyncIterator[Site]:
+    """The app on a fresh, migrated database, with a buyer, a second buyer and agents."""
     settings = Settings(
         data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'agnt.db'}",
+        database_url=migrated_url,
         storage_url=(tmp_path / "objects").as_uri(),
         session_secret="test-session-secret-" + uuid.uuid4().hex,
     )
-    database = Database(settings.database_url)
-    try:
-        upgrade(database.engine)
-    finally:
-        database.dispose()
     app = create_app(settings, run_reaper_task=False)
     runtime: Runtime = app.state.runtime
     transport = httpx.ASGITransport(app=app)
