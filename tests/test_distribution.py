@@ -1,0 +1,333 @@
+"""The `agnt` binary and its two wrappers, installed as a user would, against a live API.
+
+Builds the binary once (distribution/build.py, shared by every xdist worker through a lock),
+installs the npm tarballs into a temporary global prefix with npm offline, and the wheel
+into a fresh venv with pip --no-index; then runs `agnt` from each against `agnt-server`
+on loopback, and checks that errors look the same as from the Python CLI.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from agnt_client import Client
+from agnt_models import AgentPublish
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = REPO / "distribution" / "build.py"
+CLI_VERSION = tomllib.loads((REPO / "packages/agnt-cli/pyproject.toml").read_text())["project"][
+    "version"
+]
+# Server side and dev tools: none of it may be bundled (the CLI never imports it).
+SERVER_SIDE = ("agnt_api", "fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn", "boto3")
+SERVER_SIDE += ("botocore", "psycopg", "jinja2", "pytest", "mypy", "PyInstaller", "uvloop")
+UNKNOWN_JOB = "00000000-0000-4000-8000-000000000000"
+
+
+def _require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not on PATH"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI must test the npm wrapper)")
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class Build:
+    """What distribution/build.py made: the onedir build and both wrappers."""
+
+    build_dir: Path
+    npm_platform: Path
+    npm_launcher: Path
+    wheel: Path
+
+    @property
+    def exe(self) -> Path:
+        return self.build_dir / "agnt"
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """Build once per test session, whichever xdist worker gets here first."""
+    _require_tool("npm")
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's basetemp sits in the run's own directory: share that one.
+    shared = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "agnt-distribution"
+    shared.mkdir(exist_ok=True)
+    dist = shared / "dist"
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "built").exists():
+            done = subprocess.run(
+                [sys.executable, str(BUILD_SCRIPT), "all"]
+                + ["--dist-dir", str(dist), "--work-dir", str(shared / "work")],
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            (shared / "built").touch()
+    (wheel,) = (dist / "pip").glob("agnt-*.whl")
+    return Build(
+        build_dir=dist / "agnt-linux-x64",
+        npm_platform=dist / "npm" / f"agnt-cli-linux-x64-{CLI_VERSION}.tgz",
+        npm_launcher=dist / "npm" / f"agnt-{CLI_VERSION}.tgz",
+        wheel=wheel,
+    )
+
+
+@pytest.fixture(scope="session")
+def npm_prefix(build: Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A global npm prefix with the two local tarballs installed (npm offline)."""
+    root = tmp_path_factory.mktemp("npm")
+    env = {**os.environ, "npm_config_cache": str(root / "cache"), "npm_config_offline": "true"}
+    done = subprocess.run(
+        [_require_tool("npm"), "install", "--global", "--prefix", str(root / "prefix")]
+        + ["--no-audit", "--no-fund", str(build.npm_platform), str(build.npm_launcher)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return root / "prefix"
+
+
+@pytest.fixture(scope="session")
+def pip_venv(build: Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the agnt wheel installed from its file, without an index."""
+    venv = tmp_path_factory.mktemp("venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", str(build.wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return venv
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> dict[str, str]:
+    """An environment with no user config and no agnt settings of the machine's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGNT_")}
+    env.pop("NODE_PATH", None)
+    env["AGNT_CONFIG_DIR"] = str(tmp_path / "config")
+    return env
+
+
+@dataclass(frozen=True)
+class DemoApi:
+    """A live API with the agent `demo-echo` and one pending job of the buyer's."""
+
+    env: dict[str, str]
+    pending_job: str
+
+
+@pytest.fixture
+def demo_api(live_api: Any, user_env: dict[str, str]) -> DemoApi:
+    """A live API with a published demo agent and a job that stays pending (no executor)."""
+    with Client(live_api.url, live_api.executor_key) as executor:
+        executor.publish_agent(
+            "demo-echo",
+            AgentPublish(name="Demo echo", description="Echoes the prompt", tags=["demo"]),
+        )
+    with Client(live_api.url, live_api.buyer_key) as buyer:
+        job = buyer.create_job("demo-echo", "stays pending: no executor runs")
+    env = {**user_env, "AGNT_API_URL": live_api.url, "AGNT_API_KEY": live_api.buyer_key}
+    return DemoApi(env=env, pending_job=str(job.id))
+
+
+def agnt(
+    command: Path | str, *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one `agnt` call to the end."""
+    return subprocess.run(
+        [str(command), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def python_cli() -> Path:
+    """The Python console script of agnt-cli in the workspace venv."""
+    return Path(sys.executable).parent / "agnt"
+
+
+def error_of(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    """The stderr error object without its request id (unique per request)."""
+    error: dict[str, object] = json.loads(result.stderr)["error"]
+    error.pop("request_id", None)
+    return error
+
+
+def test_binary_reports_the_agnt_cli_version(build: Build, user_env: dict[str, str]) -> None:
+    result = agnt(build.exe, "--version", env=user_env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == CLI_VERSION
+
+
+def test_binary_bundles_the_cli_and_nothing_of_the_server(build: Build) -> None:
+    from PyInstaller.archive.readers import CArchiveReader
+
+    modules = set(CArchiveReader(str(build.exe)).open_embedded_archive("PYZ.pyz").toc)
+    assert {"agnt_cli.app", "agnt_cli.commands.jobs", "agnt_client.client"} <= modules
+    bundled = sorted(m for m in modules if m.split(".")[0] in SERVER_SIDE)
+    assert bundled == []
+
+
+def test_wrappers_carry_the_agnt_cli_version(build: Build) -> None:
+    assert build.npm_platform.is_file() and build.npm_launcher.is_file()
+    assert build.wheel.name.startswith(f"agnt-{CLI_VERSION}-py3-none-manylinux_2_")
+    assert build.wheel.name.endswith("_x86_64.whl")
+
+
+def installed_agnt(wrapper: str, request: pytest.FixtureRequest) -> Path:
+    """`agnt` as the npm global prefix or the pip venv puts it on PATH."""
+    if wrapper == "npm":
+        prefix: Path = request.getfixturevalue("npm_prefix")
+        return prefix / "bin" / "agnt"
+    venv: Path = request.getfixturevalue("pip_venv")
+    return venv / "bin" / "agnt"
+
+
+# (arguments, API key instead of the buyer's, exit code, error code): one of each class.
+ERROR_CASES = [
+    (("status", UNKNOWN_JOB), None, 3, "job_not_found"),
+    (("search", "demo"), "agnt_wrong_key", 4, "invalid_api_key"),
+    (("result", "{pending_job}"), None, 5, "job_not_completed"),
+    (("order", "demo-echo", "--prompt", "x", "--param", "novalue"), None, 2, None),
+]
+
+
+# One live API per wrapper for all its calls: starting an API is most of this test's time.
+@pytest.mark.parametrize("wrapper", ["npm", "pip"])
+def test_installed_agnt_works_and_fails_like_the_python_cli(
+    wrapper: str, request: pytest.FixtureRequest, demo_api: DemoApi, tmp_path: Path
+) -> None:
+    command = installed_agnt(wrapper, request)
+    version = agnt(command, "--version", env=demo_api.env)
+    assert version.returncode == 0, version.stderr
+    assert json.loads(version.stdout)["version"] == CLI_VERSION
+
+    search = agnt(command, "search", "demo", env=demo_api.env)
+    assert search.returncode == 0, search.stderr
+    page = json.loads(search.stdout)
+    assert [item["id"] for item in page["items"]] == ["demo-echo"]
+    assert page == json.loads(agnt(python_cli(), "search", "demo", env=demo_api.env).stdout)
+
+    for args, key, exit_code, code in ERROR_CASES:
+        env = {**demo_api.env, "AGNT_API_KEY": key} if key else demo_api.env
+        argv = [arg.format(pending_job=demo_api.pending_job) for arg in args]
+        # `agnt result` downloads into the working directory.
+        installed = agnt(command, *argv, env=env, cwd=tmp_path)
+        python = agnt(python_cli(), *argv, env=env, cwd=tmp_path)
+        assert installed.returncode == python.returncode == exit_code, (argv, installed.stderr)
+        assert installed.stdout == python.stdout, argv
+        assert error_of(installed) == error_of(python), argv
+        if code is not None:
+            assert error_of(installed)["code"] == code
+
+
+def test_installed_agnt_fails_like_the_python_cli_when_the_api_is_down(
+    npm_prefix: Path, pip_venv: Path, user_env: dict[str, str]
+) -> None:
+    env = {**user_env, "AGNT_API_URL": "http://127.0.0.1:9", "AGNT_API_KEY": "agnt_x"}
+    python = agnt(python_cli(), "search", "demo", env=env)
+    assert python.returncode == 6
+    for command in (npm_prefix / "bin" / "agnt", pip_venv / "bin" / "agnt"):
+        installed = agnt(command, "search", "demo", env=env)
+        assert installed.returncode == 6
+        assert error_of(installed) == error_of(python)
+
+
+def test_launcher_without_platform_package_prints_json_error(
+    npm_prefix: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    lonely = tmp_path / "agnt"
+    shutil.copytree(npm_prefix / "lib" / "node_modules" / "agnt", lonely)
+    result = agnt(_require_tool("node"), str(lonely / "bin" / "agnt.js"), "--version", env=user_env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    error = error_of(result)
+    assert error["code"] == "platform_package_missing"
+    assert "@agnt/cli-linux-x64" in str(error["message"])
+    assert error["status"] is None
+
+
+def test_launcher_forwards_signals_and_ends_like_the_binary(
+    build: Build, npm_prefix: Path, demo_api: DemoApi
+) -> None:
+    follow = ("status", demo_api.pending_job, "--wait")
+    for sent in (signal.SIGINT, signal.SIGTERM):
+        direct = _interrupted(build.exe, follow, demo_api.env, sent, spawns_binary=False)
+        launched = _interrupted(npm_prefix / "bin" / "agnt", follow, demo_api.env, sent)
+        assert direct.returncode != 0, sent
+        assert (launched.returncode, launched.stdout, launched.stderr) == (
+            direct.returncode,
+            direct.stdout,
+            direct.stderr,
+        ), sent
+
+
+def _interrupted(
+    command: Path,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    sent: signal.Signals,
+    spawns_binary: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Start a long-running `agnt` call, send ``sent`` to that process alone, collect it.
+
+    With ``spawns_binary`` the process is the launcher: the binary it runs must be gone too.
+    """
+    process = subprocess.Popen(
+        [str(command), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    binary = _binary_of(process.pid) if spawns_binary else psutil.Process(process.pid)
+    _wait_for_long_poll(binary, int(env["AGNT_API_URL"].rsplit(":", 1)[1]))
+    process.send_signal(sent)
+    stdout, stderr = process.communicate(timeout=30)
+    if spawns_binary:
+        assert not binary.is_running() or binary.status() == psutil.STATUS_ZOMBIE
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _wait_for_long_poll(binary: psutil.Process, api_port: int) -> None:
+    """Return once ``binary`` holds a connection to the API: it is inside the long poll."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for connection in binary.net_connections(kind="tcp"):
+            if connection.raddr and connection.raddr.port == api_port:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the binary never connected to the API")
+
+
+def _binary_of(pid: int) -> psutil.Process:
+    """The binary that the launcher ``pid`` spawned."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = psutil.Process(pid).children()
+        if children:
+            return children[0]
+        time.sleep(0.05)
+    raise AssertionError("the launcher did not start the binary")
