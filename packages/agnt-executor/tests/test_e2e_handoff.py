@@ -1,0 +1,91 @@
+"""``agnt-executor publish`` and ``agnt-handoff`` against a live API: one exit code per outcome."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agnt_client import Client
+from agnt_executor.demo import manifest_path
+from agnt_models import JobStatus
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+
+
+def run(command: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / command), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_publish_is_idempotent_and_refuses_another_owners_id(
+    live_api: Any, executor_env: dict[str, str], buyer: Client
+) -> None:
+    for _ in range(2):
+        done = run("agnt-executor", "publish", str(manifest_path()), env=executor_env)
+        assert done.returncode == 0, done.stderr
+        assert [a["id"] for a in json.loads(done.stdout)] == [
+            "demo-echo",
+            "demo-wordcount",
+            "demo-slow",
+        ]
+    assert buyer.get_agent("demo-echo").tags == ["demo", "text", "offline"]
+
+    other = {**executor_env, "AGNT_API_KEY": live_api.create_key("executor", "rival")}
+    done = run("agnt-executor", "publish", str(manifest_path()), env=other)
+    assert done.returncode == 1
+    assert "agent_owned_by_other" in done.stderr
+
+
+def test_handoff_exit_code_tells_the_outcome(
+    executor_env: dict[str, str],
+    buyer: Client,
+    write_manifest: Callable[[str], Path],
+    write_script: Callable[[str, str], Path],
+) -> None:
+    broken = write_script("broken", "import sys\nsys.stderr.write('out of paper')\nsys.exit(1)\n")
+    demo = manifest_path().read_text()
+    manifest = write_manifest(
+        demo + f'\n[[agents]]\nid = "broken-agent"\nname = "Broken"\n'
+        f'handler = {{ type = "command", argv = ["{broken}"] }}\n'
+    )
+    assert run("agnt-executor", "publish", str(manifest), env=executor_env).returncode == 0
+
+    def handoff(job_id: object) -> tuple[int, dict[str, Any]]:
+        done = run("agnt-handoff", str(job_id), "--manifest", str(manifest), env=executor_env)
+        return done.returncode, json.loads(done.stdout)
+
+    echo = buyer.create_job("demo-echo", "handed off")
+    assert handoff(echo.id) == (0, {"job_id": str(echo.id), "outcome": "completed", "exit_code": 0})
+    assert buyer.get_job(echo.id).status is JobStatus.COMPLETED
+
+    too_long = buyer.create_job("demo-slow", "x", params={"seconds": 99})
+    assert handoff(too_long.id)[0] == 3
+    assert (
+        buyer.get_job(too_long.id).decision_reason == "demo-slow works at most 60 seconds per job"
+    )
+
+    failing = buyer.create_job("broken-agent", "print it")
+    assert handoff(failing.id)[0] == 4
+    failed = buyer.get_job(failing.id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.decision_reason == "command exited with status 1: out of paper"
+
+    missing = uuid.uuid4()
+    assert handoff(missing) == (5, {"job_id": str(missing), "outcome": "not_found", "exit_code": 5})
+
+    code, outcome = handoff(echo.id)
+    assert (code, outcome["outcome"]) == (6, "not_claimable")
+    canceled = buyer.create_job("demo-echo", "never mind")
+    buyer.cancel_job(canceled.id)
+    assert handoff(canceled.id)[0] == 6
+    assert buyer.get_job(canceled.id).status is JobStatus.CANCELED
