@@ -112,3 +112,9 @@ def test_every_error_class_is_exported_and_documented_in_the_tree() -> None:
             assert name in tree
             assert getattr(agnt_client, name) is value
             assert value.__doc__
+
+
+def test_a_body_that_is_not_json_raises_response_validation_error(make_client: Any) -> None:
+    client = make_client(lambda request: httpx.Response(200, text="<html>proxy login</html>"))
+    with pytest.raises(APIResponseValidationError, match="unexpected body"):
+        client.health()

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agnt_client import AgntError, Client, __version__
+from agnt_client import AgntError, APIResponseValidationError, Client, __version__
 from agnt_client.endpoints import format_seconds, long_poll_seconds, segment
 from agnt_client.options import ClientOptions
 from agnt_client.uploads import MultipartUpload
@@ -317,3 +317,21 @@ def test_the_api_key_is_not_in_the_options_repr() -> None:
     with Client("http://api.test", "agnt_secret_value") as client:
         assert "agnt_secret_value" not in repr(client.options)
         assert client.options.api_key == "agnt_secret_value"
+
+
+def test_fields_a_newer_api_adds_are_ignored_at_every_level(
+    make_client: Any, payloads: Any
+) -> None:
+    job = payloads.job(params={"keep": {"nested": 1}}, queue_position=3)
+    seen, handler = recording({"items": [job], "next_cursor": None, "total": 1})
+    page = make_client(handler).list_jobs()
+    assert page.items[0].params == {"keep": {"nested": 1}}
+    assert str(page.items[0].id) == job["id"]
+
+
+def test_a_missing_required_field_is_still_an_error(make_client: Any, payloads: Any) -> None:
+    job = payloads.job()
+    del job["status"]
+    seen, handler = recording(job)
+    with pytest.raises(APIResponseValidationError, match="status"):
+        make_client(handler).get_job(job["id"])

@@ -7,6 +7,7 @@ the bad field named, so the client and the API report bad input the same way.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from pydantic import BaseModel, JsonValue, ValidationError
 
 from agnt_client.errors import APIResponseValidationError
 from agnt_client.retries import IDEMPOTENCY_HEADER, is_idempotent
+from agnt_client.tolerant import known_fields
 from agnt_client.uploads import MultipartUpload, UploadSource
 from agnt_models import (
     Agent,
@@ -70,12 +72,12 @@ class ApiCall(Generic[T]):
 
 
 def parse_model(model: type[M]) -> Callable[[httpx.Response], M]:
-    """A parser reading the response body as ``model``."""
+    """A parser reading the response body as ``model``, ignoring fields it does not know."""
 
     def parse(response: httpx.Response) -> M:
         try:
-            return model.model_validate_json(response.content)
-        except ValidationError as exc:
+            return model.model_validate(known_fields(model, json.loads(response.content)))
+        except (ValueError, ValidationError) as exc:
             raise APIResponseValidationError(response, exc) from exc
 
     return parse

@@ -118,9 +118,9 @@ class InternalServerError(APIStatusError):
 
 
 class APIResponseValidationError(AgntError):
-    """A successful response whose body is not the documented model."""
+    """A successful response whose body is not JSON of the documented model."""
 
-    def __init__(self, response: httpx.Response, error: ValidationError) -> None:
+    def __init__(self, response: httpx.Response, error: ValueError) -> None:
         super().__init__(
             f"{response.request.method} {response.request.url.path} answered "
             f"{response.status_code} with an unexpected body: {error}"
