@@ -4,7 +4,8 @@ Each package under ``packages/`` is released on its own, from a tag ``<package>-
 (``agnt-client-v0.2.0``). For each package this lists what changed since its newest tag and
 fails when shipped files changed but ``pyproject.toml`` still has the tagged version, when
 the version went backwards, or when a bumped version has no entry in the package's
-CHANGELOG.md. A package with no tag yet is unreleased and passes.
+CHANGELOG.md. A package with no tag yet is unreleased and passes. Tagged or not, a
+``__version__`` in the package's source must equal its pyproject.toml version.
 
     uv run python scripts/check_versions.py                       # CI
     uv run python scripts/check_versions.py --release-tag agnt-cli-v0.2.0
@@ -28,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 SHIPPED_PREFIXES = ("src/", "pyproject.toml", "README.md")
 # Sources outside packages/<name>/ that ship inside a package's wheel.
 EXTRA_SOURCES = {"agnt-api": ("migrations",)}
+VERSION_ASSIGNMENT = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 TAG_PATTERN = re.compile(r"^(?P<package>[a-z0-9][a-z0-9-]*)-v(?P<version>\d[^\s]*)$")
 
 
@@ -103,26 +105,49 @@ def changelog_mentions(repo: Path, package: Package, version: Version) -> bool:
     return heading.search(changelog.read_text()) is not None
 
 
+def source_version_mismatch(repo: Path, package: Package) -> str | None:
+    """A ``__version__`` literal in the package's source that disagrees with pyproject.toml.
+
+    `agnt --version` and the client's User-Agent print ``__version__``; a release must not
+    say one version on PyPI and another at run time.
+    """
+    for module in sorted((repo / package.directory / "src").glob("*/")):
+        for candidate in ("__init__.py", "__version__.py"):
+            path = module / candidate
+            if not path.is_file():
+                continue
+            match = VERSION_ASSIGNMENT.search(path.read_text())
+            if match and Version(match[1]) != package.version:
+                relative = path.relative_to(repo).as_posix()
+                return f"{relative} says __version__ {match[1]}, pyproject.toml {package.version}"
+    return None
+
+
 def check_package(repo: Path, package: Package, rev: str) -> Verdict:
     """The verdict for one package against its newest release tag."""
+    mismatch = source_version_mismatch(repo, package)
     tags = release_tags(repo, package.name)
     if not tags:
-        return Verdict(package, None, [], None)
+        return Verdict(package, None, [], mismatch)
     tagged_version, tag = tags[-1]
     changed = shipped_changes(repo, package, tag, rev)
-    problem = None
+    problem = mismatch or _problem_since_tag(repo, package, tag, tagged_version, changed)
+    return Verdict(package, tag, changed, problem)
+
+
+def _problem_since_tag(
+    repo: Path, package: Package, tag: str, tagged_version: Version, changed: list[str]
+) -> str | None:
     if package.version < tagged_version:
-        problem = f"version {package.version} is older than the released {tagged_version}"
-    elif changed and package.version == tagged_version:
-        problem = (
+        return f"version {package.version} is older than the released {tagged_version}"
+    if changed and package.version == tagged_version:
+        return (
             f"changed since {tag} but the version is still {package.version}: "
             f"bump it in {package.directory}/pyproject.toml and add a CHANGELOG entry"
         )
-    elif package.version > tagged_version and not changelog_mentions(
-        repo, package, package.version
-    ):
-        problem = f"{package.directory}/CHANGELOG.md has no entry for {package.version}"
-    return Verdict(package, tag, changed, problem)
+    if package.version > tagged_version and not changelog_mentions(repo, package, package.version):
+        return f"{package.directory}/CHANGELOG.md has no entry for {package.version}"
+    return None
 
 
 def check_release_tag(repo: Path, tag: str) -> str | None:
@@ -142,7 +167,7 @@ def check_release_tag(repo: Path, tag: str) -> str | None:
         return f"{tag} says {version} but {package.directory}/pyproject.toml has {package.version}"
     if not changelog_mentions(repo, package, version):
         return f"{package.directory}/CHANGELOG.md has no entry for {version}"
-    return None
+    return source_version_mismatch(repo, package)
 
 
 def report(verdicts: list[Verdict]) -> str:
@@ -150,10 +175,10 @@ def report(verdicts: list[Verdict]) -> str:
     lines = []
     for verdict in verdicts:
         package = verdict.package
-        if verdict.last_tag is None:
-            state = "unreleased (no tag yet)"
-        elif verdict.problem:
+        if verdict.problem:
             state = f"FAIL: {verdict.problem}"
+        elif verdict.last_tag is None:
+            state = "unreleased (no tag yet)"
         elif verdict.changed:
             state = f"ok: bumped, release as {package.name}-v{package.version}"
         else:

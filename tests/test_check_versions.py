@@ -188,3 +188,21 @@ def test_release_tag_not_matching_a_package_version_fails(
     result = repo.check("--release-tag", tag)
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def test_source_version_disagreeing_with_pyproject_fails_even_untagged(repo: Repo) -> None:
+    repo.write("packages/agnt-client/src/agnt_client/__version__.py", '__version__ = "0.0.9"\n')
+    repo.commit()
+    result = repo.check()
+    assert result.returncode == 1
+    assert "packages/agnt-client/src/agnt_client/__version__.py says __version__ 0.0.9" in (
+        result.stdout
+    )
+
+
+def test_release_tag_fails_when_source_version_disagrees(repo: Repo) -> None:
+    repo.write("packages/agnt-client/src/agnt_client/__init__.py", '__version__ = "0.2.0"\n')
+    repo.commit()
+    result = repo.check("--release-tag", "agnt-client-v0.1.0")
+    assert result.returncode == 1
+    assert "says __version__ 0.2.0" in result.stderr
