@@ -133,6 +133,26 @@ async def test_resubmitting_the_same_form_orders_one_job(site) -> None:
     assert first.headers["location"] == second.headers["location"]
 
 
+async def test_a_used_form_with_other_values_asks_to_check_and_order_again(site) -> None:
+    await site.sign_in()
+    page = await site.client.get("/agents/echo-bot", headers=HTML)
+    data = {"csrf_token": _csrf(page.text), "order_key": _order_key(page.text), "prompt": "x"}
+    first = await site.client.post("/agents/echo-bot/order", data=data, headers=HTML)
+    assert first.status_code == 303
+    changed = await site.client.post(
+        "/agents/echo-bot/order", data={**data, "prompt": "y"}, headers=HTML
+    )
+    assert changed.status_code == 422
+    assert "already submitted" in changed.text
+    fresh_key = _order_key(changed.text)
+    assert fresh_key != data["order_key"]
+    again = await site.client.post(
+        "/agents/echo-bot/order", data={**data, "prompt": "y", "order_key": fresh_key}, headers=HTML
+    )
+    assert again.status_code == 303
+    assert again.headers["location"] != first.headers["location"]
+
+
 async def test_validation_errors_are_shown_next_to_their_fields(site) -> None:
     await site.sign_in()
     response = await _order(
@@ -145,6 +165,14 @@ async def test_validation_errors_are_shown_next_to_their_fields(site) -> None:
     assert 'data-field-error="extra"' in text and "must be valid JSON" in text
     assert 'aria-describedby="error-count"' in text or 'error-count"' in text
     assert 'value="2.5"' in text  # what the buyer typed stays in the form
+
+
+async def test_an_oversized_prompt_is_an_error_next_to_the_prompt(site) -> None:
+    await site.sign_in()
+    response = await _order(site, "echo-bot", prompt="x" * 100_001)
+    assert response.status_code == 422
+    match = re.search(r'data-field-error="prompt">([^<]+)<', response.text)
+    assert match and "larger than 100000 bytes" in match.group(1)
 
 
 async def test_schema_violations_from_the_service_land_on_their_field(site) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated
@@ -32,6 +33,7 @@ PAGE_SIZE = 12
 AgentIdPath = Annotated[str, Path(pattern=AGENT_ID_PATTERN)]
 PROMPT_FIELD = "prompt"
 ORDER_KEY_FIELD = "order_key"
+_ORDER_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 def _field_of(loc: Sequence[object]) -> str:
@@ -165,7 +167,9 @@ async def order_submit(
     fields = order_fields(agent.input_schema)
     params, errors = read_order_form(fields, form)
     prompt = form.get(PROMPT_FIELD, "")
-    order_key = form.get(ORDER_KEY_FIELD) or None
+    order_key = form.get(ORDER_KEY_FIELD, "")
+    if not _ORDER_KEY.fullmatch(order_key):
+        order_key = None
     job = None
     if not errors:
         try:
