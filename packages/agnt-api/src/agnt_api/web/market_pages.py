@@ -167,9 +167,8 @@ async def order_submit(
     fields = order_fields(agent.input_schema)
     params, errors = read_order_form(fields, form)
     prompt = form.get(PROMPT_FIELD, "")
-    order_key = form.get(ORDER_KEY_FIELD, "")
-    if not _ORDER_KEY.fullmatch(order_key):
-        order_key = None
+    submitted_key = form.get(ORDER_KEY_FIELD, "")
+    order_key = submitted_key if _ORDER_KEY.fullmatch(submitted_key) else None
     job = None
     if not errors:
         try:
