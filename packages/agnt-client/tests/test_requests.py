@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from agnt_client import AgntError, APIResponseValidationError, Client, __version__
-from agnt_client.endpoints import format_seconds, long_poll_seconds, segment
+from agnt_client.endpoints import format_seconds, segment
 from agnt_client.options import ClientOptions
 from agnt_client.uploads import MultipartUpload
+from agnt_client.waiting import long_poll_seconds
 from agnt_models import AgentPublish, JobStatus
 
 

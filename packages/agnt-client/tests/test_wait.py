@@ -53,3 +53,22 @@ def test_wait_for_job_timeout_raises_with_the_last_job(make_client: Any, payload
     assert caught.value.job.progress == 30
     assert waits and all(0 < w <= 0.3 for w in waits)
     assert "still running (30%)" in str(caught.value)
+
+
+def test_job_wait_sizes_each_long_poll_to_the_time_left(payloads: Any) -> None:
+    from agnt_client.waiting import JobWait
+    from agnt_models import Job
+
+    now = [100.0]
+    clock = JobWait(75.0, clock=lambda: now[0])
+    running = Job.model_validate(payloads.job(status="running"))
+    assert clock.next_wait(running) == 60.0
+    now[0] = 160.0
+    assert clock.next_wait(running) == 15.0
+    now[0] = 174.96
+    assert clock.next_wait(running) == 0.1
+    assert clock.next_wait(Job.model_validate(payloads.job(status="failed"))) is None
+    now[0] = 175.0
+    with pytest.raises(WaitTimeoutError):
+        clock.next_wait(running)
+    assert JobWait(None).next_wait(running) == 60.0

@@ -15,7 +15,6 @@ from pydantic import JsonValue
 from agnt_client import endpoints
 from agnt_client.downloads import DownloadedFile, PartialDownload, ResultDownload
 from agnt_client.endpoints import ApiCall, JobId
-from agnt_client.errors import WaitTimeoutError
 from agnt_client.options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -26,9 +25,8 @@ from agnt_client.pagination import iterate_pages
 from agnt_client.retries import RetryState
 from agnt_client.unchanged import UNCHANGED, Unchanged, given
 from agnt_client.uploads import UploadSource
+from agnt_client.waiting import JobWait
 from agnt_models import (
-    MAX_WAIT_SECONDS,
-    TERMINAL,
     Agent,
     AgentPublish,
     AgentSearchPage,
@@ -265,15 +263,9 @@ class Client:
 
         Raises ``WaitTimeoutError`` (with the last job seen) after ``timeout`` seconds.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        clock = JobWait(timeout)
         job = self.get_job(job_id)
-        while job.status not in TERMINAL:
-            wait = MAX_WAIT_SECONDS
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise WaitTimeoutError(job, timeout or 0.0)
-                wait = min(wait, endpoints.long_poll_seconds(remaining))
+        while (wait := clock.next_wait(job)) is not None:
             job = self.get_job(job_id, wait=wait)
         return job
 

@@ -8,7 +8,6 @@ the bad field named, so the client and the API report bad input the same way.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,15 +99,6 @@ def format_seconds(seconds: float) -> str:
     if seconds < 0:
         raise ValueError(f"wait must be >= 0, got {seconds}")
     return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
-
-
-def long_poll_seconds(remaining: float) -> float:
-    """The ``wait=`` for a long-poll that must end within ``remaining`` seconds.
-
-    Rounded up to a tenth of a second, so the query stays short and the wait never ends
-    a hair early and costs one more round trip.
-    """
-    return max(math.ceil(remaining * 10) / 10, 0.1)
 
 
 def _query(**values: str | int | float | None) -> dict[str, str]:
