@@ -72,9 +72,58 @@ def config_dir(tmp_path: Path) -> Path:
     return tmp_path / "agnt-config"
 
 
+@dataclass(frozen=True)
+class TerminalRun:
+    """An ``agnt`` call whose stderr was a terminal (a pty); stdout was a pipe."""
+
+    exit_code: int
+    stdout: str
+    terminal: str
+
+
+def run_with_terminal_stderr(argv: list[str], env: dict[str, str], cwd: Path) -> TerminalRun:
+    """Run ``argv`` with stderr on a pty, draining the pty as it goes (so it never blocks)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    controller, terminal = pty.openpty()
+    # A real terminal has a size; 120x40 like a roomy window.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        completed = subprocess.run(
+            argv, stdout=subprocess.PIPE, stderr=terminal, env=env, cwd=cwd, timeout=90, check=False
+        )
+    finally:
+        os.close(terminal)
+    reader.join(timeout=10)
+    os.close(controller)
+    text = b"".join(chunks).decode(errors="replace")
+    return TerminalRun(completed.returncode, completed.stdout.decode(), text)
+
+
 @pytest.fixture
 def agnt(tmp_path: Path, config_dir: Path) -> AgntRunner:
-    """Run ``agnt *args``; ``env`` adds or (with ``None``) removes variables."""
+    """Run ``agnt *args``; ``env`` adds or (with ``None``) removes variables.
+
+    With ``terminal_stderr=True`` stderr is a pty and the run is a ``TerminalRun``.
+    """
     base_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     base_env["AGNT_CONFIG_DIR"] = str(config_dir)
     workdir = tmp_path / "work"
@@ -86,13 +135,16 @@ def agnt(tmp_path: Path, config_dir: Path) -> AgntRunner:
         input: str | None = None,
         cwd: Path | None = None,
         timeout: float = 90,
-    ) -> AgntRun:
+        terminal_stderr: bool = False,
+    ) -> Any:
         full_env = dict(base_env)
         for key, value in (env or {}).items():
             if value is None:
                 full_env.pop(key, None)
             else:
                 full_env[key] = value
+        if terminal_stderr:
+            return run_with_terminal_stderr([str(AGNT), *args], full_env, cwd or workdir)
         completed = subprocess.run(
             [str(AGNT), *args],
             env=full_env,

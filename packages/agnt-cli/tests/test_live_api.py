@@ -7,7 +7,9 @@ executor key, in a thread, while ``agnt ... --wait`` runs as a subprocess.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,9 +27,14 @@ def order(buyer, agent_id: str, *args: str) -> dict[str, Any]:
     return job
 
 
-def complete(executor: Any, job_id: str, tmp_path: Path) -> None:
+def complete(
+    executor: Any, job_id: str, tmp_path: Path, steps: tuple[int, ...] = (50,), pause: float = 0.0
+) -> None:
+    """Accept, run (reporting each progress step), and complete with one file."""
     executor.report_status(job_id, JobStatus.ACCEPTED)
-    executor.report_status(job_id, JobStatus.RUNNING, progress=50)
+    for progress in steps:
+        executor.report_status(job_id, JobStatus.RUNNING, progress=progress)
+        time.sleep(pause)
     output = tmp_path / f"out-{job_id}.txt"
     output.write_bytes(OUTPUT)
     executor.complete_job(job_id, [("echo.txt", output)])
@@ -178,12 +185,19 @@ def test_result_wait_downloads_once_the_job_completes(
     buyer, executor, echo_agent: str, tmp_path: Path
 ) -> None:
     job = order(buyer, echo_agent)
-    with serving_next_job(
-        executor, echo_agent, lambda job_id: complete(executor, job_id, tmp_path)
-    ):
-        result = buyer("result", job["id"], "--wait", "-o", str(tmp_path / "dl")).ok()
+
+    def slowly_complete(job_id: str) -> None:
+        complete(executor, job_id, tmp_path, steps=(10, 40, 70), pause=0.5)
+
+    with serving_next_job(executor, echo_agent, slowly_complete):
+        # stderr is a terminal here: the progress bar goes there, stdout stays one JSON document.
+        run = buyer("result", job["id"], "--wait", "-o", str(tmp_path / "dl"), terminal_stderr=True)
+    assert run.exit_code == 0, run
+    assert "\x1b" not in run.stdout
+    result = json.loads(run.stdout)
     assert (tmp_path / "dl" / "echo.txt").read_bytes() == OUTPUT
     assert result["files"][0]["size"] == len(OUTPUT)
+    assert f"job {job['id'][:8]}" in run.terminal
 
 
 def test_wait_exits_8_when_rejected_and_7_on_timeout_printing_the_job(
