@@ -95,6 +95,7 @@ def sign_in(page: Page, url: str, key: str) -> None:
     expect(page.get_by_role("heading", name="Find an agent")).to_be_visible()
 
 
+@pytest.mark.timeout(300)
 def test_buyer_finds_orders_follows_downloads_and_cancels_in_the_browser(
     live_api, demo_executor, browser: Browser, tmp_path: Path
 ) -> None:
@@ -222,3 +223,15 @@ def test_buyer_finds_orders_follows_downloads_and_cancels_in_the_browser(
     small.goto(url + "/no/such/page")
     shoot(small, "not-found", "phone")
     phone.close()
+
+    # Without JavaScript: the form still orders and the job page refreshes itself to the end.
+    plain = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
+    page = plain.new_page()
+    sign_in(page, url, live_api.buyer_key)
+    page.goto(url + "/agents/demo-echo")
+    page.get_by_label("Prompt").fill("no script needed")
+    page.get_by_role("button", name="Order job").click()
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}$"))
+    expect(page.locator("[data-job-status] .badge")).to_have_text("completed", timeout=30_000)
+    expect(page.get_by_role("link", name="echo.txt")).to_be_visible()
+    plain.close()

@@ -198,6 +198,8 @@ async def test_jobs_page_lists_filters_and_pages(site) -> None:
     assert page.status_code == 200
     assert page.text.index(second) < page.text.index(first)  # newest first
     assert 'class="badge badge-rejected"' in page.text
+    rejected = await site.client.get(f"/jobs/{second}", headers=HTML)
+    assert "not today" in rejected.text and "Cancel job" not in rejected.text
     only_pending = await site.client.get("/jobs?status=pending", headers=HTML)
     assert first in only_pending.text and second not in only_pending.text
     empty = await site.client.get("/jobs?status=completed", headers=HTML)
