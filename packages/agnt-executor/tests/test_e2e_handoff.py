@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import uuid
@@ -89,3 +90,44 @@ def test_handoff_exit_code_tells_the_outcome(
     buyer.cancel_job(canceled.id)
     assert handoff(canceled.id)[0] == 6
     assert buyer.get_job(canceled.id).status is JobStatus.CANCELED
+
+
+def test_handoff_exits_7_on_buyer_cancel_and_4_on_sigterm(
+    executor_env: dict[str, str],
+    buyer: Client,
+    write_manifest: Callable[[str], Path],
+    until: Callable[..., None],
+) -> None:
+    # Renew every second (a third of 3 s), so a cancel is noticed at once.
+    manifest = write_manifest(
+        manifest_path().read_text().replace("[executor]", "[executor]\nlease_seconds = 3", 1)
+    )
+    assert run("agnt-executor", "publish", str(manifest), env=executor_env).returncode == 0
+
+    def start_handoff(job_id: object) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(BIN / "agnt-handoff"), str(job_id), "--manifest", str(manifest)],
+            env=executor_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def running(job_id: object) -> bool:
+        return buyer.get_job(job_id).status is JobStatus.RUNNING  # type: ignore[arg-type]
+
+    canceled = buyer.create_job("demo-slow", "cancel me", params={"seconds": 60})
+    handoff = start_handoff(canceled.id)
+    until(lambda: running(canceled.id), what="the handed-off job to run")
+    buyer.cancel_job(canceled.id)
+    assert handoff.wait(timeout=60) == 7
+    assert json.loads(handoff.communicate()[0])["outcome"] == "gone"
+
+    stopped = buyer.create_job("demo-slow", "stop me", params={"seconds": 60})
+    handoff = start_handoff(stopped.id)
+    until(lambda: running(stopped.id), what="the handed-off job to run")
+    handoff.send_signal(signal.SIGTERM)
+    assert handoff.wait(timeout=60) == 4
+    handoff.communicate()
+    job = buyer.get_job(stopped.id)
+    assert (job.status, job.decision_reason) == (JobStatus.FAILED, "executor_shutdown")

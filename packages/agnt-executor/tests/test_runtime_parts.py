@@ -1,0 +1,60 @@
+"""Pieces of the runtime that need no API: reasons, result names, log lines, backoff."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from agnt_executor.job_run import fit_reason, result_files
+from agnt_executor.logs import JsonLineFormatter
+from agnt_executor.retry import MAX_DELAY, backoff_delay
+from agnt_models.common import MAX_REASON_CHARS
+
+
+def test_short_reason_is_kept_and_blank_gets_a_placeholder() -> None:
+    assert fit_reason("  disk full \n") == "disk full"
+    assert fit_reason("") == "unknown error"
+
+
+def test_long_reason_keeps_its_start_and_end_within_the_limit() -> None:
+    reason = fit_reason("START" + "x" * 10_000 + "THE REAL ERROR")
+    assert len(reason) <= MAX_REASON_CHARS
+    assert reason.startswith("START")
+    assert reason.endswith("THE REAL ERROR")
+    assert " ... " in reason
+
+
+def test_result_files_flatten_subdirectories(tmp_path: Path) -> None:
+    (tmp_path / "charts").mkdir()
+    (tmp_path / "charts" / "a.png").write_bytes(b"png")
+    (tmp_path / "report.md").write_text("# r")
+    (tmp_path / "empty-dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "report.md")
+    assert result_files(tmp_path) == [
+        ("charts__a.png", tmp_path / "charts" / "a.png"),
+        ("report.md", tmp_path / "report.md"),
+    ]
+
+
+def test_log_line_is_one_json_object_with_the_event_fields() -> None:
+    record = logging.LogRecord(
+        "agnt_executor", logging.WARNING, __file__, 1, "api_retry", None, None
+    )
+    record.fields = {"job_id": "j1", "attempt": 2}
+    line = JsonLineFormatter().format(record)
+    assert "\n" not in line
+    parsed = json.loads(line)
+    assert parsed["event"] == "api_retry"
+    assert parsed["level"] == "warning"
+    assert (parsed["job_id"], parsed["attempt"]) == ("j1", 2)
+    assert parsed["ts"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("attempt", range(12))
+def test_backoff_grows_and_is_capped(attempt: int) -> None:
+    delay = backoff_delay(attempt)
+    ceiling = min(0.25 * 2**attempt, MAX_DELAY)
+    assert ceiling / 2 <= delay <= ceiling
