@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from agnt_api.db import Database
@@ -72,10 +74,20 @@ async def _serve(settings: Settings, port: int, executor_key: str, buyer_key: st
 
     from agnt_api.app import create_app
 
+    class DemoServer(uvicorn.Server):
+        """uvicorn without its own signal handling: Ctrl-C must stop the executor too."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
+    server = DemoServer(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, setattr, server, "should_exit", True)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
@@ -130,6 +142,11 @@ def run_demo(data_dir: str, port: int) -> int:
     finally:
         database.dispose()
     pair = demo_keys(settings)
-    with contextlib.suppress(KeyboardInterrupt):
+    # demo.env appears again once the API answers: its presence means "ready".
+    (root / ENV_FILE).unlink(missing_ok=True)
+    try:
         asyncio.run(_serve(settings, port, pair[Role.EXECUTOR.value], pair[Role.BUYER.value]))
+    except KeyboardInterrupt:
+        # Ctrl-C before the API was up: nothing was started yet.
+        return 130
     return 0
