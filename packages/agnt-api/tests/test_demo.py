@@ -48,7 +48,7 @@ def _read_env(path: Path, process: subprocess.Popen[bytes], log: Path) -> dict[s
         assert process.poll() is None, log.read_text()
         if path.exists():
             pairs = [line.split("=", 1) for line in path.read_text().splitlines() if "=" in line]
-            values = {k: v for k, v in pairs}
+            values = dict(pairs)
             if "AGNT_API_KEY" in values:
                 return values
         time.sleep(0.1)
