@@ -7,13 +7,15 @@ so memory holds at most one part plus one chunk. Downloads are presigned GET URL
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+import anyio
+import anyio.to_thread
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -138,9 +140,13 @@ class S3Storage:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     async def _call(self, function: Callable[..., _T], /, **kwargs: Any) -> _T:
-        """Run one blocking boto3 call in a worker thread, mapping its failures to ours."""
+        """Run one blocking boto3 call in a worker thread, mapping its failures to ours.
+
+        anyio's pool (40 threads), not asyncio's default one (CPUs + 4): a few slow part
+        uploads must not queue the ``/readyz`` probe behind them.
+        """
         try:
-            return await asyncio.to_thread(function, **kwargs)
+            return await anyio.to_thread.run_sync(functools.partial(function, **kwargs))
         except ClientError as error:
             code = _error_code(error)
             if code in _NOT_FOUND_CODES:
@@ -199,7 +205,8 @@ class S3Storage:
         except BaseException:
             if upload is not None:
                 # Shielded: a canceled request must still not leave parts or an object behind.
-                await asyncio.shield(upload.abort())
+                with anyio.CancelScope(shield=True):
+                    await upload.abort()
             raise
         return StoredObject(key=key, size=size, sha256=digest.hexdigest())
 
