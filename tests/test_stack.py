@@ -22,7 +22,8 @@ import pytest
 
 from agnt_client import Client
 
-pytestmark = pytest.mark.slow
+# The first test also pays for starting the stack (about a minute on two busy cores).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "scripts" / "stack"
