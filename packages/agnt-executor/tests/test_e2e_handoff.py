@@ -47,6 +47,15 @@ def test_publish_is_idempotent_and_refuses_another_owners_id(
     assert "agent_owned_by_other" in done.stderr
 
 
+def test_a_refused_key_exits_1(executor_env: dict[str, str]) -> None:
+    bogus = {**executor_env, "AGNT_API_KEY": "agnt_not_a_real_key"}
+    done = run("agnt-executor", "run", str(manifest_path()), env=bogus)
+    assert done.returncode == 1
+    assert "invalid_api_key" in done.stderr
+    done = run("agnt-handoff", str(uuid.uuid4()), "--manifest", str(manifest_path()), env=bogus)
+    assert (done.returncode, json.loads(done.stdout)["outcome"]) == (1, "api_error")
+
+
 def test_handoff_exit_code_tells_the_outcome(
     executor_env: dict[str, str],
     buyer: Client,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 from uuid import UUID
@@ -61,7 +62,7 @@ class Executor:
         self.loaded = loaded
         self.settings = loaded.settings
         self.concurrency = concurrency
-        self.outcomes: list[JobOutcome] = []
+        self.outcomes: Counter[JobOutcome] = Counter()
         self._runs: dict[UUID, tuple[JobRun, asyncio.Task[JobOutcome]]] = {}
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -95,7 +96,7 @@ class Executor:
             raise ExecutorFatalError(f"the API refused this executor's key: {exc}") from exc
         finally:
             await self._drain()
-        log_event("executor_stopped", jobs=len(self.outcomes))
+        log_event("executor_stopped", outcomes={k.value: n for k, n in self.outcomes.items()})
 
     async def _until_stopped(self, work: Coroutine[Any, Any, object]) -> None:
         """Await ``work``, abandoning it on a stop request; its error propagates."""
@@ -154,7 +155,7 @@ class Executor:
             run = JobRun(self.client, served, job, self.settings)
             outcome = await run.decide()
             if outcome is not None:
-                self.outcomes.append(outcome)
+                self.outcomes[outcome] += 1
                 continue
             task = asyncio.create_task(self._execute(run))
             self._runs[job.id] = (run, task)
@@ -170,7 +171,7 @@ class Executor:
         finally:
             self._runs.pop(run.job.id, None)
             self._slot_freed.set()
-        self.outcomes.append(outcome)
+        self.outcomes[outcome] += 1
         return outcome
 
     async def _wait_for_free_slot(self) -> None:

@@ -34,11 +34,13 @@ class JobContext:
     work_dir: Path
     output_dir: Path
     settings: dict[str, JsonValue] = field(default_factory=dict)
-    _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
-    _progress: int = 0
-    _progress_changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _cancel_flag: threading.Event = field(default_factory=threading.Event)
-    _cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    _loop: asyncio.AbstractEventLoop = field(
+        default_factory=asyncio.get_running_loop, init=False, repr=False
+    )
+    _progress: int = field(default=0, init=False)
+    _progress_changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _cancel_flag: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _cancel_event: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     @property
     def progress(self) -> int:

@@ -30,6 +30,7 @@ _PARAM_NAME = re.compile(r"^params\.([A-Za-z0-9_.-]+)$")
 _FIXED_PLACEHOLDERS = frozenset({"prompt", "job_id", "agent_id", "output_dir", "work_dir"})
 _PROGRESS_LINE = re.compile(rb"^AGNT_PROGRESS[ =:]\s*(\d{1,3})\s*$")
 _STDERR_TAIL_CHARS = 1000
+STREAM_DRAIN_SECONDS = 5.0
 _STDIN_DISCARD_ERRORS = (BrokenPipeError, ConnectionResetError)
 
 FileName = Annotated[str, StringConstraints(pattern=r"^[^/\\]+$"), Field(min_length=1)]
@@ -180,7 +181,8 @@ class CommandHandler:
                 if canceled in done:
                     raise JobCanceled(f"job {ctx.job.id} was canceled; the command was stopped")
                 raise HandlerError(f"command timed out after {self.settings.timeout_seconds:g} s")
-            await asyncio.gather(*feeders)
+            # A grandchild that outlives the command may hold stderr open: do not wait forever.
+            await asyncio.wait(feeders, timeout=STREAM_DRAIN_SECONDS)
         finally:
             canceled.cancel()
             for task in feeders:
