@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,8 @@ STDIN = "-"
 
 def check_job_id(value: str) -> str:
     """``value`` as a canonical job id (a UUID), else a usage error."""
+    import uuid
+
     try:
         return str(uuid.UUID(value))
     except ValueError:
