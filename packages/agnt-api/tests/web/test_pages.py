@@ -324,6 +324,14 @@ async def test_live_endpoint_without_a_session_answers_401_problem(site) -> None
     assert response.json()["code"] == "not_authenticated"
 
 
+async def test_pages_forbid_framing_and_foreign_scripts(site) -> None:
+    page = await site.client.get("/signin", headers=HTML)
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+
+
 async def test_static_stylesheet_is_served(site) -> None:
     response = await site.client.get("/static/agnt.css")
     assert response.status_code == 200

@@ -16,6 +16,20 @@ from agnt_api.web.sessions import CSRF_FIELD, WebSession, remember_csrf_nonce, w
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
 
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    # Scripts and styles only from this site; inline style attributes draw progress bars.
+    # No framing: a page that holds a cancel button must not be clickjacked.
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+"""Headers of every HTML page."""
+
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 templates.env.filters.update(
     price=display.price,
@@ -54,6 +68,6 @@ async def render(
         {"session": session, "csrf_token": session.csrf_token, **(context or {})},
         status_code=status_code,
     )
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(PAGE_HEADERS)
     remember_csrf_nonce(request, response, session)
     return response
