@@ -111,10 +111,11 @@ def test_download_writes_every_file_verified(make_client: Any, tmp_path: Path) -
 
 
 def test_hash_mismatch_raises_and_leaves_no_file(make_client: Any, tmp_path: Path) -> None:
-    server = FakeResultServer({"good.txt": b"good", "bad.txt": b"promised"})
+    server = FakeResultServer({"good.txt": b"good", "bad.txt": b"promised", "later.txt": b"later"})
     server.bodies["bad.txt"] = b"tampered"
     with pytest.raises(ChecksumMismatchError) as caught:
         make_client(server).download_result(JOB_ID, tmp_path)
+    assert [r.url.path.rsplit("/", 1)[-1] for r in server.downloads()] == ["good.txt", "bad.txt"]
     assert caught.value.name == "bad.txt"
     assert caught.value.expected_sha256 == hashlib.sha256(b"promised").hexdigest()
     assert caught.value.actual_sha256 == hashlib.sha256(b"tampered").hexdigest()

@@ -294,7 +294,9 @@ class AsyncClient:
         plan = ResultDownload(result.files, Path(dest_dir), overwrite=overwrite)
         try:
             for entry, path in plan.todo:
-                await self._download_file(plan.start(entry, path), entry.download_url)
+                partial = plan.start(entry, path)
+                await self._download_file(partial, entry.download_url)
+                plan.verify(partial)
             return plan.commit()
         finally:
             plan.discard()

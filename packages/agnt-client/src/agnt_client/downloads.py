@@ -1,8 +1,8 @@
 """Downloading a job's result files safely: checked names, temp files, verified hashes.
 
 A download is all or nothing: every file is streamed to a temp file beside its
-destination, each is checked against the size and sha256 that the result promised, and
-only when all of them are right are they renamed into place. Anything that goes wrong
+destination and checked, as soon as it is complete, against the size and sha256 that the
+result promised; only when all of them are right are they renamed into place. Anything that goes wrong
 (a mismatch, a broken connection) removes the temp files and leaves ``dest_dir`` as it was.
 """
 
@@ -170,10 +170,12 @@ class ResultDownload:
         self._partials.append(partial)
         return partial
 
+    def verify(self, partial: PartialDownload) -> None:
+        """Close a fully fetched temp file and check it now, before fetching the next one."""
+        self.done[partial.expected.name] = partial.finish()
+
     def commit(self) -> list[DownloadedFile]:
-        """Verify every temp file, then rename them all into place; in result order."""
-        for partial in self._partials:
-            self.done[partial.expected.name] = partial.finish()
+        """Rename every verified temp file into place; the files in result order."""
         for partial in self._partials:
             partial.commit()
         return [self.done[name] for name in self._order]
