@@ -124,12 +124,6 @@ def test_oversized_deep_and_malformed_bodies_get_4xx_and_write_nothing(abused_ap
             413,
             "payload_too_large",
         )
-        expect.problem(
-            "non-numeric Content-Length",
-            buyer.post("/v1/jobs", content=b"{}", headers={**json_type, "content-length": "abc"}),
-            400,
-            "bad_request",
-        )
         for depth in (100_000, 5_000):
             deep_params = (
                 f'{{"agent_id":"{AGENT_ID}","prompt":"deep","params":{_deep_object(depth)}}}'
@@ -333,7 +327,6 @@ def test_result_uploads_with_paths_or_bad_bodies_get_4xx_and_store_nothing(abuse
             b"nested/escape.txt",
             b"/etc/passwd",
             b"..\\escape.txt",
-            b"C:\\escape.txt",
             b"nul\x00byte.txt",
             b"line\nbreak.txt",
             b"a" * 300,

@@ -30,3 +30,27 @@ def test_live_api_creates_keys_of_each_role(live_api) -> None:
     response = httpx.get(f"{live_api.url}/v1/jobs", headers={"Authorization": f"Bearer {admin}"})
     assert response.status_code == 200
     assert response.headers["x-request-id"]
+
+
+def test_huge_bodies_get_413_over_a_real_socket(live_api) -> None:
+    buyer = {"Authorization": f"Bearer {live_api.buyer_key}"}
+    declared = httpx.post(
+        f"{live_api.url}/v1/jobs",
+        headers=buyer,
+        json={"agent_id": "any-agent", "prompt": "x" * 30_000_000},
+        timeout=60,
+    )
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "payload_too_large"
+
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 100_000
+
+    streamed = httpx.post(
+        f"{live_api.url}/v1/jobs",
+        headers={**buyer, "Content-Type": "application/json"},
+        content=chunks(),
+        timeout=60,
+    )
+    assert streamed.status_code == 413

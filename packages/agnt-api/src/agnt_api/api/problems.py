@@ -13,9 +13,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agnt_api.errors import ApiError
+from agnt_api.storage.base import StorageError
 from agnt_models import PROBLEM_CONTENT_TYPE, ErrorCode, FieldError, Problem
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    log.error("dependency failure on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "the database or the file storage is unavailable; retry shortly",
+        request_id=request_id_of(request),
+        headers={"Retry-After": "2"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -135,4 +147,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Connection trouble is the service's, not the caller's: 503, which clients retry.
+    app.add_exception_handler(OperationalError, _dependency_down)
+    app.add_exception_handler(StorageError, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)
