@@ -54,6 +54,12 @@ async def test_session_cookie_is_signed_http_only_lax_and_never_holds_the_key(si
     assert "Sign out" in page.text
 
 
+async def test_sign_in_page_tells_who_is_signed_in(site) -> None:
+    await site.sign_in()
+    page = await site.client.get("/signin", headers=HTML)
+    assert "You are signed in as buyer" in page.text
+
+
 async def test_wrong_key_is_refused_without_echoing_it(site) -> None:
     page = await site.client.get("/signin", headers=HTML)
     wrong = "agnt_" + "x" * 43

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from agnt_api.api.deps import get_runtime
 from agnt_api.api.routes import files
 from agnt_api.auth import Principal
 from agnt_api.errors import BadRequest, InvalidTransition
 from agnt_api.services import buyer, results
-from agnt_api.web.sessions import CsrfChecked, SignedInBuyer, runtime_of
+from agnt_api.web.sessions import CsrfChecked, SignedInBuyer
 from agnt_api.web.templating import render
 from agnt_models import Job, JobStatus, ResultFile
 
@@ -36,7 +37,12 @@ async def jobs_page(
     except ValueError:
         raise BadRequest(f"unknown job status {status!r}") from None
     page = await buyer.list_jobs(
-        runtime_of(request), principal, status=wanted, agent_id=None, limit=PAGE_SIZE, cursor=cursor
+        get_runtime(request),
+        principal,
+        status=wanted,
+        agent_id=None,
+        limit=PAGE_SIZE,
+        cursor=cursor,
     )
     return await render(
         request,
@@ -49,7 +55,7 @@ async def _result_files(request: Request, principal: Principal, job: Job) -> lis
     if job.status is not JobStatus.COMPLETED:
         return []
     result = await results.job_result(
-        runtime_of(request), principal, job.id, base_url=str(request.base_url)
+        get_runtime(request), principal, job.id, base_url=str(request.base_url)
     )
     return result.files
 
@@ -78,7 +84,7 @@ async def _job_page(
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, principal: SignedInBuyer, job_id: uuid.UUID) -> Response:
     """One job: status, live progress, reason, times, files to download, cancel."""
-    job = await buyer.get_job(runtime_of(request), principal, job_id)
+    job = await buyer.get_job(get_runtime(request), principal, job_id)
     return await _job_page(request, principal, job)
 
 
@@ -90,14 +96,14 @@ async def job_live(
     wait: Annotated[float, Query(ge=0, le=LIVE_WAIT_SECONDS)] = 0,
 ) -> JSONResponse:
     """The job as JSON for the page's live progress; ``wait`` long-polls for a change."""
-    job = await buyer.get_job(runtime_of(request), principal, job_id, wait=wait)
+    job = await buyer.get_job(get_runtime(request), principal, job_id, wait=wait)
     return JSONResponse(job.to_json_dict(), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])
 async def cancel_submit(request: Request, principal: SignedInBuyer, job_id: uuid.UUID) -> Response:
     """Cancel the job; if it ended meanwhile, the page says so (409)."""
-    rt = runtime_of(request)
+    rt = get_runtime(request)
     try:
         await buyer.cancel_job(rt, principal, job_id)
     except InvalidTransition:
@@ -124,5 +130,5 @@ async def download_result_file(
 ) -> Response:
     """A result file, with the session instead of a bearer key (same Range and ETag rules)."""
     return await files.download_file(
-        runtime_of(request), principal, job_id, name, range_header, if_none_match, if_range
+        get_runtime(request), principal, job_id, name, range_header, if_none_match, if_range
     )

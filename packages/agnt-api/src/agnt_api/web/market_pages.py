@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from agnt_api.api.deps import get_runtime
 from agnt_api.errors import IdempotencyConflict, ValidationFailed
 from agnt_api.services import buyer
 from agnt_api.web.display import described_files, schema_rows
@@ -20,7 +21,6 @@ from agnt_api.web.sessions import (
     SessionDep,
     SignedIn,
     SignedInBuyer,
-    runtime_of,
     sign_in,
     sign_out,
 )
@@ -107,7 +107,7 @@ async def marketplace(
     """Search agents: a search box, tag chips, result cards, pagination, an empty state."""
     tag = tag.strip().lower() if tag and tag.strip() else None
     page = await buyer.search_agents(
-        runtime_of(request), q, tag=tag, limit=PAGE_SIZE, cursor=cursor
+        get_runtime(request), q, tag=tag, limit=PAGE_SIZE, cursor=cursor
     )
     tags = sorted({t for agent in page.items for t in agent.tags} | ({tag} if tag else set()))
     return await render(
@@ -127,7 +127,7 @@ async def _agent_page(
     order_key: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    stats = await buyer.agent_stats(runtime_of(request), agent.id)
+    stats = await buyer.agent_stats(get_runtime(request), agent.id)
     fields: list[OrderField] = order_fields(agent.input_schema)
     return await render(
         request,
@@ -152,7 +152,7 @@ async def _agent_page(
 @router.get("/agents/{agent_id}")
 async def agent_page(request: Request, _principal: SignedIn, agent_id: AgentIdPath) -> Response:
     """One agent: description, pricing, schemas, stats, and the order form."""
-    agent = await buyer.get_agent(runtime_of(request), agent_id)
+    agent = await buyer.get_agent(get_runtime(request), agent_id)
     return await _agent_page(request, agent)
 
 
@@ -161,7 +161,7 @@ async def order_submit(
     request: Request, principal: SignedInBuyer, agent_id: AgentIdPath
 ) -> Response:
     """Order a job from the form; errors go back next to their fields (422)."""
-    rt = runtime_of(request)
+    rt = get_runtime(request)
     agent = await buyer.get_agent(rt, agent_id)
     form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     fields = order_fields(agent.input_schema)

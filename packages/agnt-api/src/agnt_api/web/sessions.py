@@ -17,9 +17,9 @@ from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from agnt_api import auth
+from agnt_api.api.deps import get_runtime
 from agnt_api.auth import Principal
 from agnt_api.errors import ApiError, Forbidden
-from agnt_api.runtime import Runtime
 from agnt_api.services import keys
 from agnt_models import ErrorCode, Role
 
@@ -54,16 +54,10 @@ class WebSession:
         return self.principal is not None and self.principal.role in (Role.BUYER, Role.ADMIN)
 
 
-def runtime_of(request: Request) -> Runtime:
-    """The app's runtime (built by ``create_app``)."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def _secret(request: Request) -> str:
     secret: str | None = getattr(request.app.state, "web_session_secret", None)
     if secret is None:
-        secret = runtime_of(request).settings.resolved_session_secret()
+        secret = get_runtime(request).settings.resolved_session_secret()
         request.app.state.web_session_secret = secret
     return secret
 
@@ -86,7 +80,7 @@ async def _signed_in_principal(request: Request) -> Principal | None:
         prefix = str(payload["prefix"])
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
-    return await runtime_of(request).database.run(keys.session_principal, prefix, principal_id)
+    return await get_runtime(request).database.run(keys.session_principal, prefix, principal_id)
 
 
 async def web_session(request: Request) -> WebSession:
@@ -170,7 +164,7 @@ def remember_csrf_nonce(request: Request, response: Response, session: WebSessio
 async def sign_in(request: Request, response: Response, api_key: str) -> Principal | None:
     """Check ``api_key``; when valid, set the session cookie on ``response``."""
     api_key = api_key.strip()
-    principal = await runtime_of(request).database.run(keys.authenticate, api_key)
+    principal = await get_runtime(request).database.run(keys.authenticate, api_key)
     if principal is None:
         return None
     value = _session_serializer(request).dumps(
