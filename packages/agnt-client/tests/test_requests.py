@@ -336,3 +336,15 @@ def test_a_missing_required_field_is_still_an_error(make_client: Any, payloads: 
     seen, handler = recording(job)
     with pytest.raises(APIResponseValidationError, match="status"):
         make_client(handler).get_job(job["id"])
+
+
+def test_with_options_validates_like_the_constructor(make_client: Any) -> None:
+    client = make_client(recording({})[1])
+    with pytest.raises(ValueError, match="max_retries"):
+        client.with_options(max_retries=-1)
+    with pytest.raises(AgntError, match="absolute"):
+        client.with_options(base_url="not a url")
+    assert (
+        str(client.with_options(base_url="https://other.example/").options.base_url)
+        == "https://other.example"
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -74,27 +74,15 @@ class ClientOptions:
         )
 
     def copy_with(self, changes: Mapping[str, Any]) -> ClientOptions:
-        """These settings with some replaced (the ``with_options`` keywords)."""
-        options = self
-        if "base_url" in changes or "api_key" in changes:
-            options = ClientOptions.resolve(
-                changes.get("base_url", self.base_url),
-                changes.get("api_key", self.api_key),
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                headers=self.headers,
-            )
-        if "timeout" in changes:
-            timeout = changes["timeout"]
-            options = replace(
-                options,
-                timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-            )
-        if "max_retries" in changes:
-            options = replace(options, max_retries=int(changes["max_retries"]))
-        if "headers" in changes:
-            options = replace(options, headers={**self.headers, **(changes["headers"] or {})})
-        return options
+        """These settings with some replaced (the ``with_options`` keywords), re-validated;
+        ``headers`` are added to the current ones."""
+        return ClientOptions.resolve(
+            changes.get("base_url", self.base_url),
+            changes.get("api_key", self.api_key),
+            timeout=changes.get("timeout", self.timeout),
+            max_retries=changes.get("max_retries", self.max_retries),
+            headers={**self.headers, **(changes.get("headers") or {})},
+        )
 
     @property
     def retry_policy(self) -> RetryPolicy:
