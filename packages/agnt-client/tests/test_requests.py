@@ -348,3 +348,9 @@ def test_with_options_validates_like_the_constructor(make_client: Any) -> None:
         str(client.with_options(base_url="https://other.example/").options.base_url)
         == "https://other.example"
     )
+
+
+def test_user_agent_version_is_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    assert __version__ == version("agnt-client")
