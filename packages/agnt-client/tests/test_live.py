@@ -238,7 +238,7 @@ def test_wait_for_job_timeout_raises_with_the_last_job_seen(connect: Any, agent_
     elapsed = time.monotonic() - started
     assert caught.value.job.id == job.id
     assert caught.value.job.status == JobStatus.PENDING
-    assert 1.5 <= elapsed < 10
+    assert 1.5 <= elapsed < 30  # not a whole 60 s server long-poll
 
 
 @live_only
@@ -254,8 +254,8 @@ def test_claim_jobs_long_poll_returns_when_a_job_arrives(
         timer.start()
         started = time.monotonic()
         try:
-            claimed = executor.claim_jobs(agent_id, wait=30)
+            claimed = executor.claim_jobs(agent_id, wait=60)
         finally:
             timer.join()
     assert [j.id for j in claimed] == [ordered[0].id]
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 30  # woken by the order, not by the 60 s deadline
