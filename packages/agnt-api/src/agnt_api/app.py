@@ -68,5 +68,4 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
         app.include_router(router)
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.
     install_web_pages(app)
-    install_web_pages(app)
     return app
