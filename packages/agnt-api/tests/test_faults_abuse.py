@@ -330,7 +330,6 @@ def test_result_uploads_with_paths_or_bad_bodies_get_4xx_and_store_nothing(abuse
             b"nul\x00byte.txt",
             b"line\nbreak.txt",
             b"a" * 300,
-            b"invalid-utf8-\xff\xfe.txt",
         ):
             expect.problem(
                 f"result file named {name[:40]!r}",
@@ -394,6 +393,17 @@ def test_result_uploads_with_paths_or_bad_bodies_get_4xx_and_store_nothing(abuse
             ),
             400,
             "bad_request",
+        )
+        # Last: an API that mangles the name instead of refusing it completes the job here.
+        expect.problem(
+            "result file name that is not UTF-8",
+            executor.post(
+                complete,
+                content=_multipart(b"invalid-utf8-\xff\xfe.txt", b"data"),
+                headers=multipart_type,
+            ),
+            422,
+            "validation_error",
         )
         job = buyer.get(f"/v1/jobs/{job_id}").json()
     expect.check()
