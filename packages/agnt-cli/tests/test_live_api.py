@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -142,7 +145,7 @@ def test_order_wait_ends_when_the_executor_completes_the_job(
 
 
 def test_result_downloads_verified_files_and_refuses_to_overwrite_others(
-    buyer, executor, echo_agent: str, tmp_path: Path
+    buyer, executor, live_api, echo_agent: str, tmp_path: Path
 ) -> None:
     job = order(buyer, echo_agent)
     before = buyer("result", job["id"])
@@ -179,6 +182,13 @@ def test_result_downloads_verified_files_and_refuses_to_overwrite_others(
     assert target.read_bytes() == OUTPUT
     elsewhere = buyer("result", job["id"], "--output-dir", str(tmp_path / "out")).ok()
     assert elsewhere["files"][0]["path"] == str(tmp_path / "out" / "echo.txt")
+    # Corrupt the stored object behind the API's back: the download must notice.
+    [stored] = [p for p in live_api.data_dir.rglob("*") if p.is_file() and p.read_bytes() == OUTPUT]
+    stored.write_bytes(OUTPUT.upper())
+    corrupted = buyer("result", job["id"], "--output-dir", str(tmp_path / "corrupted"))
+    assert corrupted.exit_code == 1
+    assert corrupted.error()["code"] == "checksum_mismatch"
+    assert not (tmp_path / "corrupted" / "echo.txt").exists()
 
 
 def test_result_wait_downloads_once_the_job_completes(
@@ -215,12 +225,38 @@ def test_wait_exits_8_when_rejected_and_7_on_timeout_printing_the_job(
     assert "prompt too short" in error["message"]
     run = buyer("order", echo_agent, "--prompt", "hi", "--wait", "--timeout", "1")
     assert run.exit_code == 7
-    assert run.json()["status"] == "pending"
+    pending = run.json()
+    assert pending["status"] == "pending"
     assert run.error()["code"] == "wait_timeout"
 
 
+def test_ctrl_c_during_wait_exits_130_with_a_json_error(
+    buyer, live_api, echo_agent: str, agnt_executable: Path, config_dir: Path
+) -> None:
+    job = order(buyer, echo_agent)
+    env = {
+        **os.environ,
+        "AGNT_API_URL": live_api.url,
+        "AGNT_API_KEY": live_api.buyer_key,
+        "AGNT_CONFIG_DIR": str(config_dir),
+    }
+    process = subprocess.Popen(
+        [str(agnt_executable), "status", job["id"], "--wait"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stdout == ""
+    assert json.loads(stderr)["error"]["code"] == "interrupted"
+
+
 def test_api_error_classes_and_server_down_have_their_exit_codes(
-    buyer, live_api, echo_agent: str
+    buyer, live_api, echo_agent: str, tmp_path: Path
 ) -> None:
     bad_key = buyer("jobs", env={"AGNT_API_KEY": "agnt_not_a_real_key_0000000000"})
     assert (bad_key.exit_code, bad_key.error()["status"]) == (4, 401)
@@ -233,6 +269,11 @@ def test_api_error_classes_and_server_down_have_their_exit_codes(
     error = invalid.error()
     assert (error["code"], error["status"]) == ("validation_error", 422)
     assert "count" in error["message"] + str(error.get("errors"))
+    huge_prompt = tmp_path / "huge.txt"
+    huge_prompt.write_text("a" * 100_001)
+    too_large = buyer("order", echo_agent, "--prompt-file", str(huge_prompt))
+    assert too_large.exit_code == 2
+    assert too_large.error()["status"] in (413, 422)
     as_executor = buyer("jobs", env={"AGNT_API_KEY": live_api.executor_key})
     assert as_executor.exit_code == 4
     live_api.stop()

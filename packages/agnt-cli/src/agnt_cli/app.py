@@ -16,7 +16,7 @@ import typer
 from agnt_cli.commands import agents, jobs, results
 from agnt_cli.commands.config import config_app
 from agnt_cli.connection import GlobalOptions
-from agnt_cli.errors import CliError, error_from_exception, usage_error
+from agnt_cli.errors import CliError, error_from_exception, interrupted, usage_error
 from agnt_cli.exit_codes import ExitCode, exit_code_table
 from agnt_cli.output import print_document, print_error, version_document
 
@@ -121,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error = error_from_exception(exc)
     else:
-        return outcome if isinstance(outcome, int) else ExitCode.OK
+        code = outcome if isinstance(outcome, int) else ExitCode.OK
+        if code != ExitCode.INTERRUPTED:
+            return code
+        # typer turns Ctrl-C inside a command into exit 130; report it like any error.
+        error = interrupted()
     if error.document is not None:
         print_document(error.document)
     print_error(error)

@@ -65,12 +65,17 @@ def usage_error(message: str, code: str = "usage_error") -> CliError:
     return CliError(code, message, ExitCode.USAGE)
 
 
+def interrupted() -> CliError:
+    """The error for Ctrl-C (exit 130)."""
+    return CliError("interrupted", "interrupted", ExitCode.INTERRUPTED)
+
+
 def error_from_exception(exc: BaseException) -> CliError:
     """Translate any exception that ended a command into the ``CliError`` to report."""
     if isinstance(exc, CliError):
         return exc
     if isinstance(exc, KeyboardInterrupt):
-        return CliError("interrupted", "interrupted", ExitCode.INTERRUPTED)
+        return interrupted()
     # Only look at the client's errors when the client was imported at all: keeps a
     # usage error as fast as --help.
     if "agnt_client" in sys.modules:

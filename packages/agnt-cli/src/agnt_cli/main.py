@@ -12,11 +12,22 @@ import sys
 
 def run() -> None:
     """Run ``agnt`` with the process's arguments and exit with its exit code."""
-    if sys.argv[1:] == ["--version"]:
-        from agnt_cli.output import print_document, version_document
+    try:
+        if sys.argv[1:] == ["--version"]:
+            from agnt_cli.output import print_document, version_document
 
-        print_document(version_document())
-        sys.exit(0)
-    from agnt_cli.app import main
+            print_document(version_document())
+            code = 0
+        else:
+            from agnt_cli.app import main
 
-    sys.exit(main())
+            code = main()
+    except KeyboardInterrupt:
+        # Ctrl-C outside a command (while starting up): still one JSON error, exit 130.
+        from agnt_cli.errors import interrupted
+        from agnt_cli.output import print_error
+
+        error = interrupted()
+        print_error(error)
+        code = error.exit_code
+    sys.exit(code)
