@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -264,3 +265,10 @@ def test_missing_file_on_the_server_raises_not_found_and_leaves_nothing(
         make_client(handler).download_result(JOB_ID, tmp_path)
     assert caught.value.code == "file_not_found"
     assert listing(tmp_path) == []
+
+
+def test_downloaded_files_get_the_usual_permissions(make_client: Any, tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    files = make_client(FakeResultServer({"out.txt": b"x"})).download_result(JOB_ID, tmp_path)
+    assert files[0].path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -75,10 +75,9 @@ class PartialDownload:
     def __init__(self, expected: ResultFile, path: Path) -> None:
         self.expected = expected
         self.path = path
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".part", dir=path.parent
-        )
-        self.temp_path = Path(temp_name)
+        # Not mkstemp: its 0600 would stick to the renamed file; this honours the umask.
+        self.temp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
+        handle = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         self._stream: BinaryIO = os.fdopen(handle, "wb")
         self._hash = hashlib.sha256()
         self.size = 0
