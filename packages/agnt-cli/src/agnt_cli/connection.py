@@ -26,9 +26,14 @@ class GlobalOptions:
     request_timeout: float | None = None
 
 
+def global_options(ctx: typer.Context) -> GlobalOptions:
+    """The root command's options (all unset when the root callback did not run)."""
+    return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
+
+
 def current_settings(ctx: typer.Context) -> Settings:
     """The effective settings for this call: flags > environment > config file > default."""
-    options = ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
+    options = global_options(ctx)
     return resolve_settings(
         {"api_url": options.api_url, "api_key": options.api_key},
         os.environ,
@@ -46,12 +51,10 @@ def open_client(ctx: typer.Context) -> Client:
             ExitCode.AUTH,
         )
     from agnt_client import Client
+    from agnt_client.options import DEFAULT_TIMEOUT
 
-    options = ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
-    if options.request_timeout is None:
-        return Client(base_url=settings.api_url.value, api_key=settings.api_key.value)
     return Client(
         base_url=settings.api_url.value,
         api_key=settings.api_key.value,
-        timeout=options.request_timeout,
+        timeout=global_options(ctx).request_timeout or DEFAULT_TIMEOUT,
     )

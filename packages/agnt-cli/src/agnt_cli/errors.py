@@ -107,8 +107,6 @@ def _client_error(exc: BaseException) -> CliError | None:
         return CliError("request_timeout", str(exc), ExitCode.TIMEOUT)
     if isinstance(exc, errors.APIConnectionError):
         return CliError("connection_error", str(exc), ExitCode.NETWORK)
-    if isinstance(exc, errors.WaitTimeoutError):
-        return CliError("wait_timeout", str(exc), ExitCode.TIMEOUT, document=exc.job.to_json_dict())
     if isinstance(exc, errors.FileConflictError):
         return CliError(
             "file_conflict",
