@@ -272,3 +272,35 @@ def test_downloaded_files_get_the_usual_permissions(make_client: Any, tmp_path: 
     os.umask(umask)
     files = make_client(FakeResultServer({"out.txt": b"x"})).download_result(JOB_ID, tmp_path)
     assert files[0].path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+class EndlessStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that never ends, counting the chunks it was asked for."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            self.sent += 1
+            yield b"y" * 1024
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self:
+            yield chunk
+
+
+def test_a_body_longer_than_promised_is_cut_off_early(make_client: Any, tmp_path: Path) -> None:
+    server = FakeResultServer({"small.txt": b"x" * 4000})
+    endless = EndlessStream()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/files/" in request.url.path:
+            return httpx.Response(200, stream=endless)
+        return server(request)
+
+    with pytest.raises(ChecksumMismatchError) as caught:
+        make_client(handler).download_result(JOB_ID, tmp_path)
+    assert (caught.value.expected_size, caught.value.actual_size) == (4000, 4096)
+    assert endless.sent == 4
+    assert listing(tmp_path) == []

@@ -114,24 +114,29 @@ class PartialDownload:
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
-        """Append a chunk of the body."""
-        self._stream.write(chunk)
+        """Append a chunk of the body; more bytes than promised stop the download at once."""
         self._hash.update(chunk)
         self.size += len(chunk)
+        if self.size > self.expected.size:
+            raise self._mismatch()
+        self._stream.write(chunk)
 
     def finish(self) -> DownloadedFile:
         """Close the temp file and check it against the result entry."""
         self._stream.close()
         digest = self._hash.hexdigest()
         if digest != self.expected.sha256 or self.size != self.expected.size:
-            raise ChecksumMismatchError(
-                self.expected.name,
-                expected_sha256=self.expected.sha256,
-                actual_sha256=digest,
-                expected_size=self.expected.size,
-                actual_size=self.size,
-            )
+            raise self._mismatch()
         return DownloadedFile(self.expected.name, self.path, self.size, digest)
+
+    def _mismatch(self) -> ChecksumMismatchError:
+        return ChecksumMismatchError(
+            self.expected.name,
+            expected_sha256=self.expected.sha256,
+            actual_sha256=self._hash.hexdigest(),
+            expected_size=self.expected.size,
+            actual_size=self.size,
+        )
 
     def commit(self) -> None:
         """Move the verified temp file into place."""
