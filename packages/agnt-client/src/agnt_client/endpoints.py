@@ -101,13 +101,8 @@ def format_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
 
 
-def _query(**values: str | int | float | None) -> dict[str, str]:
-    query: dict[str, str] = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        query[name] = format_seconds(value) if isinstance(value, float) else str(value)
-    return query
+def _query(**values: str | int | None) -> dict[str, str]:
+    return {name: str(value) for name, value in values.items() if value is not None}
 
 
 def health() -> ApiCall[Health]:
