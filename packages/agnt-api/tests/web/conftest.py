@@ -7,6 +7,7 @@ the executor's agents, created through the services as the real commands do.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ import pytest
 
 from agnt_api.app import create_app
 from agnt_api.auth import Principal
+from agnt_api.db import Database
+from agnt_api.db.migrate import upgrade
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents, keys
 from agnt_api.settings import Settings
@@ -98,15 +101,9 @@ class Site:
         return csrf_of(page.text)
 
 
-@pytest.fixture
-async def site(tmp_path: Path, migrated_url: str) -> AsyncIterator[Site]:
-    """The app on a fresh, migrated database, with a buyer, a second buyer and agents."""
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=migrated_url,
-        storage_url=(tmp_path / "objects").as_uri(),
-        session_secret="test-session-secret-" + uuid.uuid4().hex,
-    )
+@contextlib.asynccontextmanager
+async def open_site(settings: Settings) -> AsyncIterator[Site]:
+    """The app with ``settings`` (database migrated), its principals and two agents."""
     app = create_app(settings, run_reaper_task=False)
     runtime: Runtime = app.state.runtime
     transport = httpx.ASGITransport(app=app)
@@ -124,5 +121,39 @@ async def site(tmp_path: Path, migrated_url: str) -> AsyncIterator[Site]:
             output_schema={"files": {"report.md": "the report"}},
         )
         site.publish("echo-bot", description="Echoes the prompt.", tags=["text", "demo"])
-        yield site
-    await runtime.close()
+        try:
+            yield site
+        finally:
+            await runtime.close()
+
+
+def _settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        session_secret="test-session-secret-" + uuid.uuid4().hex,
+        **{"storage_url": (tmp_path / "objects").as_uri(), **overrides},
+    )
+
+
+@pytest.fixture
+async def site(tmp_path: Path, migrated_url: str) -> AsyncIterator[Site]:
+    """The app on a fresh, migrated database and file storage."""
+    async with open_site(_settings(tmp_path, migrated_url)) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def s3_site(tmp_path: Path, s3_endpoint: str, s3_bucket: str) -> AsyncIterator[Site]:
+    """The app on SQLite and the real S3 server (a fresh bucket)."""
+    database_url = f"sqlite:///{tmp_path / 'agnt.db'}"
+    database = Database(database_url)
+    try:
+        upgrade(database.engine)
+    finally:
+        database.dispose()
+    settings = _settings(
+        tmp_path, database_url, storage_url=f"s3://{s3_bucket}/web", s3_endpoint_url=s3_endpoint
+    )
+    async with open_site(settings) as opened:
+        yield opened

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
+
 HTML = {"Accept": "text/html"}
 
 
@@ -252,6 +254,28 @@ async def test_job_page_follows_the_job_to_its_files(site) -> None:
     assert "attachment" in download.headers["content-disposition"]
     ranged = await site.client.get(f"/jobs/{job_id}/files/out.txt", headers={"Range": "bytes=1-"})
     assert ranged.status_code == 206 and ranged.content == b"ELLO"
+
+
+@pytest.mark.s3
+async def test_result_files_on_s3_download_with_the_session(s3_site) -> None:
+    site = s3_site
+    await site.sign_in()
+    job_id = await _ordered_job_id(site)
+    executor = _executor(site)
+    for report in ({"status": "accepted"}, {"status": "running"}):
+        await site.client.post(f"/v1/executor/jobs/{job_id}/status", json=report, headers=executor)
+    done = await site.client.post(
+        f"/v1/executor/jobs/{job_id}/complete",
+        files=[("files", ("out.bin", bytes(range(256)) * 40, "application/octet-stream"))],
+        headers=executor,
+    )
+    assert done.status_code == 200
+    page = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert f'href="/jobs/{job_id}/files/out.bin"' in page.text
+    assert "10.0 KiB" in page.text
+    download = await site.client.get(f"/jobs/{job_id}/files/out.bin")
+    assert download.status_code == 200
+    assert download.content == bytes(range(256)) * 40
 
 
 async def test_live_endpoint_long_polls_until_the_job_changes(site) -> None:
