@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from agnt_executor.job_run import fit_reason, result_files
+from agnt_client import AsyncClient
+from agnt_executor.demo import manifest_path
+from agnt_executor.job_run import MIN_HEARTBEAT_SECONDS, JobRun, fit_reason, result_files
 from agnt_executor.logs import JsonLineFormatter
+from agnt_executor.manifest import ExecutorSettings, load_manifest
 from agnt_executor.retry import MAX_DELAY, backoff_delay
+from agnt_models import Job, JobStatus
 from agnt_models.common import MAX_REASON_CHARS
 
 
@@ -58,3 +64,21 @@ def test_backoff_grows_and_is_capped(attempt: int) -> None:
     delay = backoff_delay(attempt)
     ceiling = min(0.25 * 2**attempt, MAX_DELAY)
     assert ceiling / 2 <= delay <= ceiling
+
+
+@pytest.mark.parametrize(
+    ("lease_setting", "expected"), [(None, 3.0), (1.5, 0.5), (0.3, MIN_HEARTBEAT_SECONDS)]
+)
+async def test_heartbeat_is_a_third_of_the_lease_by_the_apis_clock(
+    make_job: Callable[..., Job], lease_setting: float | None, expected: float
+) -> None:
+    stamped = datetime.now(UTC) - timedelta(hours=1)  # as if our clock ran an hour ahead
+    job = make_job(agent_id="demo-echo", status=JobStatus.ACCEPTED).model_copy(
+        update={"updated_at": stamped, "lease_expires_at": stamped + timedelta(seconds=9)}
+    )
+    agent = load_manifest(manifest_path()).agents["demo-echo"]
+    settings = ExecutorSettings(lease_seconds=lease_setting)
+    async with AsyncClient(base_url="http://127.0.0.1:9", api_key="unused") as client:
+        run = JobRun(client, agent, job, settings)
+        assert await run.adopt_accepted() is None
+    assert run.heartbeat_seconds == pytest.approx(expected)

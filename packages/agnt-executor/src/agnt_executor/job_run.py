@@ -120,9 +120,13 @@ class JobRun:
     def _learn_lease(self, job: Job) -> None:
         if self.settings.lease_seconds is not None or job.lease_expires_at is None:
             return
-        remaining = (job.lease_expires_at - datetime.now(UTC)).total_seconds()
-        if remaining > 0:
-            self._lease_seconds = remaining
+        # Both stamps come from the API's clock (a report sets updated_at and renews the
+        # lease from the same "now"), so a skewed local clock cannot shorten the heartbeat.
+        length = (job.lease_expires_at - job.updated_at).total_seconds()
+        if length <= 0:
+            length = (job.lease_expires_at - datetime.now(UTC)).total_seconds()
+        if length > 0:
+            self._lease_seconds = length
 
     @property
     def heartbeat_seconds(self) -> float:
