@@ -127,8 +127,8 @@ def test_gemini_handler_answers_and_a_missing_cli_rejects(
 ) -> None:
     write_script(
         "gemini",
-        "import sys\nargs = sys.argv[1:]\n"
-        'print(f\'[{args[args.index("--model") + 1]}] \' + args[args.index("--prompt") + 1][::-1])\n',
+        "import sys\nvalues = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n"
+        "print(f\"[{values['model']}] \" + values['prompt'][::-1])\n",
     )
     manifest = write_manifest(
         '[[agents]]\nid = "ask-gemini"\nname = "Ask Gemini"\n'

@@ -17,8 +17,8 @@ FakeBin = Callable[[str, str], Path]
 FAKE_GEMINI = """
 import json, sys
 args = sys.argv[1:]
-model = args[args.index("--model") + 1]
-prompt = args[args.index("--prompt") + 1]
+values = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+model, prompt = values["model"], values["prompt"]
 stdin = sys.stdin.read()
 print(f"answer from {model} to: {prompt}")
 sys.stderr.write(json.dumps({"argv": args, "stdin": stdin}))
@@ -48,7 +48,17 @@ async def test_model_param_overrides_the_default_and_extra_args_pass(
     await handler.run(ctx)
     assert (ctx.output_dir / "answer.md").read_text().startswith("answer from gemini-2.5-pro")
     call = json.loads((ctx.output_dir / "gemini-stderr.txt").read_text())
-    assert call["argv"] == ["--model", "gemini-2.5-pro", "--yolo", "--prompt", "hi"]
+    assert call["argv"] == ["--model=gemini-2.5-pro", "--yolo", "--prompt=hi"]
+
+
+async def test_a_prompt_that_looks_like_an_option_stays_the_prompt(
+    tmp_path: Path, make_context: MakeContext, fake_bin_on_path: FakeBin
+) -> None:
+    fake_bin_on_path("gemini", FAKE_GEMINI)
+    ctx = make_context(prompt="--yolo", params={"model": "--sandbox"})
+    await GeminiHandler(GeminiSettings(), tmp_path).run(ctx)
+    call = json.loads((ctx.output_dir / "gemini-stderr.txt").read_text())
+    assert call["argv"] == ["--model=--sandbox", "--prompt=--yolo"]
 
 
 async def test_missing_binary_is_a_clear_reason_not_a_crash(

@@ -6,6 +6,9 @@ argument; ``{prompt}``, ``{job_id}``, ``{agent_id}``, ``{output_dir}``, ``{work_
 stdin; the environment carries ``AGNT_JOB_ID``, ``AGNT_AGENT_ID``, ``AGNT_PARAMS_JSON``,
 ``AGNT_OUTPUT_DIR`` and ``AGNT_WORK_DIR``. A line ``AGNT_PROGRESS <n>`` on stderr reports
 progress. stdout and stderr are saved as result files.
+
+Buyer text after an option belongs in the same element (``"--lang={params.lang}"``): as a
+separate element, a value such as ``--output=/etc/x`` would be parsed as an option.
 """
 
 from __future__ import annotations

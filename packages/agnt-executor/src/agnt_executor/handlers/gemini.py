@@ -1,6 +1,6 @@
 """The Gemini handler: the command handler running the Gemini CLI in headless mode.
 
-Per job it runs ``gemini --model MODEL [extra args] --prompt PROMPT`` and keeps the answer
+Per job it runs ``gemini --model=MODEL [extra args] --prompt=PROMPT`` and keeps the answer
 (stdout) as ``answer.md``. The model comes from the job's ``model`` param, else the
 manifest's ``model``. Authentication is the Gemini CLI's own (``GEMINI_API_KEY`` in ``env``
 or its credential store).
@@ -35,14 +35,9 @@ class GeminiSettings(BaseModel):
     def as_command(self) -> CommandSettings:
         """The equivalent command settings (what actually runs)."""
         return CommandSettings(
-            argv=[
-                self.binary,
-                "--model",
-                "{params.model}",
-                *self.extra_args,
-                "--prompt",
-                "{prompt}",
-            ],
+            # "--flag=value" keeps buyer text a value: a prompt such as "--yolo" must not
+            # become an option of the CLI.
+            argv=[self.binary, "--model={params.model}", *self.extra_args, "--prompt={prompt}"],
             stdin="none",  # the CLI appends stdin to --prompt; the prompt must appear once
             env=self.env,
             param_defaults={"model": self.model},
