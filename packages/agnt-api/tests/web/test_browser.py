@@ -23,6 +23,9 @@ from agnt_executor.demo import manifest_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+# The machine may be busy (CI runs the suite in parallel): be patient, not flaky.
+expect.set_options(timeout=15_000)
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -100,6 +103,7 @@ def test_buyer_finds_orders_follows_downloads_and_cancels_in_the_browser(
     live_api, demo_executor, browser: Browser, tmp_path: Path
 ) -> None:
     context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    context.set_default_timeout(30_000)
     page = context.new_page()
     url = live_api.url
 

@@ -333,6 +333,13 @@ async def test_missing_pages_are_friendly_404s_for_browsers(site) -> None:
         assert 'href="/"' in page.text
 
 
+async def test_wrong_method_is_an_error_page_for_browsers(site) -> None:
+    page = await site.client.get("/signout", headers=HTML)
+    assert page.status_code == 405
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<code data-error-code>method_not_allowed</code>" in page.text
+
+
 async def test_api_routes_keep_problem_json_even_for_browsers(site) -> None:
     response = await site.client.get("/v1/no-such-route", headers=HTML)
     assert response.status_code == 404
