@@ -148,3 +148,18 @@ def test_gemini_handler_answers_and_a_missing_cli_rejects(
     assert rejected.status is JobStatus.REJECTED
     assert rejected.decision_reason is not None
     assert "Gemini CLI ('agnt-gemini-not-installed') is not installed" in rejected.decision_reason
+
+
+def test_two_executors_share_the_queue_and_each_job_runs_once(
+    start_executor: Callable[..., Any], buyer: Client
+) -> None:
+    executors = [
+        start_executor("run", str(manifest_path()), "--concurrency", "2") for _ in range(2)
+    ]
+    jobs = [buyer.create_job("demo-echo", f"job {i}") for i in range(8)]
+    for job in jobs:
+        assert buyer.wait_for_job(job.id, timeout=60).status is JobStatus.COMPLETED
+    accepted = [e["job_id"] for ex in executors for e in ex.events("job_accepted")]
+    assert sorted(accepted) == sorted(str(job.id) for job in jobs)
+    # A job lost to the other executor (409 on accept) costs that job only, not the loop.
+    assert all(ex.process.poll() is None for ex in executors)
