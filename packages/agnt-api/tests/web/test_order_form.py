@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agnt_api.web.display import described_files, duration, file_size, price, schema_rows
-from agnt_api.web.order_form import order_fields, read_order_form
+from agnt_api.web.order_form import accepts_extra_params, order_fields, read_order_form
 from agnt_models import Pricing, PricingModel
 
 SCHEMA = {
@@ -49,8 +49,11 @@ def test_each_property_gets_a_control_of_its_kind() -> None:
     assert fields["size"].step == "1" and fields["ratio"].step == "any"
 
 
-def test_a_schema_without_properties_has_only_the_prompt() -> None:
+def test_a_schema_without_properties_has_only_the_prompt_and_free_params() -> None:
     assert order_fields({"type": "object"}) == []
+    assert accepts_extra_params({"type": "object"})
+    assert accepts_extra_params({"additionalProperties": {"type": "integer"}})
+    assert not accepts_extra_params({"additionalProperties": False})
 
 
 def test_reading_the_form_types_every_value() -> None:
@@ -95,6 +98,19 @@ def test_bad_values_become_field_errors() -> None:
         "tags": "must be valid JSON",
     }
     assert params == {"flag": False}
+
+
+def test_extra_params_merge_unless_they_shadow_a_field() -> None:
+    fields = order_fields(SCHEMA)
+    base = {"param.size": "1", "param.mode": "fast"}
+    params, errors = read_order_form(
+        fields, {**base, "extra_params": '{"other": [1]}'}, extra_allowed=True
+    )
+    assert errors == {} and params["other"] == [1]
+    _, errors = read_order_form(fields, {**base, "extra_params": '{"size": 2}'}, extra_allowed=True)
+    assert errors == {"extra_params": "set size in its own field above"}
+    params, errors = read_order_form(fields, {**base, "extra_params": '{"other": 1}'})
+    assert errors == {} and "other" not in params  # not offered, not read
 
 
 def test_a_word_in_a_number_field_is_an_error() -> None:

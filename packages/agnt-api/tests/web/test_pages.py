@@ -169,6 +169,33 @@ async def test_validation_errors_are_shown_next_to_their_fields(site) -> None:
     assert 'value="2.5"' in text  # what the buyer typed stays in the form
 
 
+async def test_params_without_a_field_go_in_the_json_box(site) -> None:
+    await site.sign_in()
+    report = await site.client.get("/agents/report-maker", headers=HTML)
+    assert 'name="extra_params"' not in report.text  # additionalProperties: false
+    job_id = await _ordered_job_id(site, "echo-bot", extra_params='{"mood": "happy", "n": 2}')
+    buyer = {"Authorization": f"Bearer {site.keys['buyer']}"}
+    job = (await site.client.get(f"/v1/jobs/{job_id}", headers=buyer)).json()
+    assert job["params"] == {"mood": "happy", "n": 2}
+    for text, message in (("[1]", "must be a JSON object"), ("{nope", "must be valid JSON")):
+        response = await _order(site, "echo-bot", prompt="p", extra_params=text)
+        assert response.status_code == 422
+        match = re.search(r'data-field-error="extra_params">([^<]+)<', response.text)
+        assert match and message in match.group(1)
+
+
+async def test_a_service_error_about_an_extra_param_shows_at_the_json_box(site) -> None:
+    site.publish(
+        "counter",
+        input_schema={"type": "object", "additionalProperties": {"type": "integer"}},
+    )
+    await site.sign_in()
+    response = await _order(site, "counter", prompt="p", extra_params='{"x": "many"}')
+    assert response.status_code == 422
+    match = re.search(r'data-field-error="extra_params">([^<]+)<', response.text)
+    assert match and match.group(1).startswith("x: ")
+
+
 async def test_an_oversized_prompt_is_an_error_next_to_the_prompt(site) -> None:
     await site.sign_in()
     response = await _order(site, "echo-bot", prompt="x" * 100_001)

@@ -15,7 +15,13 @@ from agnt_api.api.deps import get_runtime
 from agnt_api.errors import IdempotencyConflict, ValidationFailed
 from agnt_api.services import buyer
 from agnt_api.web.display import described_files, schema_rows
-from agnt_api.web.order_form import OrderField, order_fields, read_order_form
+from agnt_api.web.order_form import (
+    EXTRA_PARAMS_FIELD,
+    OrderField,
+    accepts_extra_params,
+    order_fields,
+    read_order_form,
+)
 from agnt_api.web.sessions import (
     CsrfChecked,
     SessionDep,
@@ -136,6 +142,8 @@ async def _agent_page(
             "agent": agent,
             "stats": stats,
             "fields": fields,
+            "extra_allowed": accepts_extra_params(agent.input_schema),
+            "extra_field": EXTRA_PARAMS_FIELD,
             "input_rows": schema_rows(agent.input_schema),
             "output_rows": schema_rows(agent.output_schema),
             "output_files": described_files(agent.output_schema),
@@ -165,7 +173,8 @@ async def order_submit(
     agent = await buyer.get_agent(rt, agent_id)
     form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     fields = order_fields(agent.input_schema)
-    params, errors = read_order_form(fields, form)
+    extra_allowed = accepts_extra_params(agent.input_schema)
+    params, errors = read_order_form(fields, form, extra_allowed=extra_allowed)
     prompt = form.get(PROMPT_FIELD, "")
     submitted_key = form.get(ORDER_KEY_FIELD, "")
     order_key = submitted_key if _ORDER_KEY.fullmatch(submitted_key) else None
@@ -191,5 +200,24 @@ async def order_submit(
     if job is not None:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     return await _agent_page(
-        request, agent, submitted=form, errors=errors, order_key=order_key, status_code=422
+        request,
+        agent,
+        submitted=form,
+        errors=_placed(errors, fields, extra_allowed),
+        order_key=order_key,
+        status_code=422,
     )
+
+
+def _placed(
+    errors: dict[str, str], fields: list[OrderField], extra_allowed: bool
+) -> dict[str, str]:
+    """Errors keyed by the form control that shows them; one without a control goes on top
+    (or next to the extra params, which is where such a param came from)."""
+    controls = {field.name for field in fields} | {PROMPT_FIELD, EXTRA_PARAMS_FIELD, "params"}
+    placed = {name: message for name, message in errors.items() if name in controls}
+    stray = [f"{name}: {message}" for name, message in errors.items() if name not in controls]
+    if stray:
+        target = EXTRA_PARAMS_FIELD if extra_allowed else "params"
+        placed[target] = "; ".join([*([placed[target]] if target in placed else []), *stray])
+    return placed

@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import JsonValue
 
 PARAM_PREFIX = "param."
+EXTRA_PARAMS_FIELD = "extra_params"
+"""A JSON object of params the form has no field for (when the schema allows them)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,11 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+def accepts_extra_params(input_schema: Mapping[str, Any]) -> bool:
+    """Whether params beyond the declared properties are allowed (JSON Schema's default)."""
+    return input_schema.get("additionalProperties", True) is not False
 
 
 def order_fields(input_schema: Mapping[str, Any]) -> list[OrderField]:
@@ -167,12 +174,35 @@ def _parse_field(field: OrderField, form: Mapping[str, str]) -> tuple[bool, Json
     return True, text
 
 
+def _extra_params(text: str, fields: list[OrderField]) -> dict[str, JsonValue]:
+    if not text.strip():
+        return {}
+    try:
+        extra = json.loads(text)
+    except ValueError:
+        raise ValueError("must be valid JSON") from None
+    if not isinstance(extra, dict):
+        raise ValueError('must be a JSON object, like {"key": "value"}')
+    declared = sorted({field.name for field in fields} & set(extra))
+    if declared:
+        raise ValueError(f"set {', '.join(declared)} in its own field above")
+    return extra
+
+
 def read_order_form(
-    fields: list[OrderField], form: Mapping[str, str]
+    fields: list[OrderField], form: Mapping[str, str], *, extra_allowed: bool = False
 ) -> tuple[dict[str, JsonValue], dict[str, str]]:
-    """``(params, errors)`` from a posted form; ``errors`` maps a field name to its message."""
+    """``(params, errors)`` from a posted form; ``errors`` maps a field name to its message.
+
+    With ``extra_allowed``, the ``extra_params`` JSON object adds params without a field.
+    """
     params: dict[str, JsonValue] = {}
     errors: dict[str, str] = {}
+    if extra_allowed:
+        try:
+            params.update(_extra_params(form.get(EXTRA_PARAMS_FIELD, ""), fields))
+        except ValueError as exc:
+            errors[EXTRA_PARAMS_FIELD] = str(exc)
     for field in fields:
         try:
             present, value = _parse_field(field, form)
