@@ -29,7 +29,7 @@ def offline(agnt, closed_port_url: str):
         (("search", "--bogus"), "usage_error", "--bogus"),
         ((), "usage_error", "missing command"),
         (("frobnicate",), "usage_error", "frobnicate"),
-        (("info",), "usage_error", "agent_id"),
+        (("info",), "usage_error", "AGENT_ID"),
         (("search", "--limit", "0"), "usage_error", "--limit"),
         (("jobs", "--limit", "101"), "usage_error", "--limit"),
         (("jobs", "--status", "finished"), "invalid_status", "pending"),

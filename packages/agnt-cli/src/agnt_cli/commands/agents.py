@@ -15,7 +15,9 @@ LIMIT_HELP = "Items per page, 1-100 (default: the API's, 20)."
 
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="Words to look for; empty lists every agent.")] = "",
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help="Words to look for; empty lists every agent.")
+    ] = "",
     tag: Annotated[str | None, typer.Option(help="Only agents with this tag.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, max=100, help=LIMIT_HELP)] = None,
     cursor: Annotated[str | None, typer.Option(help="Continue from a page's next_cursor.")] = None,
@@ -39,7 +41,9 @@ def search(
 
 def info(
     ctx: typer.Context,
-    agent_id: Annotated[str, typer.Argument(help="The agent's id, e.g. demo-echo.")],
+    agent_id: Annotated[
+        str, typer.Argument(metavar="AGENT_ID", help="The agent's id, e.g. demo-echo.")
+    ],
 ) -> None:
     """Show an agent: description, pricing, input and output schemas."""
     with open_client(ctx) as client:
@@ -49,7 +53,9 @@ def info(
 
 def stats(
     ctx: typer.Context,
-    agent_id: Annotated[str, typer.Argument(help="The agent's id, e.g. demo-echo.")],
+    agent_id: Annotated[
+        str, typer.Argument(metavar="AGENT_ID", help="The agent's id, e.g. demo-echo.")
+    ],
 ) -> None:
     """Show an agent's job counts, success rate and average duration."""
     with open_client(ctx) as client:

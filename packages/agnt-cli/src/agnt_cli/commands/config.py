@@ -33,7 +33,8 @@ def complete_config_key(incomplete: str) -> list[str]:
 
 
 KeyArgument = Annotated[
-    str, typer.Argument(help="api_url or api_key.", autocompletion=complete_config_key)
+    str,
+    typer.Argument(metavar="KEY", help="api_url or api_key.", autocompletion=complete_config_key),
 ]
 
 
@@ -57,7 +58,10 @@ def set_value(
     key: KeyArgument,
     value: Annotated[
         str,
-        typer.Argument(help="The value, or - to read it from stdin (keeps keys out of history)."),
+        typer.Argument(
+            metavar="VALUE",
+            help="The value, or - to read it from stdin (keeps keys out of history).",
+        ),
     ],
 ) -> None:
     """Store a setting in the config file."""

@@ -20,34 +20,44 @@ from agnt_cli.following import follow_job, require_completed
 from agnt_cli.output import print_document
 from agnt_cli.params import build_params, parse_params_document
 
-JobIdArgument = Annotated[str, typer.Argument(help="The job's id (a UUID).")]
+JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job's id (a UUID).")]
 WaitOption = Annotated[
     bool, typer.Option("--wait", help="Follow the job until it ends; exit 8 unless it completed.")
 ]
 TimeoutOption = Annotated[
     float | None,
-    typer.Option(min=0, help="With --wait: give up after this many seconds (exit 7)."),
+    typer.Option(
+        min=0, metavar="SECONDS", help="With --wait: give up after this many seconds (exit 7)."
+    ),
 ]
 
 
 def order(
     ctx: typer.Context,
-    agent_id: Annotated[str, typer.Argument(help="The agent to run, e.g. demo-echo.")],
-    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="The prompt text.")] = None,
+    agent_id: Annotated[
+        str, typer.Argument(metavar="AGENT_ID", help="The agent to run, e.g. demo-echo.")
+    ],
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", "-p", metavar="TEXT", help="The prompt text.")
+    ] = None,
     prompt_file: Annotated[
-        str | None, typer.Option(help="Read the prompt from this file, or - for stdin.")
+        str | None,
+        typer.Option(metavar="FILE", help="Read the prompt from this file, or - for stdin."),
     ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option(
             "--param",
+            metavar="KEY=VALUE",
             help="KEY=VALUE, repeatable. VALUE is JSON when it parses (3, true, {...}), "
             "else text; KEY may be dotted (style.tone=dry).",
         ),
     ] = None,
     params_file: Annotated[
         str | None,
-        typer.Option(help="A JSON object of params (or - for stdin); --param goes on top."),
+        typer.Option(
+            metavar="FILE", help="A JSON object of params (or - for stdin); --param goes on top."
+        ),
     ] = None,
     idempotency_key: Annotated[
         str | None,

@@ -20,7 +20,12 @@ def result(
     job_id: JobIdArgument,
     output_dir: Annotated[
         Path | None,
-        typer.Option("--output-dir", "-o", help="Where to put the files (default ./<job-id>/)."),
+        typer.Option(
+            "--output-dir",
+            "-o",
+            metavar="DIR",
+            help="Where to put the files (default ./<job-id>/).",
+        ),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing files that differ.")
