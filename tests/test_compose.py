@@ -6,6 +6,7 @@ No container runtime is needed: the file is parsed and interpolated the way comp
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
@@ -96,6 +97,7 @@ def test_server_settings_validate_to_postgres_and_s3(
     assert urlsplit(settings.storage_url).scheme == "s3"
     storage = create_storage(settings)
     assert isinstance(storage, S3Storage)
+    asyncio.run(storage.close())
 
 
 def test_every_agnt_service_shares_one_image_built_from_the_containerfile() -> None:
