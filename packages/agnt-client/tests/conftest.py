@@ -8,6 +8,7 @@ event loop, so the same assertions check both clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import threading
 import uuid
@@ -247,18 +248,53 @@ def _live_api_type(config: pytest.Config) -> Any:
     raise RuntimeError("the root conftest.py with LiveApi is not loaded")
 
 
-@pytest.fixture(scope="module")
-def live_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+SERVER_START_TIMEOUT = 120.0
+"""Two cores shared by many test runs: the server's imports alone can take 30 s."""
+
+
+@contextlib.contextmanager
+def running_live_api(
+    config: pytest.Config,
+    data_dir: Path,
+    *,
+    storage_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[ApiUnderTest]:
-    """A real ``agnt-server serve`` subprocess on a free loopback port, shared by a module."""
-    server = _live_api_type(request.config)(tmp_path_factory.mktemp("live-api"))
+    """A real ``agnt-server serve`` subprocess on a free loopback port, provisioned here."""
+    server = _live_api_type(config)(data_dir, storage_url=storage_url, env=env)
     _, keys = provision(server.data_dir)
-    server.start()
+    server.start(timeout=SERVER_START_TIMEOUT)
     try:
         yield ApiUnderTest("live", server.url, server.data_dir, keys)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiUnderTest]:
+    """A live API on SQLite and file storage, shared by the tests of a module."""
+    with running_live_api(request.config, tmp_path_factory.mktemp("live-api")) as server:
+        yield server
+
+
+@pytest.fixture
+def start_live_api(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., ApiUnderTest]]:
+    """Factory: ``start_live_api(storage_url=None, env=None)`` -> a live API of this test's own."""
+    with contextlib.ExitStack() as servers:
+
+        def start(
+            storage_url: str | None = None, env: dict[str, str] | None = None
+        ) -> ApiUnderTest:
+            data_dir = tmp_path / f"api-{uuid.uuid4().hex[:8]}"
+            return servers.enter_context(
+                running_live_api(request.config, data_dir, storage_url=storage_url, env=env)
+            )
+
+        yield start
 
 
 @pytest.fixture(params=["asgi", "live"])

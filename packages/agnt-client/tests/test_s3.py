@@ -38,19 +38,19 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
 @pytest.mark.s3
 def test_download_from_presigned_s3_urls_never_sends_the_api_key(
-    live_api_factory: Any, s3_endpoint: str, s3_bucket: str, make_client: Any, tmp_path: Path
+    start_live_api: Any, s3_endpoint: str, s3_bucket: str, make_client: Any, tmp_path: Path
 ) -> None:
     aws = {
         name: os.environ.get(name, "testing")
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     }
-    api = live_api_factory(
+    api = start_live_api(
         storage_url=f"s3://{s3_bucket}/results",
         env={"AGNT_S3_ENDPOINT_URL": s3_endpoint, "AWS_DEFAULT_REGION": "us-east-1", **aws},
     )
-    executor = make_client(base_url=api.url, api_key=api.executor_key)
+    executor = make_client(base_url=api.url, api_key=api.keys["executor"])
     transport = RecordingTransport()
-    buyer = make_client(base_url=api.url, api_key=api.buyer_key, transport=transport)
+    buyer = make_client(base_url=api.url, api_key=api.keys["buyer"], transport=transport)
 
     executor.publish_agent("s3-agent", AgentPublish(name="S3"))
     job = buyer.create_job("s3-agent", "to the bucket")
@@ -67,4 +67,4 @@ def test_download_from_presigned_s3_urls_never_sends_the_api_key(
     api_calls = [r for r in transport.requests if str(r.url).startswith(api.url)]
     assert len(s3) == 1 and "X-Amz-Signature" in str(s3[0].url)
     assert "authorization" not in s3[0].headers
-    assert all(r.headers["authorization"] == f"Bearer {api.buyer_key}" for r in api_calls)
+    assert all(r.headers["authorization"] == f"Bearer {api.keys['buyer']}" for r in api_calls)
