@@ -151,18 +151,23 @@ def executor_env(live_api: Any) -> dict[str, str]:
 
 @pytest.fixture
 def start_executor(
-    tmp_path: Path, executor_env: dict[str, str]
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., ExecutorProcess]]:
     """Factory: ``start_executor("run", str(manifest), ..., env={...})`` -> a running executor.
 
-    A ``run`` executor is returned once it has published its agents and polls for jobs.
-    Every executor started is stopped at teardown.
+    Without ``AGNT_API_URL`` in ``env`` it serves the ``live_api`` fixture (started only
+    then, so a test with its own API does not pay for a second one). A ``run`` executor is
+    returned once it has published its agents and polls for jobs. Every executor started
+    is stopped at teardown.
     """
     started: list[ExecutorProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> ExecutorProcess:
+        env = dict(env or {})
+        if "AGNT_API_URL" not in env:
+            env = {**request.getfixturevalue("executor_env"), **env}
         log_path = tmp_path / f"executor{len(started)}.log"
-        process = ExecutorProcess(list(args), {**executor_env, **(env or {})}, log_path)
+        process = ExecutorProcess(list(args), {**os.environ, **env}, log_path)
         started.append(process)
         if ready and args[0] == "run":
             process.wait_for_event("executor_ready", timeout=60)
