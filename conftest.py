@@ -190,11 +190,14 @@ class LiveApi:
         return str(json.loads(self._run("keys", "create", "--role", role, "--name", name))["key"])
 
     def create_keys(self) -> None:
-        """Make the buyer, executor and admin keys (in parallel: three CLI processes)."""
-        import json
+        """Make the buyer, executor and admin keys (three CLI processes in parallel)."""
+        self.collect_keys(self.spawn_key_processes())
+
+    def spawn_key_processes(self) -> dict[str, Any]:
+        """Start ``agnt-server keys create`` for each role; ``collect_keys`` reads them."""
         import subprocess
 
-        processes = {
+        return {
             role: subprocess.Popen(
                 self._server_command("keys", "create", "--role", role, "--name", f"test-{role}"),
                 env=self._process_env(),
@@ -204,13 +207,18 @@ class LiveApi:
             )
             for role in ("buyer", "executor", "admin")
         }
+
+    def collect_keys(self, processes: dict[str, Any]) -> None:
+        """Wait for the key processes and keep each role's key."""
+        import json
+
         for role, process in processes.items():
             out, err = process.communicate(timeout=60)
             if process.returncode != 0:
                 raise RuntimeError(f"agnt-server keys create --role {role} failed:\n{err}")
             setattr(self, f"{role}_key", json.loads(out)["key"])
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         """Start ``agnt-server serve`` and wait until ``/readyz`` answers 200."""
         import subprocess
         import time
@@ -280,8 +288,12 @@ def live_api_factory(tmp_path: Any) -> Iterator[Callable[..., LiveApi]]:
         )
         started.append(api)
         api.migrate()
-        api.create_keys()
-        api.start()
+        # Keys and the server need only the schema: make them while the server starts.
+        key_processes = api.spawn_key_processes()
+        try:
+            api.start()
+        finally:
+            api.collect_keys(key_processes)
         return api
 
     yield make

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
+
+SOME_JOB = "6f1c1a47-3c1e-4a53-9a2e-0d6f4a8f3b21"
 
 
 def _is_problem(response: Any, status: int, code: str) -> None:
@@ -134,8 +135,8 @@ async def test_bad_cursor_is_400_invalid_cursor(api: Any, cursor: str) -> None:
         ("/v1/jobs", {"limit": "many"}),
         ("/v1/jobs", {"status": "sleeping"}),
         ("/v1/agents/search", {"limit": 101}),
-        ("/v1/jobs/" + str(uuid.uuid4()), {"wait": 61}),
-        ("/v1/jobs/" + str(uuid.uuid4()), {"wait": -1}),
+        ("/v1/jobs/" + SOME_JOB, {"wait": 61}),
+        ("/v1/jobs/" + SOME_JOB, {"wait": -1}),
     ],
 )
 async def test_out_of_range_query_values_are_422(

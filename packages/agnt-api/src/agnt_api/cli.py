@@ -64,7 +64,16 @@ def cmd_serve(settings: Settings, host: str, port: int) -> int:
         print(f"agnt-server: {exc}", file=sys.stderr)
         return 1
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # Long-polls may hold a request for a minute; a stopping replica cuts them after 5 s
+    # and clients simply poll again (on another replica).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 

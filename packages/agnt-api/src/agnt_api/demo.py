@@ -83,7 +83,13 @@ async def _serve(settings: Settings, port: int, executor_key: str, buyer_key: st
 
     url = f"http://127.0.0.1:{port}"
     server = DemoServer(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
