@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agnt_client import (
+    APIStatusError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
@@ -153,11 +154,11 @@ def test_documented_errors_carry_their_codes(connect: Any, agent_id: str, tmp_pa
     publish(executor, agent_id)
     job = buyer.create_job(agent_id, "pending")
 
-    def code_of(error_type: type[Exception], call: Any, *args: Any, **kwargs: Any) -> str:
+    def code_of(error_type: type[APIStatusError], call: Any, *args: Any, **kwargs: Any) -> str:
         with pytest.raises(error_type) as caught:
             call(*args, **kwargs)
-        assert caught.value.request_id  # type: ignore[attr-defined]
-        return str(caught.value.code)  # type: ignore[attr-defined]
+        assert caught.value.request_id
+        return str(caught.value.code)
 
     assert code_of(AuthenticationError, connect(None).list_jobs) == "not_authenticated"
     bad_key = connect(None, api_key="agnt_not_a_real_key")

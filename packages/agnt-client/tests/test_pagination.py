@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agnt_client import AsyncClient, Client
-from agnt_models import AgentSummary, Job
+from agnt_models import AgentSummary, Job, Pricing
 
 
 class PagedAgents:
@@ -28,7 +28,9 @@ class PagedAgents:
         chunk = self.names[start : start + limit]
         more = start + limit < len(self.names)
         items = [
-            AgentSummary(id=name, name=name, description="", tags=[], pricing={}).to_json_dict()  # type: ignore[arg-type]
+            AgentSummary(
+                id=name, name=name, description="", tags=[], pricing=Pricing()
+            ).to_json_dict()
             for name in chunk
         ]
         return httpx.Response(
@@ -88,7 +90,7 @@ def test_iter_jobs_passes_filters_and_cursor_to_every_page(make_client: Any, pay
     assert [str(j.id) for j in jobs] == [
         pages[None]["items"][0]["id"],
         pages["p2"]["items"][0]["id"],
-    ]  # type: ignore[index]
+    ]
     assert [dict(r.url.params) for r in seen] == [
         {"status": "running", "agent_id": "demo-echo", "limit": "1"},
         {"status": "running", "agent_id": "demo-echo", "limit": "1", "cursor": "p2"},
