@@ -15,11 +15,6 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where PyInstaller puts the interpreter and libraries beside the executable. Not the default
-# `_internal`: the pip wheel installs the executable and this directory into the venv's bin/,
-# where a generic name could collide with another onedir program.
-CONTENTS_DIRECTORY = "_agnt_internal"
-
 NPM_OS = {"linux": "linux", "darwin": "darwin", "win32": "win32"}
 NPM_CPU = {
     "x86_64": "x64",

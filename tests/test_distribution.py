@@ -269,19 +269,25 @@ def test_launcher_without_platform_package_prints_json_error(
     assert error["status"] is None
 
 
-def test_launcher_forwards_signals_and_ends_like_the_binary(
-    build: Build, npm_prefix: Path, demo_api: DemoApi
+def test_installed_agnt_ends_on_signals_like_the_binary(
+    build: Build, npm_prefix: Path, pip_venv: Path, demo_api: DemoApi
 ) -> None:
     follow = ("status", demo_api.pending_job, "--wait")
     for sent in (signal.SIGINT, signal.SIGTERM):
         direct = _interrupted(build.exe, follow, demo_api.env, sent, spawns_binary=False)
-        launched = _interrupted(npm_prefix / "bin" / "agnt", follow, demo_api.env, sent)
         assert direct.returncode != 0, sent
-        assert (launched.returncode, launched.stdout, launched.stderr) == (
-            direct.returncode,
-            direct.stdout,
-            direct.stderr,
-        ), sent
+        # The npm launcher forwards the signal to the binary it spawned; the pip shim has
+        # exec'd the binary, so the signal reaches it directly.
+        launched = _interrupted(npm_prefix / "bin" / "agnt", follow, demo_api.env, sent)
+        shimmed = _interrupted(
+            pip_venv / "bin" / "agnt", follow, demo_api.env, sent, spawns_binary=False
+        )
+        for installed in (launched, shimmed):
+            assert (installed.returncode, installed.stdout, installed.stderr) == (
+                direct.returncode,
+                direct.stdout,
+                direct.stderr,
+            ), (sent, installed.args)
 
 
 def _interrupted(
