@@ -11,6 +11,7 @@ import asyncio
 import signal
 from collections import Counter
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -24,14 +25,14 @@ from agnt_executor.job_run import JobOutcome, JobRun
 from agnt_executor.logs import log_error, log_event, log_warning
 from agnt_executor.manifest import LoadedManifest
 from agnt_executor.retry import backoff_delay, call_with_retries
-from agnt_models import Agent, AgentPublish, Job
+from agnt_models import Agent, Job
 
 IDLE_POLL_PAUSE = 0.5
 """Pause after a page that held only jobs this executor does not serve or already has."""
 
 
 class ExecutorFatalError(Exception):
-    """The executor cannot work at all (bad key, an agent id owned by someone else)."""
+    """The executor cannot work at all: the API refuses its key."""
 
 
 async def publish_agents(
@@ -40,13 +41,11 @@ async def publish_agents(
     """PUT every agent of the manifest (idempotent), retrying while the API is unreachable."""
     published: list[Agent] = []
     for served in loaded.agents.values():
-        body = served.spec.publish_body()
-
-        async def put(agent_id: str = served.id, body: AgentPublish = body) -> Agent:
-            return await client.publish_agent(agent_id, body)
-
         agent = await call_with_retries(
-            put, what="publish_agent", retry_for=retry_for, agent_id=served.id
+            partial(client.publish_agent, served.id, served.spec.publish_body()),
+            what="publish_agent",
+            retry_for=retry_for,
+            agent_id=served.id,
         )
         log_event("agent_published", agent_id=agent.id)
         published.append(agent)

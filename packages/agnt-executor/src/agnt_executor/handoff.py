@@ -28,6 +28,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
+from functools import partial
 from pathlib import Path
 from uuid import UUID
 
@@ -158,7 +159,7 @@ async def _locate(
         pass
     for agent_id in loaded.agents:
         pending = await call_with_retries(
-            lambda agent_id=agent_id: client.claim_jobs(agent_id, limit=MAX_PAGE_LIMIT),  # type: ignore[misc]
+            partial(client.claim_jobs, agent_id, limit=MAX_PAGE_LIMIT),
             what="claim_jobs",
             retry_for=FIND_RETRY_SECONDS,
         )

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 LOGGER_NAME = "agnt_executor"
 
@@ -35,7 +35,7 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-class _StderrJsonHandler(logging.StreamHandler):  # type: ignore[type-arg]  # stream type is TextIO
+class _StderrJsonHandler(logging.StreamHandler[TextIO]):
     """The one handler this package installs."""
 
 

@@ -7,6 +7,7 @@ import json
 import random
 import re
 from collections import Counter
+from typing import TypedDict
 
 from agnt_executor.handlers.base import JobCanceled, JobContext
 from agnt_models import Job
@@ -25,7 +26,24 @@ def echo(job: Job, ctx: JobContext) -> None:
     ctx.report_progress(100)
 
 
-def word_report(text: str, top: int) -> dict[str, object]:
+class WordCount(TypedDict):
+    """One row of the top-words table."""
+
+    word: str
+    count: int
+
+
+class WordReport(TypedDict):
+    """What demo-wordcount writes to ``report.json``."""
+
+    characters: int
+    lines: int
+    words: int
+    unique_words: int
+    top_words: list[WordCount]
+
+
+def word_report(text: str, top: int) -> WordReport:
     """Counts of a text: characters, lines, words, unique words, and the ``top`` most common."""
     words = [w.lower() for w in _WORD.findall(text)]
     counts = Counter(words)
@@ -44,10 +62,7 @@ def wordcount(job: Job, ctx: JobContext) -> None:
     report = word_report(job.prompt, top if isinstance(top, int) else 10)
     (ctx.output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     ctx.report_progress(50)
-    rows = "\n".join(
-        f"| {entry['word']} | {entry['count']} |"
-        for entry in report["top_words"]  # type: ignore[attr-defined]  # list of dicts built above
-    )
+    rows = "\n".join(f"| {entry['word']} | {entry['count']} |" for entry in report["top_words"])
     markdown = (
         "# Word count report\n\n"
         f"- characters: {report['characters']}\n"
