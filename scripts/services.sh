@@ -45,7 +45,8 @@ start_postgres() {
 start_s3() {
   mkdir -p "$dir"
   if [ -f "$s3_pid" ] && kill -0 "$(cat "$s3_pid")" 2>/dev/null; then return 0; fi
-  (cd "$root" && nohup uv run --frozen moto_server -H 127.0.0.1 -p "$s3_port" >"$dir/s3.log" 2>&1 & echo $! >"$s3_pid")
+  # The subshell must not hold the caller's stdout open while the server runs.
+  (cd "$root" || exit 1; nohup uv run --frozen moto_server -H 127.0.0.1 -p "$s3_port" >"$dir/s3.log" 2>&1 </dev/null & echo $! >"$s3_pid")
   for _ in $(seq 1 100); do
     if curl -fsS "http://127.0.0.1:$s3_port/moto-api/" >/dev/null 2>&1; then return 0; fi
     sleep 0.2
