@@ -132,6 +132,28 @@ async def test_csrf_token_of_another_browser_is_refused(site) -> None:
     assert "csrf_failed" in response.text
 
 
+async def test_csrf_token_from_before_sign_in_does_not_fit_the_session(site) -> None:
+    anonymous_token = _csrf((await site.client.get("/signin", headers=HTML)).text)
+    await site.sign_in()
+    response = await site.client.post("/signout", data={"csrf_token": anonymous_token})
+    assert response.status_code == 403
+    assert response.json()["code"] == "csrf_failed"
+
+
+async def test_a_non_ascii_csrf_cookie_is_refused_not_a_crash(site) -> None:
+    token = _csrf((await site.client.get("/signin", headers=HTML)).text)
+    async with httpx.AsyncClient(
+        transport=site.client._transport, base_url="http://testserver"
+    ) as raw:
+        response = await raw.post(
+            "/signin",
+            data={"csrf_token": token, "api_key": site.keys["buyer"]},
+            headers={"Cookie": b"agnt_csrf=" + "\u00e9".encode("latin-1") * 20},
+        )
+    assert response.status_code == 403
+    assert response.json()["code"] == "csrf_failed"
+
+
 async def test_tampered_csrf_token_is_refused(site) -> None:
     await site.sign_in()
     token = await site.csrf("/")

@@ -2,8 +2,10 @@
 
 The session cookie holds the principal's id and the prefix of the key it signed in with,
 signed with the service's session secret; each request checks that key is still unrevoked.
-CSRF: a random nonce lives in its own HttpOnly cookie and every form carries the nonce
-signed with the secret, so a page on another site can neither read nor forge the token.
+CSRF: a random nonce lives in its own HttpOnly cookie and every form carries the nonce and
+the signed-in principal's id, signed with the secret: a page on another site can neither
+read nor forge the token, and a token obtained under another identity (someone who plants
+their own CSRF cookie) does not fit this browser's session.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ def _session_serializer(request: Request) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(_secret(request), salt="agnt-web-session")
 
 
+def _identity(principal: Principal | None) -> str:
+    return "" if principal is None else str(principal.id)
+
+
 def _csrf_serializer(request: Request) -> URLSafeSerializer:
     return URLSafeSerializer(_secret(request), salt="agnt-web-csrf")
 
@@ -92,10 +98,11 @@ async def web_session(request: Request) -> WebSession:
     fresh = len(nonce) < 16 or len(nonce) > 100
     if fresh:
         nonce = secrets.token_urlsafe(24)
+    principal = await _signed_in_principal(request)
     session = WebSession(
-        principal=await _signed_in_principal(request),
+        principal=principal,
         csrf_nonce=nonce,
-        csrf_token=_csrf_serializer(request).dumps(nonce),
+        csrf_token=_csrf_serializer(request).dumps([nonce, _identity(principal)]),
         new_csrf_nonce=fresh,
     )
     request.state.web_session = session
@@ -123,18 +130,25 @@ SignedIn = Annotated[Principal, Depends(signed_in)]
 SignedInBuyer = Annotated[Principal, Depends(signed_in_buyer)]
 
 
-async def check_csrf(request: Request) -> None:
-    """Refuse (``CsrfFailed``) a form post whose token does not match this browser's nonce."""
+async def check_csrf(request: Request, session: SessionDep) -> None:
+    """Refuse (``CsrfFailed``) a form post whose token does not fit this browser's session."""
     form = await request.form()
     token = form.get(CSRF_FIELD)
     cookie_nonce = request.cookies.get(CSRF_COOKIE)
     if not isinstance(token, str) or not cookie_nonce:
         raise CsrfFailed("the form has no valid CSRF token; reload the page and try again")
     try:
-        nonce = _csrf_serializer(request).loads(token)
+        signed = _csrf_serializer(request).loads(token)
     except BadSignature as exc:
         raise CsrfFailed("the form's CSRF token is invalid; reload the page and try again") from exc
-    if not isinstance(nonce, str) or not secrets.compare_digest(nonce, cookie_nonce):
+    fits = (
+        isinstance(signed, list)
+        and len(signed) == 2
+        and all(isinstance(part, str) for part in signed)
+        and secrets.compare_digest(signed[0].encode(), cookie_nonce.encode())
+        and secrets.compare_digest(signed[1].encode(), _identity(session.principal).encode())
+    )
+    if not fits:
         raise CsrfFailed("the form's CSRF token belongs to another session; reload the page")
 
 
