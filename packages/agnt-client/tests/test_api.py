@@ -221,3 +221,26 @@ def test_pagination_over_250_jobs(connect: Any, agent_id: str) -> None:
     assert [j.id for j in listed] == [j.id for p in pages for j in p]
     assert sorted(j.id for j in listed) == sorted(created)
     assert all(a.created_at >= b.created_at for a, b in zip(listed, listed[1:], strict=False))
+
+
+def test_unusual_file_names_survive_upload_and_download(
+    connect: Any, agent_id: str, tmp_path: Path
+) -> None:
+    executor, buyer = connect("executor"), connect("buyer")
+    publish(executor, agent_id)
+    job = buyer.create_job(agent_id, "names")
+    executor.report_status(job.id, "accepted")
+    executor.report_status(job.id, "running")
+    names = ["résumé (1).txt", 'say "hi".md', "empty.bin", "日本語.txt"]
+    sources = []
+    for n, name in enumerate(names):
+        path = tmp_path / f"src{n}"
+        path.write_bytes(name.encode() * (n != 2))
+        sources.append((name, path))
+    executor.complete_job(job.id, sources)
+    files = buyer.download_result(job.id, tmp_path / "dest")
+    assert sorted(f.name for f in files) == sorted(names)
+    for downloaded in files:
+        assert downloaded.path.read_bytes() == (
+            b"" if downloaded.name == "empty.bin" else downloaded.name.encode()
+        )

@@ -224,7 +224,7 @@ def test_file_names_with_quotes_are_escaped_in_the_part_header(tmp_path: Path) -
     path = tmp_path / "f"
     path.write_bytes(b"")
     upload = MultipartUpload.from_sources("files", [('a"b\\c.txt', path)])
-    assert b'filename="a%22b\\\\c.txt"' in b"".join(upload.iter_chunks())
+    assert b'filename="a\\"b\\\\c.txt"' in b"".join(upload.iter_chunks())
 
 
 def test_with_options_replaces_settings_and_keeps_the_rest(make_client: Any, payloads: Any) -> None:

@@ -22,12 +22,14 @@ CHUNK_SIZE = 64 * 1024
 UploadSource = str | os.PathLike[str] | tuple[str, str | os.PathLike[str]]
 """A file to upload: its path (the file's own name is used), or ``(name, path)``."""
 
-_ESCAPES = {'"': "%22", "\\": "\\\\", "\r": "%0D", "\n": "%0A"}
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\r": "%0D", "\n": "%0A"}
 _NEEDS_ESCAPE = re.compile(r'["\\\r\n]')
 
 
 def _quoted(value: str) -> str:
-    # The HTML form encoding that browsers, httpx and python-multipart agree on.
+    # An RFC 9110 quoted-string, which python-multipart (the API's parser) unescapes; the
+    # HTML form style (%22 for a quote) would reach the API as a literal "%22". CR and LF
+    # cannot be in a header at all, so they are percent-encoded.
     return '"' + _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], value) + '"'
 
 
