@@ -259,3 +259,35 @@ def test_claim_jobs_long_poll_returns_when_a_job_arrives(
             timer.join()
     assert [j.id for j in claimed] == [ordered[0].id]
     assert time.monotonic() - started < 30  # woken by the order, not by the 60 s deadline
+
+
+@live_only
+def test_large_files_stream_through_without_being_held_in_memory(
+    connect: Any, agent_id: str, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    size = 32 * 1024 * 1024
+    source = tmp_path / "big.bin"
+    with source.open("wb") as out:
+        for n in range(size // (1024 * 1024)):
+            out.write(bytes([n % 256]) * (1024 * 1024))
+    executor, buyer = connect("executor"), connect("buyer")
+    executor.publish_agent(agent_id, AgentPublish(name=agent_id))
+    job = buyer.create_job(agent_id, "big")
+    executor.report_status(job.id, "accepted")
+    executor.report_status(job.id, "running")
+
+    tracemalloc.start()
+    try:
+        executor.complete_job(job.id, [source])
+        _, upload_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        files = buyer.download_result(job.id, tmp_path / "dest")
+        _, download_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert files[0].size == size
+    assert files[0].sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert upload_peak < size // 8, upload_peak
+    assert download_peak < size // 8, download_peak
