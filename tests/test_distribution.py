@@ -255,18 +255,47 @@ def test_installed_agnt_fails_like_the_python_cli_when_the_api_is_down(
         assert error_of(installed) == error_of(python)
 
 
-def test_launcher_without_platform_package_prints_json_error(
+@pytest.mark.parametrize(
+    ("broken", "says"),
+    [
+        ("platform_package_missing", "@agnt/cli-linux-x64 is not installed"),
+        ("platform_package_broken", "@agnt/cli-linux-x64 has no agnt"),
+        ("binary_not_started", "could not run"),
+    ],
+)
+def test_launcher_without_a_runnable_binary_prints_json_error(
+    broken: str, says: str, npm_prefix: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    modules = tmp_path / "node_modules"
+    if broken == "platform_package_missing":  # as after `npm install --omit=optional`
+        shutil.copytree(npm_prefix / "lib" / "node_modules" / "agnt", modules / "agnt")
+    else:
+        shutil.copytree(npm_prefix / "lib" / "node_modules", modules)
+        binary = modules / "@agnt" / "cli-linux-x64" / "bin" / "agnt"
+        if broken == "platform_package_broken":
+            binary.unlink()
+        else:
+            binary.chmod(0o644)
+    result = agnt(_require_tool("node"), str(modules / "agnt" / "bin" / "agnt.js"), env=user_env)
+    assert (result.returncode, result.stdout) == (1, "")
+    error = error_of(result)
+    assert error["code"] == broken
+    assert error["status"] is None
+    assert says in str(error["message"])
+
+
+def test_launcher_on_an_unsupported_platform_prints_json_error(
     npm_prefix: Path, tmp_path: Path, user_env: dict[str, str]
 ) -> None:
-    lonely = tmp_path / "agnt"
-    shutil.copytree(npm_prefix / "lib" / "node_modules" / "agnt", lonely)
-    result = agnt(_require_tool("node"), str(lonely / "bin" / "agnt.js"), "--version", env=user_env)
-    assert result.returncode == 1
-    assert result.stdout == ""
+    pretend = tmp_path / "pretend-ppc64.js"
+    pretend.write_text('Object.defineProperty(process, "arch", { value: "ppc64" });\n')
+    launcher = npm_prefix / "lib" / "node_modules" / "agnt" / "bin" / "agnt.js"
+    node = _require_tool("node")
+    result = agnt(node, "--require", str(pretend), str(launcher), "--version", env=user_env)
+    assert (result.returncode, result.stdout) == (1, "")
     error = error_of(result)
-    assert error["code"] == "platform_package_missing"
-    assert "@agnt/cli-linux-x64" in str(error["message"])
-    assert error["status"] is None
+    assert error["code"] == "unsupported_platform"
+    assert "linux-ppc64" in str(error["message"])
 
 
 def test_installed_agnt_ends_on_signals_like_the_binary(
