@@ -125,9 +125,11 @@ def test_version_is_json(agnt) -> None:
 
 
 def test_shell_completion_script_is_offered(agnt) -> None:
-    run = agnt("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    # What `agnt --install-completion` installs for bash (the shell is named, not detected).
+    run = agnt(env={"_AGNT_COMPLETE": "source_bash"})
     assert run.exit_code == 0
-    assert "_AGNT_COMPLETE" in run.stdout
+    assert "_agnt_completion()" in run.stdout
+    assert "_AGNT_COMPLETE=complete_bash" in run.stdout
 
 
 def test_readme_table_lists_every_exit_code_as_help_does() -> None:
