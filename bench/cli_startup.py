@@ -69,10 +69,14 @@ def table(samples: dict[str, list[float]]) -> str:
         above = median - bare
         verdict = "" if label.startswith("python") else ("met" if above <= TARGET_MS else "MISSED")
         lines.append(f"| `{label}` | {median:.1f} | {min(values):.1f} | {above:.1f} | {verdict} |")
-    typer_floor = statistics.median(samples["python -c 'import typer'"])
-    own = statistics.median(samples["agnt --help"]) - typer_floor
+    typer_label = "python -c 'import typer'"
+    own = statistics.median(samples["agnt --help"]) - statistics.median(samples[typer_label])
+    own_min = min(samples["agnt --help"]) - min(samples[typer_label])
     lines.append("")
-    lines.append(f"`agnt --help` above `import typer` alone (agnt's own share): {own:.1f} ms.")
+    lines.append(
+        f"`agnt --help` above `import typer` alone (agnt's own share): {own:.1f} ms "
+        f"by medians, {own_min:.1f} ms by minimums."
+    )
     return "\n".join(lines)
 
 
