@@ -41,6 +41,19 @@ def test_check_describes_the_demo_manifest() -> None:
     )
 
 
+def test_check_reports_a_missing_gemini_cli(tmp_path: Path) -> None:
+    manifest = tmp_path / "gemini.toml"
+    manifest.write_text(
+        '[[agents]]\nid = "ask"\nname = "Ask"\n'
+        'handler = { type = "gemini", binary = "agnt-no-gemini-cli" }\n'
+    )
+    done = run("agnt-executor", "check", str(manifest))
+    assert done.returncode == 0
+    (agent,) = json.loads(done.stdout)["agents"]
+    assert agent["handler"] == "gemini"
+    assert agent["unavailable_reason"].startswith("the Gemini CLI ('agnt-no-gemini-cli')")
+
+
 def test_python_dash_m_runs_the_same_command() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "agnt_executor", "check", str(manifest_path())],
