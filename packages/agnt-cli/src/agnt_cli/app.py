@@ -4,8 +4,6 @@ Only typer and the standard library are imported here; each command imports the 
 pydantic and rich when it runs, so ``agnt --help`` starts fast.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from collections.abc import Sequence

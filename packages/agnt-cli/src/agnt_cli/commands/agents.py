@@ -1,7 +1,5 @@
 """``agnt search``, ``agnt info``, ``agnt stats``: finding agents and judging them."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """``agnt config set|get|unset|list|path``: the user config file, never showing the API key."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """``agnt order``, ``agnt jobs``, ``agnt status``, ``agnt cancel``: ordering and following jobs."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

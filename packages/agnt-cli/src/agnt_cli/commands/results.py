@@ -1,7 +1,5 @@
 """``agnt result``: download a completed job's files, verified, into a directory."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
