@@ -1,13 +1,14 @@
 """Startup of the PyInstaller `agnt` binary beside the Python ways to run `agnt --version`.
 
 Times, interleaved round by round (so load on the machine hits every command alike),
-``--runs`` runs (default 20) of: ``python -c pass``; the onedir binary (what the pip wheel
-puts on PATH); the npm launcher in front of it (``node`` + binary, when the npm tarballs
-were built) with ``node -e 0`` as its floor; ``uv run agnt --version``; and the workspace
-console script ``.venv/bin/agnt --version``. Prints a markdown table and appends it, with
+``--runs`` runs (default 20) of: ``python -c pass``; the onedir binary; the same binary as
+the pip wheel installs it (a Python console script that execs it) and behind the npm
+launcher (``node`` + binary) with ``node -e 0`` as its floor, each when dist/ has the
+wrapper; ``uv run agnt --version``; and the workspace console script
+``.venv/bin/agnt --version``. Prints a markdown table and appends it, with
 machine, date and commit, to bench/RESULTS.md.
 
-    uv run python distribution/build.py all      # once: binary + npm tarballs
+    uv run python distribution/build.py all      # once: binary + npm tarballs + wheel
     uv run python bench/binary_startup.py [--runs N] [--binary PATH] [--no-record]
 
 Without a built binary it builds one first (distribution/build.py binary).
@@ -63,12 +64,27 @@ def npm_installed_launcher(prefix: Path) -> Path | None:
     return prefix / "bin" / "agnt"
 
 
-def commands(binary: Path, launcher: Path | None) -> dict[str, list[str]]:
+def pip_installed_shim(venv: Path) -> Path | None:
+    """`agnt` from the wheel in dist/pip installed into a fresh venv, if the wheel exists."""
+    wheels = sorted((DIST / "pip").glob("agnt-*.whl"))
+    if not wheels:
+        return None
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--no-index", str(wheels[-1])],
+        check=True,
+    )
+    return venv / "bin" / "agnt"
+
+
+def commands(binary: Path, launcher: Path | None, shim: Path | None) -> dict[str, list[str]]:
     """The commands to time, by label."""
     timed = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "binary: agnt --version (onedir; what pip installs)": [str(binary), "--version"],
+        "binary: agnt --version (onedir)": [str(binary), "--version"],
     }
+    if shim is not None:
+        timed["pip wheel: agnt --version (python shim execs binary)"] = [str(shim), "--version"]
     node = shutil.which("node")
     if launcher is not None and node is not None:
         timed["node -e 0"] = [node, "-e", "0"]
@@ -145,9 +161,10 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     options = parser.parse_args()
     binary = built_binary(options.binary)
-    with tempfile.TemporaryDirectory(prefix="agnt-npm-") as prefix:
-        launcher = npm_installed_launcher(Path(prefix))
-        samples = measure(commands(binary, launcher), options.runs)
+    with tempfile.TemporaryDirectory(prefix="agnt-bench-") as scratch:
+        launcher = npm_installed_launcher(Path(scratch) / "npm")
+        shim = pip_installed_shim(Path(scratch) / "venv")
+        samples = measure(commands(binary, launcher, shim), options.runs)
     body = (
         f"`agnt --version` and friends, median of {options.runs} runs each, interleaved; "
         f"binary {binary.relative_to(REPO) if binary.is_relative_to(REPO) else binary}.\n\n"
