@@ -170,3 +170,28 @@ async def test_openapi_names_operations_after_tags(api: Any) -> None:
     assert {"jobs_create_job", "executor_complete_job", "agents_search_agents"} <= operation_ids
     docs = await api.client.get("/docs")
     assert docs.status_code == 200
+
+
+async def test_forged_search_cursor_with_a_huge_offset_is_400(api: Any) -> None:
+    from agnt_api.services.cursors import encode_cursor, fingerprint
+
+    cursor = encode_cursor("agents", fingerprint([], None), {"offset": 10**30})
+    response = await api.client.get(
+        "/v1/agents/search", params={"cursor": cursor}, headers=api.auth("buyer-a")
+    )
+    _is_problem(response, 400, "invalid_cursor")
+
+
+async def test_result_file_name_that_is_not_utf8_is_422(api: Any, echo: Any) -> None:
+    job = await api.order("buyer-a", "echo")
+    await api.run_to_running("executor-x", job["id"])
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="\xff\xfe.txt"\r\n'
+        b"\r\ndata\r\n--b--\r\n"
+    )
+    response = await api.client.post(
+        f"/v1/executor/jobs/{job['id']}/complete",
+        headers={**api.auth("executor-x"), "Content-Type": "multipart/form-data; boundary=b"},
+        content=body,
+    )
+    _is_problem(response, 422, "validation_error")

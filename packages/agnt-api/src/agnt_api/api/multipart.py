@@ -15,8 +15,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from agnt_api.errors import BadRequest, UnsupportedMediaType
+from agnt_api.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from agnt_api.services.results import ResultUpload
+from agnt_models import FieldError
 
 FILES_FIELD = "files"
 MAX_HEADER_BYTES = 16 * 1024
@@ -113,7 +114,15 @@ def _disposition(headers: dict[bytes, bytes]) -> tuple[str, str | None]:
     _, options = parse_options_header(headers.get(b"content-disposition", b""))
     name = options.get(b"name", b"").decode("utf-8", "replace")
     filename = options.get(b"filename")
-    return name, None if filename is None else filename.decode("utf-8", "replace")
+    if filename is None:
+        return name, None
+    try:
+        return name, filename.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            "a result file name is not valid UTF-8",
+            errors=[FieldError(loc="files", message="file name is not UTF-8")],
+        ) from exc
 
 
 async def iter_file_uploads(request: Request) -> AsyncIterator[ResultUpload]:

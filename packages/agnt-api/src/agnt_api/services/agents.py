@@ -16,6 +16,9 @@ from agnt_api.services.records import agent_from_row, agent_summary_from_row, ut
 from agnt_api.services.schemas import check_schema
 from agnt_models import Agent, AgentPublish, AgentSearchPage, AgentStats, JobStatus
 
+MAX_SEARCH_OFFSET = 100_000
+"""Deepest search position a cursor may hold (cursors we hand out never get near it)."""
+
 
 def publish_agent(
     connection: sa.Connection, owner: Principal, agent_id: str, body: AgentPublish
@@ -87,7 +90,7 @@ def search_agents(
     if cursor:
         position = decode_cursor(cursor, "agents", query_key)
         stored = position.get("offset")
-        if not isinstance(stored, int) or isinstance(stored, bool) or stored < 0:
+        if type(stored) is not int or not 0 <= stored <= MAX_SEARCH_OFFSET:
             raise InvalidCursor("the cursor's position is invalid")
         offset = stored
     statement = sa.select(agents)
