@@ -32,6 +32,8 @@ from harness import REPO, markdown_table, report
 sys.path.insert(0, str(REPO / "distribution"))
 from target import current_target
 
+from build import cli_version
+
 DIST = REPO / "dist"
 
 
@@ -50,8 +52,12 @@ def built_binary(path: Path | None) -> Path:
 def npm_installed_launcher(prefix: Path) -> Path | None:
     """`agnt` from the npm tarballs in dist/npm installed into ``prefix``, if they exist."""
     npm = shutil.which("npm")
-    tarballs = sorted((DIST / "npm").glob("agnt-*.tgz"))
-    if npm is None or len(tarballs) < 2:
+    version = cli_version()
+    tarballs = [
+        DIST / "npm" / f"agnt-cli-{current_target().name}-{version}.tgz",
+        DIST / "npm" / f"agnt-{version}.tgz",
+    ]
+    if npm is None or not all(tarball.is_file() for tarball in tarballs):
         return None
     env = {**os.environ, "npm_config_cache": str(prefix / "cache"), "npm_config_offline": "true"}
     subprocess.run(
@@ -66,7 +72,7 @@ def npm_installed_launcher(prefix: Path) -> Path | None:
 
 def pip_installed_shim(venv: Path) -> Path | None:
     """`agnt` from the wheel in dist/pip installed into a fresh venv, if the wheel exists."""
-    wheels = sorted((DIST / "pip").glob("agnt-*.whl"))
+    wheels = sorted((DIST / "pip").glob(f"agnt-{cli_version()}-*.whl"))
     if not wheels:
         return None
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
