@@ -195,3 +195,26 @@ async def test_result_file_name_that_is_not_utf8_is_422(api: Any, echo: Any) -> 
         content=body,
     )
     _is_problem(response, 422, "validation_error")
+
+
+async def test_nul_characters_are_422_on_every_database(api: Any, echo: Any) -> None:
+    search = await api.client.get(
+        "/v1/agents/search", params={"tag": "a\x00b"}, headers=api.auth("buyer-a")
+    )
+    _is_problem(search, 422, "validation_error")
+    order = await api.client.post(
+        "/v1/jobs",
+        headers=api.auth("buyer-a"),
+        json={"agent_id": "echo", "prompt": "x\x00y", "params": {}},
+    )
+    _is_problem(order, 422, "validation_error")
+    assert order.json()["errors"][0]["loc"] == "prompt"
+    publish = await api.client.put(
+        "/v1/executor/agents/nul-agent",
+        headers=api.auth("executor-x"),
+        json={"name": "n", "input_schema": {"type": "object", "title": "\x00"}},
+    )
+    _is_problem(publish, 422, "validation_error")
+    job = await api.order("buyer-a", "echo")
+    report = await api.report("executor-x", job["id"], "rejected", reason="no\x00")
+    _is_problem(report, 422, "validation_error")

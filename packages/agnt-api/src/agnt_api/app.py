@@ -16,7 +16,11 @@ from fastapi.routing import APIRoute
 
 import agnt_api
 from agnt_api.api.middleware import RequestContextMiddleware
-from agnt_api.api.problems import install_problem_handlers
+from agnt_api.api.problems import (
+    API_ERROR_STATUSES,
+    install_problem_handlers,
+    problem_responses,
+)
 from agnt_api.api.routes import agents, executor, files, health, jobs
 from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
@@ -64,8 +68,12 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
         return settings.max_body_bytes
 
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)
-    for router in (health.router, agents.router, jobs.router, files.router, executor.router):
-        app.include_router(router)
+    app.include_router(health.router)
+    errors = problem_responses(*API_ERROR_STATUSES)
+    app.include_router(agents.router, responses=errors)
+    app.include_router(jobs.router, responses=errors)
+    app.include_router(files.router, responses=errors | problem_responses(416))
+    app.include_router(executor.router, responses=errors | problem_responses(415))
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.
     install_web_pages(app)
     return app

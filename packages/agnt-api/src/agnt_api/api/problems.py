@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agnt_api.errors import ApiError
@@ -45,6 +45,34 @@ class BodyTooLarge(StarletteHTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (bad JSON, invalid cursor).",
+    401: "Missing, unknown or revoked API key.",
+    403: "The key's role may not do this.",
+    404: "No such resource (or not yours).",
+    409: "Conflict: invalid transition, idempotency key reuse, agent id taken, not completed.",
+    413: "Body too large.",
+    415: "Wrong content type.",
+    416: "Range outside the file.",
+    422: "Invalid field; `errors` names each.",
+    503: "Database or storage unavailable; retry.",
+}
+
+API_ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting problem+json answers for ``statuses``."""
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
 
 
 def request_id_of(request: Request) -> str | None:
@@ -133,6 +161,15 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        ErrorCode.BAD_REQUEST,
+        "the request holds a value the database cannot store",
+        request_id=request_id_of(request),
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -149,5 +186,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # Connection trouble is the service's, not the caller's: 503, which clients retry.
     app.add_exception_handler(OperationalError, _dependency_down)
+    # A value the database refuses (out of range, bad encoding) came from the request.
+    app.add_exception_handler(DataError, _unstorable_value)
     app.add_exception_handler(StorageError, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)

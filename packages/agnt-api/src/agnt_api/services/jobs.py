@@ -16,7 +16,7 @@ from agnt_api.db.tables import agents, idempotency_keys, jobs
 from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import as_utc, job_from_row, utc_now
-from agnt_api.services.schemas import validate_params
+from agnt_api.services.schemas import check_no_nul, validate_params
 from agnt_api.services.transitions import buyer_scope, load_job, move_job
 from agnt_models import Job, JobCreate, JobPage, JobStatus
 
@@ -34,6 +34,10 @@ def create_job(
     idempotency_key: str | None,
 ) -> tuple[Job, bool, uuid.UUID]:
     """Order a job; ``(job, created, owner_id)``. A repeated Idempotency-Key returns the first job."""
+    check_no_nul("prompt", body.prompt)
+    check_no_nul("params", body.params)
+    if idempotency_key is not None:
+        check_no_nul("Idempotency-Key", idempotency_key)
     agent = connection.execute(
         sa.select(agents.c.owner_id, agents.c.input_schema).where(agents.c.id == body.agent_id)
     ).one_or_none()

@@ -17,6 +17,27 @@ def _dotted(prefix: str, path: Any) -> str:
     return ".".join([prefix, *(str(part) for part in path)])
 
 
+def check_no_nul(field: str, value: object) -> None:
+    """``ValidationFailed`` if any string in ``value`` holds a NUL character.
+
+    Postgres text and jsonb cannot store U+0000; refusing it everywhere keeps both
+    databases answering the same.
+    """
+    stack: list[tuple[str, object]] = [(field, value)]
+    while stack:
+        loc, item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise ValidationFailed(
+                f"{loc} contains a NUL character",
+                errors=[FieldError(loc=loc, message="NUL characters are not allowed")],
+            )
+        if isinstance(item, dict):
+            stack.extend((f"{loc}.{key}", key) for key in item)
+            stack.extend((f"{loc}.{key}", child) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{loc}.{index}", child) for index, child in enumerate(item))
+
+
 def check_schema(field: str, schema: dict[str, Any]) -> None:
     """``ValidationFailed`` naming ``field`` unless ``schema`` is a valid JSON Schema."""
     validator = jsonschema.validators.validator_for(schema)
