@@ -168,6 +168,30 @@ def test_oversized_deep_and_malformed_bodies_get_4xx_and_write_nothing(abused_ap
             422,
             "validation_error",
         )
+        # Postgres cannot store U+0000 in text or jsonb: it must be refused, not crash.
+        # (A fresh connection each: after a 500 the server drops the connection.)
+        nul = "nul\u0000char"
+        for label, body in (
+            ("NUL in a prompt", {"agent_id": AGENT_ID, "prompt": nul}),
+            ("NUL in params", {"agent_id": AGENT_ID, "prompt": "p", "params": {"k": nul}}),
+            ("NUL in a params key", {"agent_id": AGENT_ID, "prompt": "p", "params": {nul: 1}}),
+        ):
+            response = httpx.post(
+                f"{api.url}/v1/jobs", headers=_auth(api.buyer_key), json=body, timeout=60
+            )
+            expect.problem(label, response, 422, "validation_error")
+        for label, body in (
+            ("NUL in an agent name", {"name": nul}),
+            ("NUL in a tag", {"name": "Tagged", "tags": [nul]}),
+            ("NUL in an input_schema", {"name": "Schema", "input_schema": {"title": nul}}),
+        ):
+            response = httpx.put(
+                f"{api.url}/v1/executor/agents/nul-agent",
+                headers=_auth(api.executor_key),
+                json=body,
+                timeout=60,
+            )
+            expect.problem(label, response, 422, "validation_error")
         expect.problem(
             "JSON that is not an object",
             buyer.post("/v1/jobs", content=b"[1, 2, 3]", headers=json_type),
