@@ -218,3 +218,8 @@ async def test_nul_characters_are_422_on_every_database(api: Any, echo: Any) -> 
     job = await api.order("buyer-a", "echo")
     report = await api.report("executor-x", job["id"], "rejected", reason="no\x00")
     _is_problem(report, 422, "validation_error")
+
+
+async def test_query_parameter_without_a_name_is_400(api: Any) -> None:
+    response = await api.client.get("/v1/jobs?limit=5&=null", headers=api.auth("buyer-a"))
+    _is_problem(response, 400, "bad_request")

@@ -19,6 +19,10 @@ from agnt_models import ErrorCode
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def _has_nameless_parameter(query: bytes) -> bool:
+    return any(pair.startswith(b"=") for pair in query.split(b"&"))
+
+
 class RequestContextMiddleware:
     """Give each request an id (``X-Request-ID``, honoured when sane) and bound its body."""
 
@@ -40,6 +44,15 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
+
+        if _has_nameless_parameter(scope.get("query_string", b"")):
+            response = problem_response(
+                ErrorCode.BAD_REQUEST,
+                "the query string has a parameter without a name",
+                request_id=request_id,
+            )
+            await response(scope, receive, send_with_id)
+            return
 
         limit = self.body_limit(scope["path"])
         declared = headers.get("content-length")
