@@ -62,7 +62,7 @@ def demo_keys(settings: Settings) -> dict[str, str]:
 def executor_command() -> list[str] | None:
     """The demo executor's command line, or ``None`` when agnt_executor has no demo yet."""
     try:
-        from agnt_executor import demo  # type: ignore[attr-defined, unused-ignore]
+        from agnt_executor import demo
     except ImportError:
         return None
     manifest = demo.manifest_path()
