@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     jobs = 30 if args.quick else 600
-    claims = 60 if args.quick else 1500
+    claims = 60 if args.quick else 1000
     measurements: list[Measurement] = []
     profile = None
     with tempfile.TemporaryDirectory(prefix="agnt-bench-throughput-") as tmp:
