@@ -248,8 +248,26 @@ class LiveApi:
         self.stop()
         raise RuntimeError(f"agnt-server serve not ready after {timeout}s:\n{self.log_tail()}")
 
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+    def seed_from(self, template: LiveApi) -> None:
+        """Start from a copy of ``template``'s migrated SQLite database and reuse its keys.
+
+        Migrating and making three keys costs four interpreter starts; copying a file costs
+        nothing, and every test still gets a database of its own.
+        """
+        import shutil
+        from pathlib import Path
+
+        source = Path(template.database_url.removeprefix("sqlite:///"))
+        target = Path(self.database_url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{source}{suffix}").exists():
+                shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+        self.buyer_key = template.buyer_key
+        self.executor_key = template.executor_key
+        self.admin_key = template.admin_key
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``grace`` seconds)."""
         import subprocess
 
         process, self._process = self._process, None
@@ -257,7 +275,7 @@ class LiveApi:
             return
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
@@ -269,8 +287,19 @@ class LiveApi:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+@pytest.fixture(scope="session")
+def sqlite_live_api_template(tmp_path_factory: Any) -> LiveApi:
+    """A migrated SQLite database with buyer/executor/admin keys, made once per worker."""
+    template = LiveApi(tmp_path_factory.mktemp("live-api-template"))
+    template.migrate()
+    template.create_keys()
+    return template
+
+
 @pytest.fixture
-def live_api_factory(tmp_path: Any) -> Iterator[Callable[..., LiveApi]]:
+def live_api_factory(
+    tmp_path: Any, sqlite_live_api_template: LiveApi
+) -> Iterator[Callable[..., LiveApi]]:
     """Factory: ``live_api_factory(database_url=None, storage_url=None, env=None)`` -> a
     started ``LiveApi`` (migrated, with buyer/executor/admin keys). Stopped at teardown."""
     started: list[LiveApi] = []
@@ -287,6 +316,10 @@ def live_api_factory(tmp_path: Any) -> Iterator[Callable[..., LiveApi]]:
             env=env,
         )
         started.append(api)
+        if database_url is None:
+            api.seed_from(sqlite_live_api_template)
+            api.start()
+            return api
         api.migrate()
         # Keys and the server need only the schema: make them while the server starts.
         key_processes = api.spawn_key_processes()
@@ -298,7 +331,8 @@ def live_api_factory(tmp_path: Any) -> Iterator[Callable[..., LiveApi]]:
 
     yield make
     for api in started:
-        api.stop()
+        # The test is over: open long-polls need no graceful goodbye.
+        api.stop(grace=3.0)
 
 
 @pytest.fixture
