@@ -6,6 +6,7 @@ Everything runs against real ``agnt-server serve`` processes on one real Postgre
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 
@@ -154,9 +155,9 @@ CREATE TRIGGER lease_failure_audit AFTER UPDATE OF status ON jobs FOR EACH ROW
 
 @pytest.fixture
 def three_replicas(live_api_factory, make_postgres_database, tmp_path):
-    """Three API replicas on one Postgres database with 2 s leases and eager reapers."""
+    """Three API replicas on one Postgres database with 3 s leases and eager reapers."""
     database_url = make_postgres_database()
-    lease = {"AGNT_LEASE_SECONDS": "2", "AGNT_REAPER_INTERVAL_SECONDS": "0.1"}
+    lease = {"AGNT_LEASE_SECONDS": "3", "AGNT_REAPER_INTERVAL_SECONDS": "0.1"}
     first = live_api_factory(database_url=database_url, env=lease)
     others = [
         type(first)(tmp_path / f"replica{n}", database_url=database_url, env=lease) for n in (1, 2)
@@ -179,7 +180,7 @@ async def test_expired_leases_fail_each_job_exactly_once_on_any_replica(three_re
         connection.execute(_LEASE_AUDIT)
     _publish(first)
     job_ids = await _create_jobs(first, 12)
-    kept_alive = job_ids[-1]  # odd position: accepted, then running
+    kept_alive = job_ids[-1]  # leased last, then renewed by progress reports
 
     async def lease_through(replica, job_id: str, steps: tuple[str, ...]) -> None:
         async with httpx.AsyncClient(
@@ -197,13 +198,12 @@ async def test_expired_leases_fail_each_job_exactly_once_on_any_replica(three_re
             lease_through(
                 replicas[n % 3], job_id, ("accepted", "running") if n % 2 else ("accepted",)
             )
-            for n, job_id in enumerate(job_ids)
+            for n, job_id in enumerate(job_ids[:-1])
         )
     )
-    # The replica that took a third of the leases dies; the others must still expire them.
-    _server_process(first).kill()
-
     survivor = replicas[1]
+    await lease_through(survivor, kept_alive, ("accepted", "running"))
+
     async with (
         httpx.AsyncClient(
             base_url=survivor.url, headers=_auth(first.executor_key), timeout=30
@@ -212,17 +212,24 @@ async def test_expired_leases_fail_each_job_exactly_once_on_any_replica(three_re
             base_url=survivor.url, headers=_auth(first.buyer_key), timeout=30
         ) as buyer,
     ):
-        # One job's executor keeps reporting progress: its lease is renewed, it must survive.
-        deadline = time.monotonic() + 15
+
+        async def keep_reporting_progress() -> None:
+            # This job's executor keeps reporting: its lease is renewed, it must survive.
+            for progress in itertools.count(1):
+                renewed = await executor.post(
+                    f"/v1/executor/jobs/{kept_alive}/status",
+                    json={"status": "running", "progress": min(progress, 99)},
+                )
+                assert renewed.status_code == 200, renewed.text
+                await asyncio.sleep(0.25)
+
+        reporter = asyncio.create_task(keep_reporting_progress())
+        # The replica that took a third of the leases dies; the others must still expire them.
+        _server_process(first).kill()
+        deadline = time.monotonic() + 20
         expired: set[str] = set()
-        progress = 0
         while time.monotonic() < deadline and len(expired) < len(job_ids) - 1:
-            progress = min(progress + 5, 99)
-            renewed = await executor.post(
-                f"/v1/executor/jobs/{kept_alive}/status",
-                json={"status": "running", "progress": progress},
-            )
-            assert renewed.status_code == 200, renewed.text
+            assert not reporter.done(), reporter.exception()
             for job_id in set(job_ids[:-1]) - expired:
                 job = (await buyer.get(f"/v1/jobs/{job_id}")).json()
                 if job["status"] == "failed":
@@ -244,8 +251,10 @@ async def test_expired_leases_fail_each_job_exactly_once_on_any_replica(three_re
             files={"files": ("late.txt", b"too late", "text/plain")},
         )
         assert too_late.status_code == 409
+        assert not reporter.done(), reporter.exception()
+        reporter.cancel()
         alive = (await buyer.get(f"/v1/jobs/{kept_alive}")).json()
-        assert alive["status"] in ("accepted", "running")
+        assert alive["status"] == "running"
 
     with psycopg.connect(database_url) as connection:
         audit = connection.execute(
