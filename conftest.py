@@ -248,6 +248,13 @@ class LiveApi:
         self.stop()
         raise RuntimeError(f"agnt-server serve not ready after {timeout}s:\n{self.log_tail()}")
 
+    @property
+    def pid(self) -> int:
+        """Process id of the running ``agnt-server serve`` (for fault tests that kill it)."""
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("the server is not running")
+        return int(self._process.pid)
+
     def seed_from(self, template: LiveApi) -> None:
         """Start from a copy of ``template``'s migrated SQLite database and reuse its keys.
 

@@ -39,18 +39,6 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def _server_process(api) -> psutil.Process:
-    """The ``agnt-server serve`` process of ``api`` (a child of this test process)."""
-    for child in psutil.Process().children(recursive=True):
-        try:
-            command = child.cmdline()
-        except psutil.Error:
-            continue
-        if "serve" in command and str(api.port) in command:
-            return child
-    raise LookupError(f"no server process on port {api.port}")
-
-
 def _publish_and_start_job(api) -> str:
     with (
         httpx.Client(base_url=api.url, headers=_auth(api.buyer_key), timeout=30) as buyer,
@@ -105,7 +93,7 @@ async def test_api_killed_during_result_upload_leaves_job_running_and_retry_comp
             assert not upload.done(), "the upload finished before the API could be killed"
             assert time.monotonic() < deadline, "the upload never reached storage"
             await asyncio.sleep(0.005)
-        server = _server_process(api)
+        server = psutil.Process(api.pid)
         server.kill()
         server.wait(timeout=30)
 

@@ -57,18 +57,6 @@ def _status_counts(database_url: str) -> dict[str, int]:
     return dict(rows)
 
 
-def _server_process(api) -> psutil.Process:
-    """The ``agnt-server serve`` process of ``api`` (a child of this test process)."""
-    for child in psutil.Process().children(recursive=True):
-        try:
-            command = child.cmdline()
-        except psutil.Error:
-            continue
-        if "serve" in command and str(api.port) in command:
-            return child
-    raise LookupError(f"no server process on port {api.port}")
-
-
 async def test_fifty_executors_racing_for_200_jobs_claim_each_exactly_once(
     live_api_factory, make_postgres_database
 ) -> None:
@@ -225,7 +213,7 @@ async def test_expired_leases_fail_each_job_exactly_once_on_any_replica(three_re
 
         reporter = asyncio.create_task(keep_reporting_progress())
         # The replica that took a third of the leases dies; the others must still expire them.
-        _server_process(first).kill()
+        psutil.Process(first.pid).kill()
         deadline = time.monotonic() + 20
         expired: set[str] = set()
         while time.monotonic() < deadline and len(expired) < len(job_ids) - 1:
