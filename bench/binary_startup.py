@@ -30,9 +30,13 @@ from pathlib import Path
 from harness import REPO, markdown_table, report
 
 sys.path.insert(0, str(REPO / "distribution"))
+# isort: off
+# `build` is distribution/build.py; a ./build folder left by PyInstaller would make the
+# import sorter class it first-party on one machine and third-party on another.
+from build import cli_version
 from target import current_target
 
-from build import cli_version
+# isort: on
 
 DIST = REPO / "dist"
 
