@@ -91,33 +91,63 @@ def search_terms(query: str) -> list[str]:
 
 
 def agent_search(
-    connection: sa.Connection, terms: list[str]
-) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[float]]:
-    """``(where, score)`` for agents matching every term (prefix match), best score first."""
+    connection: sa.Connection,
+    terms: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    candidates: int,
+) -> sa.Select[Any]:
+    """Agents matching every term (prefix match) and ``filters``, best score first.
+
+    The rows carry the ``agents`` columns plus ``score``. Only the first ``candidates``
+    matches (in the database's scan order) are scored and sorted, so a word that matches
+    a large share of the catalogue costs a bounded amount of work; matches beyond that
+    set are not returned. Ties in score are ordered by id, so pages are stable.
+    """
     if connection.dialect.name == "postgresql":
         tsquery = sa.func.to_tsquery(
             sa.literal_column("'english'"), " & ".join(f"{term}:*" for term in terms)
         )
         vector: sa.ColumnElement[Any] = sa.literal_column(SEARCH_VECTOR_COLUMN)
-        return (
-            vector.op("@@")(tsquery).self_group(),
-            sa.cast(sa.func.ts_rank(vector, tsquery), sa.Float),
+        matched = (
+            sa.select(*agents.c, vector.label(SEARCH_VECTOR_COLUMN))
+            .where(vector.op("@@")(tsquery).self_group(), *filters)
+            .limit(candidates)
+            .subquery("candidates")
         )
+        score = sa.cast(sa.func.ts_rank(matched.c[SEARCH_VECTOR_COLUMN], tsquery), sa.Float)
+        return _ranked(matched, score)
     conditions: list[sa.ColumnElement[bool]] = []
-    score: sa.ColumnElement[float] = sa.literal(0.0, sa.Float)
     for term in terms:
-        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        in_name = agents.c.name.ilike(pattern, escape="\\")
-        in_tags = agents.c.tags_text.ilike(pattern, escape="\\")
-        in_description = agents.c.description.ilike(pattern, escape="\\")
-        conditions.append(sa.or_(in_name, in_tags, in_description))
-        score = (
-            score
-            + sa.case((in_name, 0.5), else_=0.0)
-            + sa.case((in_tags, 0.3), else_=0.0)
-            + sa.case((in_description, 0.1), else_=0.0)
+        pattern = _like_pattern(term)
+        conditions.append(
+            sa.or_(
+                agents.c.name.ilike(pattern, escape="\\"),
+                agents.c.tags_text.ilike(pattern, escape="\\"),
+                agents.c.description.ilike(pattern, escape="\\"),
+            )
         )
-    return sa.and_(*conditions), score
+    matched = (
+        sa.select(agents).where(*conditions, *filters).limit(candidates).subquery("candidates")
+    )
+    like_score: sa.ColumnElement[float] = sa.literal(0.0, sa.Float)
+    for term in terms:
+        pattern = _like_pattern(term)
+        like_score = (
+            like_score
+            + sa.case((matched.c.name.ilike(pattern, escape="\\"), 0.5), else_=0.0)
+            + sa.case((matched.c.tags_text.ilike(pattern, escape="\\"), 0.3), else_=0.0)
+            + sa.case((matched.c.description.ilike(pattern, escape="\\"), 0.1), else_=0.0)
+        )
+    return _ranked(matched, like_score)
+
+
+def _like_pattern(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _ranked(matched: sa.Subquery, score: sa.ColumnElement[float]) -> sa.Select[Any]:
+    columns = [matched.c[column.name] for column in agents.c]
+    return sa.select(*columns, score.label("score")).order_by(sa.desc("score"), matched.c.id)
 
 
 def seconds_between(

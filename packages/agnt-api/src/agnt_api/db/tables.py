@@ -62,6 +62,7 @@ agents = sa.Table(
     sa.Column("output_schema", Json, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(None, "name", "id"),
 )
 
 agent_tags = sa.Table(
