@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from agnt_api.db import Database
 from agnt_api.services import keys
-from agnt_api.settings import Settings, SettingsError, load_settings
+from agnt_api.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError, load_settings
 from agnt_models import Role
 
 
@@ -73,6 +73,7 @@ def cmd_serve(settings: Settings, host: str, port: int) -> int:
         log_level="info",
         proxy_headers=True,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return 0
 

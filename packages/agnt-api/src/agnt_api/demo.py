@@ -18,7 +18,7 @@ from pathlib import Path
 from agnt_api.db import Database
 from agnt_api.db.migrate import upgrade
 from agnt_api.services import keys
-from agnt_api.settings import Settings, load_settings
+from agnt_api.settings import KEEP_ALIVE_SECONDS, Settings, load_settings
 from agnt_models import Role
 
 KEYS_FILE = "demo-keys.json"
@@ -89,6 +89,7 @@ async def _serve(settings: Settings, port: int, executor_key: str, buyer_key: st
             port=port,
             log_level="warning",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
     loop = asyncio.get_running_loop()

@@ -23,6 +23,11 @@ def default_data_dir() -> Path:
     return Path(base) / "agnt"
 
 
+KEEP_ALIVE_SECONDS = 65
+"""How long uvicorn keeps an idle connection: longer than clients' own idle expiry (httpx: 5 s),
+so a client never reuses a connection at the moment the server closes it."""
+
+
 class SettingsError(Exception):
     """The environment holds a value the service cannot run with; the message says which."""
 
