@@ -84,6 +84,10 @@ SAMPLES: list[BaseModel] = [
         prefix="p", role=m.Role.EXECUTOR, principal_id=PRINCIPAL, name="n", created_at=NOW
     ),
     m.Health(status="ok", checks={"database": "ok"}),
+    m.ClaimRequest(max=4, agent_ids=["demo-echo"], wait=30),
+    m.ClaimedJobs(items=[_job(status=m.JobStatus.ACCEPTED)]),
+    m.JobWatch(job_ids=[JOB_ID], wait=30),
+    m.WatchedJobs(items=[_job(status=m.JobStatus.CANCELED)], missing=[uuid.uuid4()]),
 ]
 
 

@@ -23,6 +23,14 @@ from agnt_models.common import (
     WireModel,
 )
 from agnt_models.errors import PROBLEM_CONTENT_TYPE, ErrorCode, FieldError, Problem
+from agnt_models.executor import (
+    MAX_CLAIM,
+    MAX_WATCHED_JOBS,
+    ClaimedJobs,
+    ClaimRequest,
+    JobWatch,
+    WatchedJobs,
+)
 from agnt_models.jobs import Job, JobCreate, JobPage, JobResult, ResultFile, StatusReport
 from agnt_models.keys import ApiKeyCreated, ApiKeyInfo, Health, Role
 from agnt_models.status import (
@@ -42,9 +50,11 @@ __all__ = [
     "DEFAULT_PAGE_LIMIT",
     "EXECUTOR_REPORTABLE",
     "LEASED",
+    "MAX_CLAIM",
     "MAX_PAGE_LIMIT",
     "MAX_PROMPT_BYTES",
     "MAX_WAIT_SECONDS",
+    "MAX_WATCHED_JOBS",
     "PROBLEM_CONTENT_TYPE",
     "TERMINAL",
     "TRANSITIONS",
@@ -54,6 +64,8 @@ __all__ = [
     "AgentSearchPage",
     "AgentStats",
     "AgentSummary",
+    "ClaimRequest",
+    "ClaimedJobs",
     "ApiKeyCreated",
     "ApiKeyInfo",
     "ErrorCode",
@@ -64,6 +76,7 @@ __all__ = [
     "JobPage",
     "JobResult",
     "JobStatus",
+    "JobWatch",
     "JsonObject",
     "Pricing",
     "PricingModel",
@@ -71,6 +84,7 @@ __all__ = [
     "ResultFile",
     "Role",
     "StatusReport",
+    "WatchedJobs",
     "WireModel",
     "can_transition",
     "sources_of",
