@@ -20,12 +20,15 @@ class ClaimRequest(WireModel):
 
     Atomically takes up to ``max`` pending jobs of the caller's agents (only of
     ``agent_ids`` when given: the agents this executor actually serves), oldest first,
-    and moves them to ``accepted`` with a lease. With ``wait`` > 0 the call long-polls and
-    answers as soon as at least one job was claimed (or ``wait`` passed: an empty list).
+    and moves them to ``accepted`` with a lease. ``job_ids`` restricts the claim to those
+    jobs (``agnt-handoff`` claims the one job it was given). With ``wait`` > 0 the call
+    long-polls and answers as soon as at least one job was claimed (or ``wait`` passed: an
+    empty list).
     """
 
     max: int = Field(default=1, ge=1, le=MAX_CLAIM)
     agent_ids: list[AgentId] | None = Field(default=None, max_length=MAX_CLAIM)
+    job_ids: list[UUID4] | None = Field(default=None, max_length=MAX_CLAIM)
     wait: float = Field(default=0, ge=0, le=MAX_WAIT_SECONDS)
 
 
