@@ -31,6 +31,16 @@ from agnt_models.executor import (
     JobWatch,
     WatchedJobs,
 )
+from agnt_models.files import (
+    MAX_RESULT_FILE_NAME_BYTES,
+    ResultFileName,
+    ResultNames,
+    check_result_name,
+    check_result_names,
+    content_disposition,
+    result_name_key,
+    result_name_problem,
+)
 from agnt_models.jobs import Job, JobCreate, JobPage, JobResult, ResultFile, StatusReport
 from agnt_models.keys import ApiKeyCreated, ApiKeyInfo, Health, Role
 from agnt_models.status import (
@@ -53,6 +63,7 @@ __all__ = [
     "MAX_CLAIM",
     "MAX_PAGE_LIMIT",
     "MAX_PROMPT_BYTES",
+    "MAX_RESULT_FILE_NAME_BYTES",
     "MAX_WAIT_SECONDS",
     "MAX_WATCHED_JOBS",
     "PROBLEM_CONTENT_TYPE",
@@ -82,10 +93,17 @@ __all__ = [
     "PricingModel",
     "Problem",
     "ResultFile",
+    "ResultFileName",
+    "ResultNames",
     "Role",
     "StatusReport",
     "WatchedJobs",
     "WireModel",
     "can_transition",
+    "check_result_name",
+    "check_result_names",
+    "content_disposition",
+    "result_name_key",
+    "result_name_problem",
     "sources_of",
 ]
