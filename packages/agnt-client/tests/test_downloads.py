@@ -251,6 +251,41 @@ def test_result_file_name_with_a_path_is_refused(
     assert not (tmp_path / "escape.txt").exists()
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["D:evil.bat", "C:x", "CON", "con.txt", "x.txt. ", "a.txt:stream", "e\u0301.txt", "a" * 256],
+)
+def test_result_file_name_unsafe_on_some_platform_is_refused(
+    make_client: Any, tmp_path: Path, name: str
+) -> None:
+    # Under Windows path rules "dest" + "D:evil.bat" is "D:evil.bat": outside dest.
+    server = FakeResultServer({"fine.txt": b"ok", name: b"x"})
+    with pytest.raises(UnsafeFileNameError) as caught:
+        make_client(server).download_result(JOB_ID, tmp_path / "dest")
+    assert caught.value.name == name
+    assert listing(tmp_path / "dest") == []
+    assert server.downloads() == []
+
+
+@pytest.mark.parametrize(("first", "second"), [("A.txt", "a.txt"), ("\u00c9.md", "\u00e9.md")])
+def test_two_names_of_one_file_on_a_case_insensitive_disk_are_refused(
+    make_client: Any, tmp_path: Path, first: str, second: str
+) -> None:
+    server = FakeResultServer({first: b"one", second: b"two"})
+    with pytest.raises(UnsafeFileNameError, match="one file"):
+        make_client(server).download_result(JOB_ID, tmp_path)
+    assert listing(tmp_path) == []
+    assert server.downloads() == []
+
+
+def test_a_255_byte_name_downloads(make_client: Any, tmp_path: Path) -> None:
+    name = "\u00e9" * 126 + "abc"
+    assert len(name.encode()) == 255
+    files = make_client(FakeResultServer({name: b"long"})).download_result(JOB_ID, tmp_path)
+    assert files[0].path == tmp_path / name
+    assert listing(tmp_path) == [name]
+
+
 def test_missing_file_on_the_server_raises_not_found_and_leaves_nothing(
     make_client: Any, tmp_path: Path, payloads: Any
 ) -> None:

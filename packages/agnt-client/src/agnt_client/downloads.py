@@ -9,7 +9,9 @@ result promised; only when all of them are right are they renamed into place. An
 from __future__ import annotations
 
 import hashlib
+import ntpath
 import os
+import posixpath
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import BinaryIO
 import httpx
 
 from agnt_client.errors import ChecksumMismatchError, FileConflictError, UnsafeFileNameError
-from agnt_models import ResultFile
+from agnt_models import ResultFile, ResultNames, result_name_problem
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,25 @@ class DownloadedFile:
 
 
 def destination(dest_dir: Path, name: str) -> Path:
-    """Where result file ``name`` goes in ``dest_dir``; names that are paths are refused."""
-    if (
-        not name
-        or name in {".", ".."}
-        or "/" in name
-        or "\\" in name
-        or "\x00" in name
-        or Path(name).is_absolute()
-    ):
-        raise UnsafeFileNameError(name)
-    return dest_dir / name
+    """Where result file ``name`` goes in ``dest_dir``; refuses any name that is not a plain,
+    portable file name (``agnt_models.result_name_problem``) or that a POSIX or a Windows
+    path join would place anywhere but directly in ``dest_dir``, whatever the server says."""
+    problem = result_name_problem(name)
+    if problem is not None:
+        raise UnsafeFileNameError(name, problem)
+    for paths in (posixpath, ntpath):
+        joined = paths.join("dest", name)
+        if (
+            paths.isabs(name)
+            or paths.splitdrive(name)[0]
+            or paths.dirname(joined) != "dest"
+            or paths.basename(joined) != name
+        ):
+            raise UnsafeFileNameError(name, f"{paths.__name__} reads it as a path")
+    path = dest_dir / name
+    if path.parent != dest_dir:
+        raise UnsafeFileNameError(name, "it is a path")
+    return path
 
 
 def sha256_of(path: Path) -> str:
@@ -76,7 +86,8 @@ class PartialDownload:
         self.expected = expected
         self.path = path
         # Not mkstemp: its 0600 would stick to the renamed file; this honours the umask.
-        self.temp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
+        # Not derived from the name either: a 255-byte name has no room for a suffix.
+        self.temp_path = path.with_name(f".agnt-{uuid.uuid4().hex[:12]}.part")
         handle = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         self._stream: BinaryIO = os.fdopen(handle, "wb")
         self._hash = hashlib.sha256()
@@ -161,6 +172,12 @@ class ResultDownload:
         self.todo: list[tuple[ResultFile, Path]] = []
         self._order = [f.name for f in files]
         self._partials: list[PartialDownload] = []
+        names = ResultNames()
+        for entry in files:
+            try:
+                names.add(entry.name)  # A.txt and a.txt would overwrite each other on NTFS
+            except ValueError as exc:
+                raise UnsafeFileNameError(entry.name, str(exc)) from exc
         for entry in files:
             path = destination(dest_dir, entry.name)
             if existing_download(path, entry, overwrite=overwrite):

@@ -21,7 +21,7 @@ The tree::
     ├── WaitTimeoutError               wait_for_job ran out of time (.job is the last seen)
     ├── ChecksumMismatchError          a downloaded file's sha256 or size is not the promised one
     ├── FileConflictError              a different file already exists where a download goes
-    └── UnsafeFileNameError            the API named a result file with a path in it
+    └── UnsafeFileNameError            the API named a result file unsafely (path, drive, device)
 
 Other status codes (405, 408, 415, 416, ...) raise ``APIStatusError`` itself.
 Each ``APIStatusError`` carries the problem ``code`` (an ``agnt_models.ErrorCode`` value,
@@ -173,11 +173,13 @@ class FileConflictError(AgntError):
 
 
 class UnsafeFileNameError(AgntError):
-    """A result file name is not a plain file name (path separator, ``..``, empty)."""
+    """A result file name is not a plain, portable file name (path, drive, device, clash)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"refusing to write result file with unsafe name {name!r}")
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        because = f" ({reason})" if reason else ""
+        super().__init__(f"refusing to write result file with unsafe name {name!r}{because}")
         self.name = name
+        self.reason = reason
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
