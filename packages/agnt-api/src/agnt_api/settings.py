@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     download_url_seconds: int = Field(default=3_600, gt=0, le=7 * 86_400)
+    max_result_files: int = Field(
+        default=1_000, gt=0, description="Most result files one completion may carry."
+    )
 
     @field_validator("database_url")
     @classmethod

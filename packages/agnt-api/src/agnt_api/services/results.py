@@ -19,14 +19,19 @@ import sqlalchemy as sa
 
 from agnt_api.auth import Principal
 from agnt_api.db.tables import job_results
-from agnt_api.errors import FileNotFound, InvalidTransition, JobNotCompleted, ValidationFailed
+from agnt_api.errors import (
+    FileNotFound,
+    InvalidTransition,
+    JobNotCompleted,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from agnt_api.notify import job_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services.records import as_utc, utc_now
 from agnt_api.services.transitions import buyer_scope, executor_scope, load_job, move_job
-from agnt_models import FieldError, Job, JobResult, JobStatus, ResultFile
+from agnt_models import FieldError, Job, JobResult, JobStatus, ResultFile, ResultNames
 
-MAX_FILE_NAME_CHARS = 255
 GENERIC_MIME = "application/octet-stream"
 
 
@@ -60,21 +65,19 @@ class StoredResultFile:
         }
 
 
-def check_file_name(name: str) -> None:
-    """``ValidationFailed`` unless ``name`` is a plain file name (no path, no ``..``)."""
-    bad = (
-        not name
-        or name in (".", "..")
-        or ".." in name
-        or any(c in name for c in "/\\\x00")
-        or len(name) > MAX_FILE_NAME_CHARS
-        or not name.isprintable()
-    )
-    if bad:
-        raise ValidationFailed(
-            f"invalid result file name {name!r}: a plain name without path separators or '..'",
-            errors=[FieldError(loc="files", message=f"invalid file name {name!r}")],
+def _accept_name(names: ResultNames, name: str, max_files: int) -> None:
+    """Add one uploaded file's name to the result, or refuse the whole completion."""
+    if len(names) >= max_files:
+        raise PayloadTooLarge(
+            f"a completion carries at most {max_files} result files",
+            errors=[FieldError(loc="files", message=f"more than {max_files} files")],
         )
+    try:
+        names.add(name)
+    except ValueError as exc:
+        raise ValidationFailed(
+            str(exc), errors=[FieldError(loc="files", message=str(exc))]
+        ) from exc
 
 
 def mime_of(name: str, declared: str | None) -> str:
@@ -124,14 +127,11 @@ async def complete_job(
     await rt.database.run(_running_job, executor, job_id)
     attempt = uuid.uuid4().hex
     stored: list[StoredResultFile] = []
+    names = ResultNames()
     try:
         async for upload in uploads:
-            check_file_name(upload.filename)
-            if any(f.name == upload.filename for f in stored):
-                raise ValidationFailed(
-                    f"result file {upload.filename!r} was sent twice",
-                    errors=[FieldError(loc="files", message=f"duplicate {upload.filename!r}")],
-                )
+            # Checked before the part's bytes are read: past the cap, reading stops here.
+            _accept_name(names, upload.filename, rt.settings.max_result_files)
             mime = mime_of(upload.filename, upload.content_type)
             # The attempt segment keeps a retried upload from colliding with a failed one.
             key = f"jobs/{job_id}/{attempt}/{upload.filename}"
