@@ -18,7 +18,7 @@ import pytest
 
 from agnt_api.storage.base import ObjectExists, ObjectNotFound, Storage, StorageError
 from agnt_api.storage.files import FileStorage
-from agnt_api.storage.s3 import MIB, S3Storage, content_disposition
+from agnt_api.storage.s3 import MIB, S3Storage
 
 PART_SIZE = 5 * MIB  # S3's minimum part size: keeps the multipart tests small
 
@@ -351,13 +351,6 @@ async def test_s3_presigned_url_names_a_non_ascii_file(
     )
     disposition = (await plain_get(url)).headers["content-disposition"]
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22v2%22.txt" in disposition
-
-
-def test_content_disposition_keeps_ascii_fallback_quotable() -> None:
-    assert (
-        content_disposition('a"b\\c.txt')
-        == "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"
-    )
 
 
 async def test_s3_check_fails_for_a_missing_bucket(

@@ -3,6 +3,8 @@
 Writes go to a temporary file beside the target, hashed as they stream, and become visible
 with one atomic ``link`` (which also refuses to overwrite an existing object). Disk I/O runs
 on worker threads in chunks, so the event loop never blocks and memory stays bounded.
+Files are 0600 and the directories this creates 0700, whatever the umask: result files are
+the buyers' data, not the host's other users'.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from agnt_api.storage.base import ObjectExists, ObjectNotFound, StorageError, St
 
 WRITE_BUFFER_BYTES = 1024 * 1024
 READ_CHUNK_BYTES = 256 * 1024
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
 
 
 class FileStorage:
@@ -41,8 +45,9 @@ class FileStorage:
     ) -> StoredObject:
         """Stream ``chunks`` into a new file under ``key`` (see ``Storage.save``)."""
         target = self.path_of(key)
-        await anyio.to_thread.run_sync(_make_parent, target)
-        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        await anyio.to_thread.run_sync(_make_directories, target.parent)
+        # Not derived from the target's name: a 255-byte name has no room for a suffix.
+        temp = target.with_name(f".{uuid.uuid4().hex}.part")
         digest = hashlib.sha256()
         size = 0
         handle: BinaryIO = await anyio.to_thread.run_sync(_open_exclusive, temp)
@@ -120,12 +125,25 @@ class FileStorage:
         """Nothing to release."""
 
 
-def _make_parent(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _make_directories(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, each 0700 (existing ones are left be)."""
+    missing = []
+    for path in (directory, *directory.parents):
+        if path.is_dir():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=DIRECTORY_MODE)
+        except FileExistsError:
+            continue  # made meanwhile by a concurrent save
+        os.chmod(path, DIRECTORY_MODE)  # mkdir's mode is masked by the umask
 
 
 def _open_exclusive(path: Path) -> BinaryIO:
-    return path.open("xb")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    os.fchmod(descriptor, FILE_MODE)  # os.open's mode is masked by the umask
+    return os.fdopen(descriptor, "wb")
 
 
 def _open_for_reading(path: Path) -> BinaryIO:
@@ -160,7 +178,7 @@ def _unlink_quietly(path: Path) -> None:
 
 
 def _probe(root: Path) -> None:
-    root.mkdir(parents=True, exist_ok=True)
+    _make_directories(root)
     probe = root / f".probe-{uuid.uuid4().hex}"
     probe.write_bytes(b"ok")
     probe.unlink()

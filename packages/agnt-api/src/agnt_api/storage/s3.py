@@ -12,7 +12,7 @@ import functools
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agnt_api.storage.base import ObjectExists, ObjectNotFound, StorageError, StoredObject
+from agnt_models import content_disposition
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -39,14 +40,6 @@ _EXISTS_CODES = frozenset({"412", "PreconditionFailed", "ConditionalRequestConfl
 
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def content_disposition(filename: str) -> str:
-    """An RFC 6266 ``attachment`` header value that survives any filename (UTF-8, quotes)."""
-    fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class S3Storage:
