@@ -1,11 +1,15 @@
-"""Downloading a result file from the API itself: Range, ETag, Content-Length."""
+"""Downloading a result file from the API itself: Range, ETag, Content-Length.
+
+The bytes are the executor's, served from the web pages' origin: every answer is an
+attachment that the browser may neither sniff into HTML nor run as a document
+(``nosniff``, ``Content-Security-Policy: sandbox``), whatever type the executor declared.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Response
 from fastapi.responses import StreamingResponse
@@ -13,10 +17,26 @@ from fastapi.responses import StreamingResponse
 from agnt_api.api.deps import Buyer, RuntimeDep
 from agnt_api.errors import RangeNotSatisfiable
 from agnt_api.services import results
+from agnt_models import content_disposition
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_MAX_POSITION_DIGITS = 18
+"""A byte position longer than this is past any file (and int() refuses > 4,300 digits)."""
+
+DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox",
+    "Cache-Control": "private, max-age=0, must-revalidate",
+}
+"""Sent with every result file the API serves (the /v1 route and the web pages')."""
+
+
+def _position(digits: str) -> int:
+    """A byte position of a Range header; a huge one stands for "past any file"."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_POSITION_DIGITS else 10**_MAX_POSITION_DIGITS
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -32,22 +52,17 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:
-        length = int(last)
+        length = _position(last)
         if length == 0:
             raise RangeNotSatisfiable("an empty suffix range selects no bytes")
         return max(size - length, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    start = _position(first)
+    end = min(_position(last), size - 1) if last else size - 1
+    if start >= size or (last and _position(last) < start):
         raise RangeNotSatisfiable(
             f"the file has {size} bytes", headers={"Content-Range": f"bytes */{size}"}
         )
     return start, end
-
-
-def _disposition(name: str) -> str:
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @router.get(
@@ -72,10 +87,10 @@ async def download_file(
     stored = await results.result_file(rt, caller, job_id, name)
     etag = f'"{stored.sha256}"'
     headers = {
+        **DOWNLOAD_HEADERS,
         "ETag": etag,
         "Accept-Ranges": "bytes",
-        "Content-Disposition": _disposition(stored.name),
-        "Cache-Control": "private, max-age=0, must-revalidate",
+        "Content-Disposition": content_disposition(stored.name),
     }
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
