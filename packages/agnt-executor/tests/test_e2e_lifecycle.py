@@ -84,3 +84,26 @@ def test_handler_failure_fails_the_job_with_its_message(
     job = buyer.wait_for_job(buyer.create_job("broken-agent", "soup").id, timeout=30)
     assert job.status is JobStatus.FAILED
     assert job.decision_reason == "command exited with status 4: cannot parse the recipe"
+
+
+def test_a_handler_output_with_a_non_portable_name_fails_the_job_naming_it(
+    start_executor: Callable[..., Any],
+    buyer: Client,
+    write_manifest: Callable[[str], Path],
+    write_script: Callable[[str, str], Path],
+) -> None:
+    script = write_script(
+        "devices",
+        "import os, pathlib\nout = pathlib.Path(os.environ['AGNT_OUTPUT_DIR'])\n"
+        "(out / 'report.md').write_text('fine')\n(out / 'con.txt').write_text('a device')\n",
+    )
+    manifest = write_manifest(
+        f'[[agents]]\nid = "device-agent"\nname = "Device"\n'
+        f'handler = {{ type = "command", argv = ["{script}"] }}\n'
+    )
+    start_executor("run", str(manifest))
+    job = buyer.wait_for_job(buyer.create_job("device-agent", "go").id, timeout=30)
+    assert job.status is JobStatus.FAILED
+    assert job.decision_reason is not None
+    assert "'con.txt'" in job.decision_reason
+    assert "reserved device name" in job.decision_reason

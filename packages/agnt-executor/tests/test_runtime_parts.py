@@ -45,6 +45,23 @@ def test_result_files_flatten_subdirectories(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("names", "bad"),
+    [
+        (["CON"], "'CON'"),
+        (["ok.txt", "a.txt:stream"], "'a.txt:stream'"),
+        (["A.txt", "a.txt"], "'a.txt'"),
+    ],
+)
+def test_result_files_refuses_names_that_are_not_portable(
+    tmp_path: Path, names: list[str], bad: str
+) -> None:
+    for name in names:
+        (tmp_path / name).write_text("x")
+    with pytest.raises(ValueError, match=bad):
+        result_files(tmp_path)
+
+
 def test_log_line_is_one_json_object_with_the_event_fields() -> None:
     record = logging.LogRecord(
         "agnt_executor", logging.WARNING, __file__, 1, "api_retry", None, None

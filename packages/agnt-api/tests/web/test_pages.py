@@ -278,9 +278,12 @@ async def test_job_page_follows_the_job_to_its_files(site) -> None:
     download = await site.client.get(f"/jobs/{job_id}/files/out.txt")
     assert download.status_code == 200
     assert download.content == b"HELLO"
-    assert "attachment" in download.headers["content-disposition"]
+    assert download.headers["content-disposition"].startswith('attachment; filename="out.txt"')
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-security-policy"] == "sandbox"
     ranged = await site.client.get(f"/jobs/{job_id}/files/out.txt", headers={"Range": "bytes=1-"})
     assert ranged.status_code == 206 and ranged.content == b"ELLO"
+    assert ranged.headers["content-security-policy"] == "sandbox"
 
 
 @pytest.mark.s3

@@ -24,7 +24,7 @@ from agnt_executor.handlers import HandlerError, JobCanceled, JobContext
 from agnt_executor.logs import log_error, log_event, log_warning
 from agnt_executor.manifest import ExecutorSettings, ServedAgent
 from agnt_executor.retry import call_with_retries
-from agnt_models import Job, JobStatus
+from agnt_models import Job, JobStatus, check_result_names
 from agnt_models.common import MAX_REASON_CHARS
 
 SHUTDOWN_REASON = "executor_shutdown"
@@ -62,11 +62,13 @@ def result_files(output_dir: Path) -> list[tuple[str, Path]]:
     """Every regular file under ``output_dir`` as (result name, path), sorted by name.
 
     Result names are plain file names, so a file in a subdirectory is named with ``__``
-    between the parts (``charts/a.png`` becomes ``charts__a.png``).
+    between the parts (``charts/a.png`` becomes ``charts__a.png``). ``ValueError`` names
+    the first file whose name is not portable (``agnt_models.check_result_names``).
     """
     files = [p for p in output_dir.rglob("*") if p.is_file() and not p.is_symlink()]
-    named = [("__".join(p.relative_to(output_dir).parts), p) for p in files]
-    return sorted(named)
+    named = sorted(("__".join(p.relative_to(output_dir).parts), p) for p in files)
+    check_result_names(name for name, _ in named)
+    return named
 
 
 class JobRun:
@@ -279,7 +281,12 @@ class JobRun:
         return outcome
 
     async def _upload(self, output_dir: Path) -> JobOutcome:
-        files = result_files(output_dir)
+        try:
+            files = result_files(output_dir)
+        except ValueError as exc:
+            return await self._report_failed(
+                f"the handler's output was not sent: {exc}", JobOutcome.FAILED
+            )
         if not files:
             return await self._report_failed(
                 "the handler finished but wrote no result files", JobOutcome.FAILED
