@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from agnt_client import AgntError, AsyncClient
+from agnt_client.options import API_KEY_ENV
 from agnt_executor import __version__
 from agnt_executor.executor import Executor, ExecutorFatalError, publish_agents
+from agnt_executor.handlers.environment import missing_variables
 from agnt_executor.logs import configure_logging, log_error
 from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
 
@@ -34,9 +37,21 @@ def add_api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help="executor API key (default: $AGNT_API_KEY)")
 
 
+def take_api_key(args: argparse.Namespace) -> str | None:
+    """The executor's key (flag, else ``AGNT_API_KEY``), stripped of surrounding whitespace.
+
+    ``AGNT_API_KEY`` is removed from this process's environment once read, so no child
+    process (a python handler's subprocess, say) inherits it by accident; command and gemini
+    handlers get an allow-listed environment anyway.
+    """
+    from_env = os.environ.pop(API_KEY_ENV, None)
+    key = args.api_key if args.api_key is not None else from_env
+    return key.strip() if key is not None else None
+
+
 def make_client(args: argparse.Namespace) -> AsyncClient:
     """An async client from the flags, falling back to the environment."""
-    return AsyncClient(base_url=args.api_url, api_key=args.api_key)
+    return AsyncClient(base_url=args.api_url, api_key=take_api_key(args) or None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +140,7 @@ def _describe(loaded: LoadedManifest) -> dict[str, object]:
                 "id": served.id,
                 "handler": served.spec.handler.type,
                 "unavailable_reason": served.handler.unavailable_reason(),
+                "unset_variables": missing_variables(served.spec.handler),
             }
             for served in loaded.agents.values()
         ],
