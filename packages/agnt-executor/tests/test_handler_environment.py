@@ -227,3 +227,16 @@ def test_python_handler_secrets_are_masked_and_the_agent_masks_the_executor_key(
     assert isinstance(served.spec.handler, PythonSettings)
     masker = served.masker(EXECUTOR_KEY)
     assert masker.mask_text(f"a tok-9f8e7d6c5b4a b {EXECUTOR_KEY}") == "a *** b ***"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_the_executor_process_makes_itself_non_dumpable() -> None:
+    import subprocess
+
+    code = (
+        "import ctypes; from agnt_executor.cli import keep_memory_private; "
+        "assert keep_memory_private(); "
+        "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"  # PR_GET_DUMPABLE
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"

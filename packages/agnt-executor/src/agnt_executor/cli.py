@@ -21,7 +21,7 @@ from agnt_client.options import API_KEY_ENV
 from agnt_executor import __version__
 from agnt_executor.executor import Executor, ExecutorFatalError, publish_agents
 from agnt_executor.handlers.environment import missing_variables
-from agnt_executor.logs import configure_logging, log_error
+from agnt_executor.logs import configure_logging, log_error, log_warning
 from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
 
 EXIT_OK = 0
@@ -50,8 +50,40 @@ def take_api_key(args: argparse.Namespace) -> str | None:
 
 
 def make_client(args: argparse.Namespace) -> AsyncClient:
-    """An async client from the flags, falling back to the environment."""
+    """An async client from the flags, falling back to the environment.
+
+    The process is made non-dumpable first (see ``keep_memory_private``).
+    """
+    keep_memory_private()
+    if args.api_key is not None:
+        log_warning(
+            "api_key_on_command_line",
+            message="--api-key is visible to other local users (ps); set AGNT_API_KEY instead",
+        )
     return AsyncClient(base_url=args.api_url, api_key=take_api_key(args) or None)
+
+
+PR_SET_DUMPABLE = 4
+
+
+def keep_memory_private() -> bool:
+    """Make this process non-dumpable (Linux), as ssh-agent does; True when it worked.
+
+    A handler runs as the executor's user, and any process of that user may otherwise read
+    the executor's ``/proc/<pid>/environ`` (the key it was started with, whatever we remove
+    from ``os.environ``) and its memory. A non-dumpable process's ``/proc`` entries belong
+    to root. Children are unaffected (``execve`` resets the flag). Root, or anyone with
+    CAP_SYS_PTRACE, still reads them: run the executor as an unprivileged user.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _parser() -> argparse.ArgumentParser:
