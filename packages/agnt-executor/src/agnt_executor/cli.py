@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agnt_client import AgntError, AsyncClient
-from agnt_client.options import API_KEY_ENV
+from agnt_client.options import API_KEY_ENV, clean_api_key
 from agnt_executor import __version__
 from agnt_executor.executor import Executor, ExecutorFatalError, publish_agents
 from agnt_executor.handlers.environment import missing_variables
-from agnt_executor.logs import configure_logging, log_error, log_warning
+from agnt_executor.logs import configure_logging, log_error, log_warning, mask_in_logs
 from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
 
 EXIT_OK = 0
@@ -42,11 +42,13 @@ def take_api_key(args: argparse.Namespace) -> str | None:
 
     ``AGNT_API_KEY`` is removed from this process's environment once read, so no child
     process (a python handler's subprocess, say) inherits it by accident; command and gemini
-    handlers get an allow-listed environment anyway.
+    handlers get an allow-listed environment anyway. A malformed key raises
+    ``APIKeyFormatError`` naming where it came from, never the key.
     """
     from_env = os.environ.pop(API_KEY_ENV, None)
-    key = args.api_key if args.api_key is not None else from_env
-    return key.strip() if key is not None else None
+    if args.api_key is not None:
+        return clean_api_key(args.api_key, source="--api-key")
+    return clean_api_key(from_env, source=API_KEY_ENV)
 
 
 def make_client(args: argparse.Namespace) -> AsyncClient:
@@ -60,7 +62,9 @@ def make_client(args: argparse.Namespace) -> AsyncClient:
             "api_key_on_command_line",
             message="--api-key is visible to other local users (ps); set AGNT_API_KEY instead",
         )
-    return AsyncClient(base_url=args.api_url, api_key=take_api_key(args) or None)
+    key = take_api_key(args)
+    mask_in_logs(key)
+    return AsyncClient(base_url=args.api_url, api_key=key)
 
 
 PR_SET_DUMPABLE = 4
