@@ -42,9 +42,16 @@ class AgntRun:
         assert self.stdout.endswith("\n"), self
         return json.loads(self.stdout)
 
+    def warnings(self) -> list[dict[str, Any]]:
+        """The ``warning`` objects written on stderr before any error (one JSON line each)."""
+        lines = [json.loads(line) for line in self.stderr.splitlines() if line.strip()]
+        return [line["warning"] for line in lines if set(line) == {"warning"}]
+
     def error(self) -> dict[str, Any]:
-        """The ``error`` object of stderr (which must be exactly one JSON object)."""
-        document = json.loads(self.stderr)
+        """The ``error`` object of stderr: its last line, after nothing but warning lines."""
+        *before, last = self.stderr.strip().split("\n")
+        assert all(set(json.loads(line)) == {"warning"} for line in before), self.stderr
+        document = json.loads(last)
         assert set(document) == {"error"}, document
         error: dict[str, Any] = document["error"]
         assert {"code", "message", "status"} <= set(error), error

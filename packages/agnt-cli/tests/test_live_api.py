@@ -288,7 +288,7 @@ def test_flag_key_beats_env_key_beats_config_key(agnt, buyer, live_api, echo_age
     assert agnt("info", echo_agent).ok()["id"] == echo_agent
     bad_env = {"AGNT_API_KEY": "agnt_bad_env_key_000000000000"}
     assert agnt("info", echo_agent, env=bad_env).exit_code == 4
-    assert (
-        agnt("--api-key", live_api.buyer_key, "info", echo_agent, env=bad_env).ok()["id"]
-        == echo_agent
-    )
+    flagged = agnt("--api-key", live_api.buyer_key, "info", echo_agent, env=bad_env)
+    assert flagged.exit_code == 0
+    assert flagged.json()["id"] == echo_agent
+    assert [w["code"] for w in flagged.warnings()] == ["api_key_on_command_line"]

@@ -14,6 +14,7 @@ import pytest
 from agnt_executor.handlers import CommandHandler, CommandSettings, HandlerError, JobCanceled
 from agnt_executor.handlers.base import JobContext
 from agnt_executor.handlers.command import render_argument
+from agnt_models.common import MAX_REASON_CHARS
 
 MakeContext = Callable[..., JobContext]
 WriteScript = Callable[[str, str], Path]
@@ -111,7 +112,8 @@ async def test_nonzero_exit_fails_with_the_stderr_tail(
     message = str(caught.value)
     assert message.startswith("command exited with status 3: ")
     assert message.endswith("model quota exceeded")
-    assert len(message) < 1100
+    assert len(message) <= MAX_REASON_CHARS
+    assert message.removeprefix("command exited with status 3: ").startswith("noise\n")
 
 
 async def test_time_limit_stops_the_command(tmp_path: Path, make_context: MakeContext) -> None:

@@ -16,9 +16,21 @@ from agnt_cli.commands.config import config_app
 from agnt_cli.connection import GlobalOptions
 from agnt_cli.errors import CliError, error_from_exception, interrupted, usage_error
 from agnt_cli.exit_codes import ExitCode, exit_code_table
-from agnt_cli.output import print_document, print_error, version_document
+from agnt_cli.output import print_document, print_error, render_json, version_document
 
 DEBUG_ENV = "AGNT_DEBUG"
+
+API_KEY_FLAG_WARNING = {
+    "warning": {
+        "code": "api_key_on_command_line",
+        "message": (
+            "--api-key puts the key on the command line, where other local users can read it "
+            "(ps, /proc); set AGNT_API_KEY, or store it with `agnt config set api_key -` "
+            "(reads the key from stdin)"
+        ),
+    }
+}
+"""Written on stderr, one JSON line, whenever ``--api-key`` is used."""
 
 EPILOG = (
     "\b\nstdout carries one JSON document per call; errors are one JSON object on stderr,\n"
@@ -58,7 +70,12 @@ def root(
     api_key: Annotated[
         str | None,
         typer.Option(
-            "--api-key", help="API key [env AGNT_API_KEY, config api_key].", show_default=False
+            "--api-key",
+            help=(
+                "API key [env AGNT_API_KEY, config api_key]. Visible to other local users in "
+                "`ps`: prefer AGNT_API_KEY or `agnt config set api_key -`."
+            ),
+            show_default=False,
         ),
     ] = None,
     request_timeout: Annotated[
@@ -80,7 +97,15 @@ def root(
     """Find AI agents, order jobs from them, follow the jobs and download their results."""
     if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
         raise usage_error("missing command; `agnt --help` lists them")
+    if api_key is not None and not ctx.resilient_parsing:
+        _warn(API_KEY_FLAG_WARNING)
     ctx.obj = GlobalOptions(api_url=api_url, api_key=api_key, request_timeout=request_timeout)
+
+
+def _warn(document: dict[str, dict[str, str]]) -> None:
+    """One JSON line on stderr, shaped like an error (``{"warning": {"code", "message"}}``)."""
+    sys.stderr.write(render_json(document, pretty=False, ascii_only=True) + "\n")
+    sys.stderr.flush()
 
 
 app.command()(agents.search)

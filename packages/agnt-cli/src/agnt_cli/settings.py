@@ -41,26 +41,31 @@ def resolve_settings(
 ) -> Settings:
     """Pick each setting from the first source that has it; the config file is read only if needed.
 
-    An empty flag or environment variable counts as unset.
+    Values are stripped of surrounding whitespace (a key pasted or mounted with its newline
+    still works); an empty or whitespace-only flag or variable counts as unset.
     """
     config: Mapping[str, str] | None = None
 
     def pick(key: str) -> Setting:
         nonlocal config
-        flag = flags.get(key)
+        flag = _stripped(flags.get(key))
         if flag:
             return Setting(key, flag, "flag")
-        env = environ.get(ENV_VARS[key])
+        env = _stripped(environ.get(ENV_VARS[key]))
         if env:
             return Setting(key, env, "env")
         if config is None:
             config = load_config()
-        stored = config.get(key)
+        stored = _stripped(config.get(key))
         if stored:
             return Setting(key, stored, "config")
         return Setting(key, DEFAULTS[key], "default")
 
     return Settings(api_url=pick("api_url"), api_key=pick("api_key"))
+
+
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if value is not None else None
 
 
 def key_prefix(api_key: str) -> str:

@@ -12,6 +12,7 @@ from agnt_client.downloads import DownloadedFile
 from agnt_client.errors import (
     AgntError,
     APIConnectionError,
+    APIKeyFormatError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
@@ -20,6 +21,7 @@ from agnt_client.errors import (
     ChecksumMismatchError,
     ConflictError,
     FileConflictError,
+    HeaderValueError,
     InternalServerError,
     NotFoundError,
     PayloadTooLargeError,
@@ -35,6 +37,7 @@ from agnt_client.uploads import UploadSource
 
 __all__ = [
     "APIConnectionError",
+    "APIKeyFormatError",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
@@ -48,6 +51,7 @@ __all__ = [
     "ConflictError",
     "DownloadedFile",
     "FileConflictError",
+    "HeaderValueError",
     "InternalServerError",
     "NotFoundError",
     "PayloadTooLargeError",

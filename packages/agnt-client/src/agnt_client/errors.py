@@ -17,6 +17,8 @@ The tree::
     │   ├── UnprocessableEntityError   422  validation_error (.errors names the bad fields)
     │   ├── RateLimitError             429  rate_limited
     │   └── InternalServerError        5xx  internal_error, service_unavailable, gateway errors
+    ├── APIKeyFormatError              the API key has a space, control or non-ASCII character
+    ├── HeaderValueError               an extra header's value cannot be sent over HTTP
     ├── APIResponseValidationError     a 2xx body that is not the documented shape
     ├── WaitTimeoutError               wait_for_job ran out of time (.job is the last seen)
     ├── ChecksumMismatchError          a downloaded file's sha256 or size is not the promised one
@@ -117,6 +119,32 @@ class InternalServerError(APIStatusError):
     """5xx: the API or a gateway in front of it failed."""
 
 
+class APIKeyFormatError(AgntError):
+    """The API key cannot be sent: a space, control or non-ASCII character inside it.
+
+    Surrounding whitespace is stripped before this check; the message never shows the key.
+    """
+
+    def __init__(self, source: str = "the API key") -> None:
+        super().__init__(
+            f"{source} is not a valid API key: it contains a space, a control character or a "
+            "non-ASCII character (an agnt key is printable ASCII without spaces); "
+            "check how it was copied"
+        )
+        self.source = source
+
+
+class HeaderValueError(AgntError):
+    """An extra header's value has a character HTTP cannot carry (the value is not shown)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"header {name!r} has a value HTTP cannot carry (a line break, a control "
+            "character or a non-ASCII character)"
+        )
+        self.name = name
+
+
 class APIResponseValidationError(AgntError):
     """A successful response whose body is not JSON of the documented model."""
 
@@ -212,12 +240,34 @@ def status_error_for(response: httpx.Response) -> APIStatusError:
 
 
 def connection_error_for(exc: httpx.TransportError) -> APIConnectionError:
-    """The client error for a transport failure (timeouts become ``APITimeoutError``)."""
+    """The client error for a transport failure (timeouts become ``APITimeoutError``).
+
+    Its message names the method and the URL without its query (a presigned download URL
+    carries a signature there) and never quotes a header (see ``transport_error_text``).
+    """
     request = request_of(exc)
-    where = f"{request.method} {request.url}" if request is not None else "request"
+    where = (
+        f"{request.method} {request.url.copy_with(query=None)}"
+        if request is not None
+        else "request"
+    )
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"{where} timed out: {exc!r}", request=request)
-    return APIConnectionError(f"{where} failed: {exc!r}", request=request)
+        return APITimeoutError(f"{where} timed out: {transport_error_text(exc)}", request=request)
+    return APIConnectionError(f"{where} failed: {transport_error_text(exc)}", request=request)
+
+
+def transport_error_text(exc: httpx.TransportError) -> str:
+    """``exc`` described for a message or a log line, never quoting a header value.
+
+    h11 words a refused header as ``Illegal header value b'Bearer <the key>'``, so a local
+    protocol error (a request we could not send) is described by its type alone.
+    """
+    if isinstance(exc, httpx.LocalProtocolError):
+        return (
+            "LocalProtocolError (the request could not be sent: a header or the URL has a "
+            "character HTTP cannot carry)"
+        )
+    return repr(exc)
 
 
 def request_of(exc: httpx.TransportError) -> httpx.Request | None:

@@ -14,7 +14,7 @@ import httpx
 
 from agnt_client.__version__ import __version__
 from agnt_client.endpoints import ApiCall
-from agnt_client.errors import AgntError
+from agnt_client.errors import AgntError, APIKeyFormatError, HeaderValueError
 from agnt_client.retries import RetryPolicy
 
 API_URL_ENV = "AGNT_API_URL"
@@ -25,6 +25,31 @@ USER_AGENT = f"agnt-client/{__version__}"
 
 TimeoutTypes = float | httpx.Timeout | None
 """Seconds for every phase, an ``httpx.Timeout``, or ``None`` for no timeout."""
+
+
+def clean_api_key(key: str | None, *, source: str = "the API key") -> str | None:
+    """``key`` without surrounding whitespace (a mounted secret often ends in a newline);
+    ``None`` when nothing is left.
+
+    A key with a space, a control or a non-ASCII character inside cannot be sent in a header:
+    ``APIKeyFormatError`` says so without repeating the key (httpx's own error would quote
+    the whole header).
+    """
+    if key is None:
+        return None
+    key = key.strip()
+    if not key:
+        return None
+    if not all("!" <= char <= "~" for char in key):
+        raise APIKeyFormatError(source)
+    return key
+
+
+def check_header_values(headers: Mapping[str, str]) -> None:
+    """Refuse a header value HTTP cannot carry, naming the header, never showing the value."""
+    for name, value in headers.items():
+        if not all(char == "\t" or " " <= char <= "~" for char in value):
+            raise HeaderValueError(name)
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -64,7 +89,11 @@ class ClientOptions:
         parsed = httpx.URL(str(url))
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise AgntError(f"API URL must be an absolute http(s) URL, got {str(url)!r}")
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+        if api_key is not None:
+            key = clean_api_key(api_key)
+        else:
+            key = clean_api_key(os.environ.get(API_KEY_ENV), source=API_KEY_ENV)
+        check_header_values(headers or {})
         return cls(
             base_url=parsed.copy_with(path=parsed.path.rstrip("/"), query=None, fragment=None),
             api_key=key,

@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from agnt_client import AgntError, AsyncClient
+from agnt_client.options import API_KEY_ENV, clean_api_key
 from agnt_executor import __version__
 from agnt_executor.executor import Executor, ExecutorFatalError, publish_agents
-from agnt_executor.logs import configure_logging, log_error
+from agnt_executor.handlers.environment import missing_variables
+from agnt_executor.logs import configure_logging, log_error, log_warning, mask_in_logs
 from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
 
 EXIT_OK = 0
@@ -34,9 +37,57 @@ def add_api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help="executor API key (default: $AGNT_API_KEY)")
 
 
+def take_api_key(args: argparse.Namespace) -> str | None:
+    """The executor's key (flag, else ``AGNT_API_KEY``), stripped of surrounding whitespace.
+
+    ``AGNT_API_KEY`` is removed from this process's environment once read, so no child
+    process (a python handler's subprocess, say) inherits it by accident; command and gemini
+    handlers get an allow-listed environment anyway. A malformed key raises
+    ``APIKeyFormatError`` naming where it came from, never the key.
+    """
+    from_env = os.environ.pop(API_KEY_ENV, None)
+    if args.api_key is not None:
+        return clean_api_key(args.api_key, source="--api-key")
+    return clean_api_key(from_env, source=API_KEY_ENV)
+
+
 def make_client(args: argparse.Namespace) -> AsyncClient:
-    """An async client from the flags, falling back to the environment."""
-    return AsyncClient(base_url=args.api_url, api_key=args.api_key)
+    """An async client from the flags, falling back to the environment.
+
+    The process is made non-dumpable first (see ``keep_memory_private``).
+    """
+    keep_memory_private()
+    if args.api_key is not None:
+        log_warning(
+            "api_key_on_command_line",
+            message="--api-key is visible to other local users (ps); set AGNT_API_KEY instead",
+        )
+    key = take_api_key(args)
+    mask_in_logs(key)
+    return AsyncClient(base_url=args.api_url, api_key=key)
+
+
+PR_SET_DUMPABLE = 4
+
+
+def keep_memory_private() -> bool:
+    """Make this process non-dumpable (Linux), as ssh-agent does; True when it worked.
+
+    A handler runs as the executor's user, and any process of that user may otherwise read
+    the executor's ``/proc/<pid>/environ`` (the key it was started with, whatever we remove
+    from ``os.environ``) and its memory. A non-dumpable process's ``/proc`` entries belong
+    to root. Children are unaffected (``execve`` resets the flag). Root, or anyone with
+    CAP_SYS_PTRACE, still reads them: run the executor as an unprivileged user.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +176,7 @@ def _describe(loaded: LoadedManifest) -> dict[str, object]:
                 "id": served.id,
                 "handler": served.spec.handler.type,
                 "unavailable_reason": served.handler.unavailable_reason(),
+                "unset_variables": missing_variables(served.spec.handler),
             }
             for served in loaded.agents.values()
         ],

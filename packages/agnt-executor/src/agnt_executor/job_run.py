@@ -269,6 +269,7 @@ class JobRun:
         return await self._report_failed(reason, outcome)
 
     async def _report_failed(self, reason: str, outcome: JobOutcome) -> JobOutcome:
+        reason = self.agent.masker(self.client.options.api_key).mask_text(reason)
         try:
             await self._report(JobStatus.FAILED, reason=fit_reason(reason))
         except JobGone as exc:
@@ -291,6 +292,8 @@ class JobRun:
             return await self._report_failed(
                 "the handler finished but wrote no result files", JobOutcome.FAILED
             )
+        masker = self.agent.masker(self.client.options.api_key)
+        files = await asyncio.to_thread(masker.mask_results, files)
         total = sum(path.stat().st_size for _, path in files)
         try:
             await call_with_retries(

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line on stderr, one line per event.
 
 Operators feed these to a log shipper; every line has ``ts``, ``level`` and ``event``,
-plus the ids of what the event is about (``job_id``, ``agent_id``).
+plus the ids of what the event is about (``job_id``, ``agent_id``). The executor's key is
+masked (``***``) in every line, tracebacks included, whatever an exception's text carried.
 """
 
 from __future__ import annotations
@@ -12,9 +13,23 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from agnt_executor.masking import SecretMasker
+
 LOGGER_NAME = "agnt_executor"
 
 _logger = logging.getLogger(LOGGER_NAME)
+_secrets: list[str] = []
+_masker = SecretMasker([])
+
+
+def mask_in_logs(value: str | None) -> None:
+    """Mask ``value`` (the executor's key) in every log line from now on."""
+    global _masker
+    if not value:
+        return
+    # A line is JSON: the value may appear escaped (a quote or a backslash in it).
+    _secrets.extend([value, json.dumps(value, ensure_ascii=False)[1:-1]])
+    _masker = SecretMasker(_secrets)
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -32,7 +47,7 @@ class JsonLineFormatter(logging.Formatter):
             line.update(fields)
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return _masker.mask_text(json.dumps(line, default=str, ensure_ascii=False))
 
 
 class _StderrJsonHandler(logging.StreamHandler[TextIO]):

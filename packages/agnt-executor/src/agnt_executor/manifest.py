@@ -29,6 +29,7 @@ from agnt_executor.handlers import (
     PythonHandlerImportError,
     build_handler,
 )
+from agnt_executor.masking import SecretMasker
 from agnt_executor.policy import AcceptPolicy
 from agnt_models import MAX_WAIT_SECONDS, AgentId, AgentPublish, Job
 
@@ -105,6 +106,10 @@ class ServedAgent:
     def id(self) -> str:
         """The agent's id."""
         return self.spec.id
+
+    def masker(self, *also: str | None) -> SecretMasker:
+        """Masks this agent's secrets (their values now) and ``also`` (the executor's key)."""
+        return SecretMasker([*self.spec.handler.secret_values(), *also])
 
     def rejection_reason(self, job: Job) -> str | None:
         """Why this agent rejects ``job`` (policy, or the handler cannot run here), else None."""

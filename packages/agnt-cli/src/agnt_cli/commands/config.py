@@ -62,11 +62,10 @@ def set_value(
         ),
     ],
 ) -> None:
-    """Store a setting in the config file."""
+    """Store a setting in the config file (surrounding whitespace is dropped)."""
     check_key(key)
-    if value == "-":
-        value = sys.stdin.readline().strip()
-    check_value(key, value)
+    value = sys.stdin.readline() if value == "-" else value
+    value = check_value(key, value.strip())
     path = config_path()
     values = read_config(path)
     values[key] = value

@@ -3,9 +3,12 @@
 ``argv = ["summarize", "--lang", "{params.lang}", "{prompt}"]``: each element is one
 argument; ``{prompt}``, ``{job_id}``, ``{agent_id}``, ``{output_dir}``, ``{work_dir}`` and
 ``{params.NAME}`` are replaced (``{{``/``}}`` are literal braces). The prompt is also on
-stdin; the environment carries ``AGNT_JOB_ID``, ``AGNT_AGENT_ID``, ``AGNT_PARAMS_JSON``,
-``AGNT_OUTPUT_DIR`` and ``AGNT_WORK_DIR``. A line ``AGNT_PROGRESS <n>`` on stderr reports
-progress. stdout and stderr are saved as result files.
+stdin. The environment is an allow-list (see ``handlers.environment``): a minimal base, the
+manifest's ``env``/``pass_env``/``secrets``, and ``AGNT_JOB_ID``, ``AGNT_AGENT_ID``,
+``AGNT_PARAMS_JSON``, ``AGNT_OUTPUT_DIR`` and ``AGNT_WORK_DIR``; never the executor's key.
+A line ``AGNT_PROGRESS <n>`` on stderr reports progress. stdout and stderr are saved as
+result files unless the manifest says ``stdout_file = false`` / ``stderr_file = false``; a
+failure reason ends with the (masked) tail of stderr either way.
 
 Buyer text after an option belongs in the same element (``"--lang={params.lang}"``): as a
 separate element, a value such as ``--output=/etc/x`` would be parsed as an option.
@@ -24,22 +27,44 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from agnt_executor.handlers.base import HandlerError, JobCanceled, JobContext
+from agnt_executor.handlers.environment import EnvironmentSettings, child_environment
+from agnt_executor.masking import SecretMasker
+from agnt_models.common import MAX_REASON_CHARS
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PARAM_NAME = re.compile(r"^params\.([A-Za-z0-9_.-]+)$")
 _FIXED_PLACEHOLDERS = frozenset({"prompt", "job_id", "agent_id", "output_dir", "work_dir"})
 _PROGRESS_LINE = re.compile(rb"^AGNT_PROGRESS[ =:]\s*(\d{1,3})\s*$")
-_STDERR_TAIL_CHARS = 1000
+STDERR_TAIL_CHARS = 2000
+"""At most this much of stderr's end goes into a failure reason (which is itself bounded)."""
 STREAM_DRAIN_SECONDS = 5.0
 _STDIN_DISCARD_ERRORS = (BrokenPipeError, ConnectionResetError)
 
 FileName = Annotated[str, StringConstraints(pattern=r"^[^/\\]+$"), Field(min_length=1)]
 
 
-class CommandSettings(BaseModel):
+def stream_file_setting(value: object, default: object) -> object:
+    """A manifest's ``false`` turns a saved stream off (TOML has no null); ``true`` keeps
+    the default name."""
+    if value is False:
+        return None
+    if value is True:
+        return default
+    return value
+
+
+class CommandSettings(EnvironmentSettings):
     """Manifest settings of a ``command`` handler."""
 
     model_config = ConfigDict(extra="forbid")
@@ -47,14 +72,22 @@ class CommandSettings(BaseModel):
     type: Literal["command"] = "command"
     argv: list[str] = Field(min_length=1, description="Program and arguments, one per element.")
     stdin: Literal["prompt", "none"] = "prompt"
-    env: dict[str, str] = Field(default_factory=dict)
     param_defaults: dict[str, JsonValue] = Field(
         default_factory=dict, description="Values for {params.NAME} when the job has no NAME."
     )
     timeout_seconds: float | None = Field(default=600.0, gt=0)
     kill_grace_seconds: float = Field(default=5.0, ge=0)
-    stdout_file: FileName | None = "stdout.txt"
-    stderr_file: FileName | None = "stderr.txt"
+    stdout_file: FileName | None = Field(
+        default="stdout.txt", description="Result file for stdout; false keeps stdout private."
+    )
+    stderr_file: FileName | None = Field(
+        default="stderr.txt", description="Result file for stderr; false keeps stderr private."
+    )
+
+    @field_validator("stdout_file", "stderr_file", mode="before")
+    @classmethod
+    def _false_turns_off(cls, value: object, info: ValidationInfo) -> object:
+        return stream_file_setting(value, cls.model_fields[str(info.field_name)].default)
 
     @model_validator(mode="after")
     def _placeholders_known(self) -> Self:
@@ -126,16 +159,20 @@ class CommandHandler:
         return [render_argument(t, values) for t in [self._program, *self.settings.argv[1:]]]
 
     def job_environment(self, ctx: JobContext) -> dict[str, str]:
-        """The child's environment: ours, the manifest's ``env``, and the job's AGNT_* values."""
-        return {
-            **os.environ,
-            **self.settings.env,
-            "AGNT_JOB_ID": str(ctx.job.id),
-            "AGNT_AGENT_ID": ctx.job.agent_id,
-            "AGNT_PARAMS_JSON": json.dumps(ctx.job.params),
-            "AGNT_OUTPUT_DIR": str(ctx.output_dir),
-            "AGNT_WORK_DIR": str(ctx.work_dir),
-        }
+        """The child's environment: the allow-listed base, what the manifest names, job vars.
+
+        Never the executor's ``AGNT_API_KEY`` or ``AGNT_API_URL``, nor anything unnamed.
+        """
+        return child_environment(
+            self.settings,
+            {
+                "AGNT_JOB_ID": str(ctx.job.id),
+                "AGNT_AGENT_ID": ctx.job.agent_id,
+                "AGNT_PARAMS_JSON": json.dumps(ctx.job.params),
+                "AGNT_OUTPUT_DIR": str(ctx.output_dir),
+                "AGNT_WORK_DIR": str(ctx.work_dir),
+            },
+        )
 
     async def run(self, ctx: JobContext) -> None:
         """Run the command to its end; non-zero exit, time-out or cancel raise."""
@@ -209,7 +246,9 @@ class CommandHandler:
             message = f"command was killed by signal {signal.Signals(-code).name}"
         else:
             message = f"command exited with status {code}"
-        tail = _tail(stderr_path)
+        budget = min(STDERR_TAIL_CHARS, MAX_REASON_CHARS - len(message) - 2)
+        masker = SecretMasker(self.settings.secret_values())
+        tail = stderr_tail(stderr_path, budget, masker)
         raise HandlerError(f"{message}: {tail}" if tail else message)
 
 
@@ -254,12 +293,24 @@ async def _pump_stderr(process: asyncio.subprocess.Process, path: Path, ctx: Job
                     ctx.report_progress(int(match.group(1)))
 
 
-def _tail(path: Path) -> str:
+def stderr_tail(path: Path, budget: int, masker: SecretMasker) -> str:
+    """The end of stderr for a failure reason: at most ``budget`` characters, secrets masked.
+
+    The text is masked before it is cut, and a cut never leaves a word's end behind: a
+    secret split by the cut would otherwise show its last characters unmasked.
+    """
     try:
         with path.open("rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - _STDERR_TAIL_CHARS * 4))
-            text = f.read().decode("utf-8", errors="replace")
+            start = max(0, f.tell() - budget * 4 - 4096)
+            f.seek(start)
+            text = masker.mask_text(f.read().decode("utf-8", errors="replace")).strip()
     except OSError:
         return ""
-    return text.strip()[-_STDERR_TAIL_CHARS:]
+    if start == 0 and len(text) <= budget:
+        return text
+    text = text[-budget:]
+    first_space = next((i for i, c in enumerate(text) if c.isspace()), None)
+    if first_space is None:
+        return "(stderr ends in one unbroken run of characters; not shown)"
+    return text[first_space:].lstrip()

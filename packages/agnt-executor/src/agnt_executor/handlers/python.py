@@ -2,6 +2,14 @@
 
 A synchronous function runs in its own daemon thread so it never blocks the executor; it
 should check ``ctx.canceled`` (or call ``ctx.raise_if_canceled()``) between steps.
+
+Trust: the function runs inside the executor process, so it is the executor owner's own
+code (a module it installed), as trusted as the executor itself: it could read the key from
+the process whatever we did. What a python handler must not do is hand buyer text to a
+program with the executor's environment; the executor removes ``AGNT_API_KEY`` from its own
+environment once read (``agnt_executor.cli``), so a child the function starts does not
+inherit it. ``secrets`` names variables (read by the function itself) whose values are
+masked in the results and failure reasons, as for the other handlers.
 """
 
 from __future__ import annotations
@@ -15,15 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import ConfigDict, Field, JsonValue, StringConstraints
 
 from agnt_executor.handlers.base import JobContext
+from agnt_executor.handlers.environment import SecretSettings
 from agnt_models import Job
 
 JobFunction = Callable[[Job, JobContext], Any]
 
 
-class PythonSettings(BaseModel):
+class PythonSettings(SecretSettings):
     """Manifest settings of a ``python`` handler."""
 
     model_config = ConfigDict(extra="forbid")
