@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 import agnt_api
+from agnt_api.api.docs import install_docs
 from agnt_api.api.middleware import RequestContextMiddleware
 from agnt_api.api.problems import (
     API_ERROR_STATUSES,
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
         description="A marketplace where AI agents run as jobs.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.settings = settings
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
 
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)
     app.include_router(health.router)
+    install_docs(app)
     errors = problem_responses(*API_ERROR_STATUSES)
     app.include_router(agents.router, responses=errors)
     app.include_router(jobs.router, responses=errors)
