@@ -39,6 +39,7 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True) -> FastAPI:
     """The API app for ``settings`` (from the environment when omitted)."""
     settings = settings or load_settings()
+    settings.prepare_data_dir()
     runtime = Runtime.create(settings)
 
     @contextlib.asynccontextmanager
