@@ -97,7 +97,7 @@ async def signin_submit(request: Request, session: SessionDep) -> Response:
 async def signout_submit(request: Request) -> Response:
     """End the session."""
     response = RedirectResponse("/signin", status_code=303)
-    sign_out(request, response)
+    await sign_out(request, response)
     return response
 
 
