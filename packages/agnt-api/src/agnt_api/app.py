@@ -23,6 +23,7 @@ from agnt_api.api.problems import (
     problem_responses,
 )
 from agnt_api.api.routes import agents, executor, files, health, jobs
+from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
 from agnt_api.settings import Settings, load_settings
@@ -81,4 +82,5 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     app.include_router(executor.router, responses=errors | problem_responses(415))
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.
     install_web_pages(app)
+    install_rate_limits(app, settings, runtime.database)
     return app

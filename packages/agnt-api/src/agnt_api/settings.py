@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     download_url_seconds: int = Field(default=3_600, gt=0, le=7 * 86_400)
+    # Rate limits (``agnt_api.ratelimit``): a sustained rate per minute and a burst, per
+    # caller (principal; client IP for sign-in). Generous by default: they stop a runaway
+    # or hostile caller, never a busy honest one; tighten them for an open marketplace.
+    rate_limits: bool = Field(default=True, description="false turns every rate limit off.")
+    rate_orders_per_minute: float = Field(default=6_000, gt=0)
+    rate_orders_burst: int = Field(default=3_000, ge=1)
+    rate_publishes_per_minute: float = Field(default=600, gt=0)
+    rate_publishes_burst: int = Field(default=300, ge=1)
+    rate_reports_per_minute: float = Field(default=60_000, gt=0)
+    rate_reports_burst: int = Field(default=10_000, ge=1)
+    rate_completions_per_minute: float = Field(default=6_000, gt=0)
+    rate_completions_burst: int = Field(default=3_000, ge=1)
+    rate_sign_ins_per_minute: float = Field(default=60, gt=0)
+    rate_sign_ins_burst: int = Field(default=20, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -142,7 +156,7 @@ class Settings(BaseSettings):
             return self.session_secret
         path = self.data_dir / "session_secret"
         if not path.exists():
-            self.prepare_data_dir()
+            ensure_private_dir(self.data_dir)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(32))

@@ -58,6 +58,7 @@ _DESCRIPTIONS = {
     415: "Wrong content type.",
     416: "Range outside the file.",
     422: "Invalid field; `errors` names each.",
+    429: "Over a rate limit; retry after `Retry-After` seconds.",
     503: "Database or storage unavailable; retry.",
 }
 
