@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 import agnt_api
+from agnt_api.api.docs import install_docs
 from agnt_api.api.middleware import RequestContextMiddleware
 from agnt_api.api.problems import (
     API_ERROR_STATUSES,
@@ -22,6 +23,7 @@ from agnt_api.api.problems import (
     problem_responses,
 )
 from agnt_api.api.routes import agents, executor, files, health, jobs
+from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
 from agnt_api.settings import Settings, load_settings
@@ -38,6 +40,7 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True) -> FastAPI:
     """The API app for ``settings`` (from the environment when omitted)."""
     settings = settings or load_settings()
+    settings.prepare_data_dir()
     runtime = Runtime.create(settings)
 
     @contextlib.asynccontextmanager
@@ -57,6 +60,8 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
         description="A marketplace where AI agents run as jobs.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.settings = settings
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
 
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)
     app.include_router(health.router)
+    install_docs(app)
     errors = problem_responses(*API_ERROR_STATUSES)
     app.include_router(agents.router, responses=errors)
     app.include_router(jobs.router, responses=errors)
@@ -76,4 +82,5 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     app.include_router(executor.router, responses=errors | problem_responses(415))
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.
     install_web_pages(app)
+    install_rate_limits(app, settings, runtime.database)
     return app

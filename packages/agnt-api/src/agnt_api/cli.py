@@ -57,6 +57,7 @@ def cmd_serve(settings: Settings, host: str, port: int) -> int:
 
     from agnt_api.app import create_app
     from agnt_api.db.migrate import SchemaOutdated
+    from agnt_api.serving import HeadDeadlineProtocol
 
     try:
         prepare_schema(settings)
@@ -65,11 +66,13 @@ def cmd_serve(settings: Settings, host: str, port: int) -> int:
         return 1
     app = create_app(settings)
     # Long-polls may hold a request for a minute; a stopping replica cuts them after 5 s
-    # and clients simply poll again (on another replica).
+    # and clients simply poll again (on another replica). Connections that send no
+    # complete request head in time are closed (agnt_api.serving).
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=HeadDeadlineProtocol,
         log_level="info",
         proxy_headers=True,
         timeout_graceful_shutdown=5,

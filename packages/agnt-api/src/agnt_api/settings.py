@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from agnt_models import MAX_WAIT_SECONDS
 
@@ -21,6 +22,29 @@ def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/agnt`` (``~/.local/share/agnt``): where the embedded defaults live."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "agnt"
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) with the leaf readable by its owner only (0700).
+
+    ``mkdir``'s mode is cut by the umask, and an existing directory keeps its mode, so the
+    mode is set explicitly; a directory owned by someone else (a mounted volume) is left as
+    it is.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        path.chmod(0o700)
+
+
+def create_private_file(path: Path) -> None:
+    """Make sure ``path`` exists with mode 0600 (created so, or tightened if it is ours)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        info = path.stat()
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            path.chmod(0o600)
 
 
 KEEP_ALIVE_SECONDS = 65
@@ -63,6 +87,20 @@ class Settings(BaseSettings):
     max_result_files: int = Field(
         default=1_000, gt=0, description="Most result files one completion may carry."
     )
+    # Rate limits (``agnt_api.ratelimit``): a sustained rate per minute and a burst, per
+    # caller (principal; client IP for sign-in). Generous by default: they stop a runaway
+    # or hostile caller, never a busy honest one; tighten them for an open marketplace.
+    rate_limits: bool = Field(default=True, description="false turns every rate limit off.")
+    rate_orders_per_minute: float = Field(default=6_000, gt=0)
+    rate_orders_burst: int = Field(default=3_000, ge=1)
+    rate_publishes_per_minute: float = Field(default=600, gt=0)
+    rate_publishes_burst: int = Field(default=300, ge=1)
+    rate_reports_per_minute: float = Field(default=60_000, gt=0)
+    rate_reports_burst: int = Field(default=10_000, ge=1)
+    rate_completions_per_minute: float = Field(default=6_000, gt=0)
+    rate_completions_burst: int = Field(default=3_000, ge=1)
+    rate_sign_ins_per_minute: float = Field(default=60, gt=0)
+    rate_sign_ins_burst: int = Field(default=20, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -103,13 +141,25 @@ class Settings(BaseSettings):
         """Whether the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
 
+    def prepare_data_dir(self) -> None:
+        """Create the data directory private to this user (0700, whatever the umask).
+
+        Only when something of the service lives in it (the SQLite file, file storage): a
+        deployment on Postgres and S3 may have no writable home at all.
+        """
+        local_paths = [make_url(self.database_url).database or ""] if self.is_sqlite else []
+        if self.storage_url.startswith("file:"):
+            local_paths.append(urlsplit(self.storage_url).path)
+        if any(Path(path).is_relative_to(self.data_dir) for path in local_paths if path):
+            ensure_private_dir(self.data_dir)
+
     def resolved_session_secret(self) -> str:
         """The web session secret: configured, or generated once into the data directory."""
         if self.session_secret:
             return self.session_secret
         path = self.data_dir / "session_secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(self.data_dir)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(32))

@@ -1,4 +1,4 @@
-"""ASGI middleware: a request id on every response, and body size limits.
+"""ASGI middleware: a request id and ``nosniff`` on every response, and body size limits.
 
 A body whose ``Content-Length`` is over the limit is refused before it is read; a body
 streamed without one is cut off with 413 as soon as it passes the limit.
@@ -24,7 +24,11 @@ def _has_nameless_parameter(query: bytes) -> bool:
 
 
 class RequestContextMiddleware:
-    """Give each request an id (``X-Request-ID``, honoured when sane) and bound its body."""
+    """Give each request an id (``X-Request-ID``, honoured when sane) and bound its body.
+
+    Every response also says ``X-Content-Type-Options: nosniff``: a browser never
+    reinterprets a JSON answer or a file as HTML or script.
+    """
 
     def __init__(self, app: ASGIApp, *, body_limit: Callable[[str], int]) -> None:
         self.app = app
@@ -42,7 +46,9 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                response_headers = MutableHeaders(scope=message)
+                response_headers["X-Request-ID"] = request_id
+                response_headers["X-Content-Type-Options"] = "nosniff"
             await send(message)
 
         if _has_nameless_parameter(scope.get("query_string", b"")):
@@ -65,7 +71,7 @@ class RequestContextMiddleware:
                 else "invalid Content-Length",
                 request_id=request_id,
             )
-            await response(scope, receive, send)
+            await response(scope, receive, send_with_id)
             return
 
         received = 0

@@ -8,12 +8,13 @@ oversized bodies and unexpected failures all answer with the same shape and a st
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agnt_api.errors import ApiError
@@ -57,6 +58,7 @@ _DESCRIPTIONS = {
     415: "Wrong content type.",
     416: "Range outside the file.",
     422: "Invalid field; `errors` names each.",
+    429: "Over a rate limit; retry after `Retry-After` seconds.",
     503: "Database or storage unavailable; retry.",
 }
 
@@ -151,8 +153,35 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def describe_database_error(exc: BaseException) -> str:
+    """A log-safe summary of a database error: its class, SQLSTATE, and for connection
+    trouble the driver's first line.
+
+    Never the error's full text: Postgres's DETAIL and CONTEXT lines quote the data of the
+    statement (a failing row, a JSON document: prompts and params), whatever
+    ``hide_parameters`` hides.
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    parts = [type(orig or exc).__name__]
+    postgres_state = getattr(orig, "sqlstate", None)
+    sqlite_name = getattr(orig, "sqlite_errorname", None)
+    if postgres_state:
+        parts.append(f"SQLSTATE {postgres_state}")
+    elif sqlite_name:
+        parts.append(str(sqlite_name))
+    if isinstance(exc, OperationalError) and orig is not None:
+        parts.append(str(orig).split("\n", 1)[0][:200])
+    return ": ".join(parts)
+
+
+def _log_safe(exc: BaseException) -> str:
+    if isinstance(exc, StatementError):
+        return describe_database_error(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
-    log.error("dependency failure on %s %s: %s", request.method, request.url.path, exc)
+    log.error("dependency failure on %s %s: %s", request.method, request.url.path, _log_safe(exc))
     return problem_response(
         ErrorCode.SERVICE_UNAVAILABLE,
         "the database or the file storage is unavailable; retry shortly",
@@ -162,7 +191,12 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    log.warning(
+        "database refused a value on %s %s: %s",
+        request.method,
+        request.url.path,
+        describe_database_error(exc),
+    )
     return problem_response(
         ErrorCode.BAD_REQUEST,
         "the request holds a value the database cannot store",
@@ -179,6 +213,24 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Handled here, not by the catch-all: Starlette re-raises what reaches the catch-all and
+    # uvicorn then logs the error's full text, data included.
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(
+        "database error on %s %s: %s\n%s",
+        request.method,
+        request.url.path,
+        describe_database_error(exc),
+        stack,
+    )
+    return problem_response(
+        ErrorCode.INTERNAL_ERROR,
+        "an unexpected error occurred; quote the request id when reporting it",
+        request_id=request_id_of(request),
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every error of ``app`` through problem+json."""
     app.add_exception_handler(ApiError, _api_error)
@@ -188,5 +240,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _dependency_down)
     # A value the database refuses (out of range, bad encoding) came from the request.
     app.add_exception_handler(DataError, _unstorable_value)
+    app.add_exception_handler(StatementError, _database_error)
     app.add_exception_handler(StorageError, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)

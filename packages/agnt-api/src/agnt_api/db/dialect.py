@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from agnt_api.db.tables import agents
+from agnt_api.settings import create_private_file
 
 if TYPE_CHECKING:
     from alembic.operations import Operations
@@ -40,12 +41,17 @@ def is_postgres(engine: Engine) -> bool:
 
 
 def create_engine(url: str) -> Engine:
-    """An engine for ``url`` tuned for its dialect."""
+    """An engine for ``url`` tuned for its dialect.
+
+    ``hide_parameters``: a statement's parameters (prompts, params) never appear in an
+    exception's text, so no log line of a database error carries them.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     return sa.create_engine(
         url,
+        hide_parameters=True,
         pool_size=10,
         max_overflow=30,
         pool_pre_ping=True,
@@ -55,10 +61,14 @@ def create_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        # A new directory is private (0700); an existing one is the operator's choice.
+        # SQLite gives its -wal and -shm files the database file's mode: 0600 covers all three.
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_private_file(Path(database))
     engine = sa.create_engine(
         url,
+        hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=10,
         max_overflow=20,

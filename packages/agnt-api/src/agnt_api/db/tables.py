@@ -126,3 +126,27 @@ idempotency_keys = sa.Table(
     ),
     sa.Column("created_at", Timestamp, nullable=False),
 )
+
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    # One row per (action, caller): GCRA needs only the bucket's theoretical arrival time.
+    sa.Column("bucket", sa.String(200), primary_key=True),
+    sa.Column("tat", sa.Float(precision=53), nullable=False),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    # SHA-256 of the session token the signed cookie carries: the table alone signs no one in.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "key_prefix",
+        sa.String(32),
+        sa.ForeignKey("api_keys.prefix", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)

@@ -90,21 +90,3 @@ def authenticate(connection: sa.Connection, key: str) -> Principal | None:
     if row is None or row.revoked_at is not None or not auth.key_matches(key, row.key_hash):
         return None
     return Principal(id=row.id, role=Role(row.role), name=row.name)
-
-
-def session_principal(
-    connection: sa.Connection, prefix: str, principal_id: uuid.UUID
-) -> Principal | None:
-    """The principal of a web session: its key (by ``prefix``) must still be unrevoked.
-
-    The signed session cookie holds the key's prefix, never the key, so revoking the key
-    ends every session signed in with it.
-    """
-    row = connection.execute(
-        sa.select(api_keys.c.revoked_at, principals)
-        .join(principals, principals.c.id == api_keys.c.principal_id)
-        .where(api_keys.c.prefix == prefix, api_keys.c.principal_id == principal_id)
-    ).one_or_none()
-    if row is None or row.revoked_at is not None:
-        return None
-    return Principal(id=row.id, role=Role(row.role), name=row.name)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from agnt_api.api.deps import get_runtime
 from agnt_api.errors import IdempotencyConflict, ValidationFailed
+from agnt_api.ratelimit import RateAction, client_address, rate_limits_of
 from agnt_api.services import buyer
 from agnt_api.web.display import described_files, schema_rows
 from agnt_api.web.order_form import (
@@ -77,6 +78,26 @@ async def signin_submit(request: Request, session: SessionDep) -> Response:
     next_value = form.get("next")
     next_path = safe_next(next_value if isinstance(next_value, str) else None)
     redirect = RedirectResponse(next_path, status_code=303)
+    limits = rate_limits_of(request)
+    wait = (
+        None
+        if limits is None
+        else await limits.retry_after(RateAction.SIGN_INS, client_address(request))
+    )
+    if wait is not None:
+        page = await render(
+            request,
+            "signin.html",
+            {
+                "next_path": next_path,
+                "error": f"Too many sign-in attempts from your address; "
+                f"try again in {wait} seconds.",
+            },
+            status_code=429,
+            session=session,
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
     if isinstance(api_key, str) and api_key.strip():
         if await sign_in(request, redirect, api_key) is not None:
             return redirect
@@ -97,7 +118,7 @@ async def signin_submit(request: Request, session: SessionDep) -> Response:
 async def signout_submit(request: Request) -> Response:
     """End the session."""
     response = RedirectResponse("/signin", status_code=303)
-    sign_out(request, response)
+    await sign_out(request, response)
     return response
 
 

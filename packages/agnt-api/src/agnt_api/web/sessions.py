@@ -1,7 +1,8 @@
 """Web sessions and CSRF tokens: signed cookies (itsdangerous), never the API key itself.
 
-The session cookie holds the principal's id and the prefix of the key it signed in with,
-signed with the service's session secret; each request checks that key is still unrevoked.
+The session cookie holds a random session token, signed with the service's session secret;
+the session itself lives in the database (``services.web_sessions``), so signing out ends
+it for good (a saved copy of the cookie signs no one in) and revoking the key ends it too.
 CSRF: a random nonce lives in its own HttpOnly cookie and every form carries the nonce and
 the signed-in principal's id, signed with the secret: a page on another site can neither
 read nor forge the token, and a token obtained under another identity (someone who plants
@@ -11,8 +12,8 @@ their own CSRF cookie) does not fit this browser's session.
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -22,7 +23,7 @@ from agnt_api import auth
 from agnt_api.api.deps import get_runtime
 from agnt_api.auth import Principal
 from agnt_api.errors import ApiError, Forbidden
-from agnt_api.services import keys
+from agnt_api.services import keys, web_sessions
 from agnt_models import ErrorCode, Role
 
 SESSION_COOKIE = "agnt_session"
@@ -76,17 +77,23 @@ def _csrf_serializer(request: Request) -> URLSafeSerializer:
     return URLSafeSerializer(_secret(request), salt="agnt-web-csrf")
 
 
-async def _signed_in_principal(request: Request) -> Principal | None:
+def _session_token(request: Request) -> str | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     try:
         payload = _session_serializer(request).loads(cookie, max_age=SESSION_MAX_AGE_SECONDS)
-        principal_id = uuid.UUID(str(payload["principal_id"]))
-        prefix = str(payload["prefix"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+        token = payload["session"]
+    except (BadSignature, KeyError, TypeError):
         return None
-    return await get_runtime(request).database.run(keys.session_principal, prefix, principal_id)
+    return token if isinstance(token, str) and 0 < len(token) <= 100 else None
+
+
+async def _signed_in_principal(request: Request) -> Principal | None:
+    token = _session_token(request)
+    if token is None:
+        return None
+    return await get_runtime(request).database.run(web_sessions.session_principal, token)
 
 
 async def web_session(request: Request) -> WebSession:
@@ -178,18 +185,28 @@ def remember_csrf_nonce(request: Request, response: Response, session: WebSessio
 async def sign_in(request: Request, response: Response, api_key: str) -> Principal | None:
     """Check ``api_key``; when valid, set the session cookie on ``response``."""
     api_key = api_key.strip()
-    principal = await get_runtime(request).database.run(keys.authenticate, api_key)
+    database = get_runtime(request).database
+    principal = await database.run(keys.authenticate, api_key)
     if principal is None:
         return None
-    value = _session_serializer(request).dumps(
-        {"principal_id": str(principal.id), "prefix": auth.key_prefix(api_key)}
+    previous = _session_token(request)
+    if previous is not None:
+        await database.run(web_sessions.end_session, previous, write=True)
+    token = secrets.token_urlsafe(32)
+    lifetime = timedelta(seconds=SESSION_MAX_AGE_SECONDS)
+    await database.run(
+        web_sessions.start_session, token, auth.key_prefix(api_key), lifetime, write=True
     )
+    value = _session_serializer(request).dumps({"session": token})
     _set_cookie(request, response, SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_SECONDS)
     return principal
 
 
-def sign_out(request: Request, response: Response) -> None:
-    """Drop the session cookie."""
+async def sign_out(request: Request, response: Response) -> None:
+    """End the browser's session in the database and drop its cookie."""
+    token = _session_token(request)
+    if token is not None:
+        await get_runtime(request).database.run(web_sessions.end_session, token, write=True)
     response.delete_cookie(
         SESSION_COOKIE,
         path="/",

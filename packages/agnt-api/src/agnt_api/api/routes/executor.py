@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from agnt_api.api.deps import Executor, RuntimeDep
 from agnt_api.api.multipart import iter_file_uploads
+from agnt_api.ratelimit import RATE_LIMITED_RESPONSES, RateAction, RateLimit
 from agnt_api.services import dispatch, results
 from agnt_models import (
     AGENT_ID_PATTERN,
@@ -46,7 +47,8 @@ _UPLOAD_BODY = {
 @router.put(
     "/agents/{agent_id}",
     response_model=Agent,
-    responses={201: {"model": Agent, "description": "A new agent."}},
+    dependencies=[Depends(RateLimit(RateAction.PUBLISHES))],
+    responses={201: {"model": Agent, "description": "A new agent."}, **RATE_LIMITED_RESPONSES},
 )
 async def publish_agent(
     rt: RuntimeDep,
@@ -77,7 +79,12 @@ async def list_executor_jobs(
     )
 
 
-@router.post("/jobs/{job_id}/status", response_model=Job)
+@router.post(
+    "/jobs/{job_id}/status",
+    response_model=Job,
+    dependencies=[Depends(RateLimit(RateAction.REPORTS))],
+    responses=RATE_LIMITED_RESPONSES,
+)
 async def report_status(
     rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, body: StatusReport
 ) -> Job:
@@ -85,7 +92,13 @@ async def report_status(
     return await dispatch.report_status(rt, caller, job_id, body)
 
 
-@router.post("/jobs/{job_id}/complete", response_model=Job, openapi_extra=_UPLOAD_BODY)
+@router.post(
+    "/jobs/{job_id}/complete",
+    response_model=Job,
+    openapi_extra=_UPLOAD_BODY,
+    dependencies=[Depends(RateLimit(RateAction.COMPLETIONS))],
+    responses=RATE_LIMITED_RESPONSES,
+)
 async def complete_job(
     rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, request: Request
 ) -> Job:

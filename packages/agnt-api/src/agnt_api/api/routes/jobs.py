@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from agnt_api.api.deps import Buyer, RuntimeDep
+from agnt_api.ratelimit import RATE_LIMITED_RESPONSES, RateAction, RateLimit
 from agnt_api.services import buyer, results
 from agnt_models import (
     AGENT_ID_PATTERN,
@@ -33,11 +34,13 @@ WaitQuery = Annotated[
     "",
     response_model=Job,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(RateLimit(RateAction.ORDERS))],
     responses={
         200: {
             "model": Job,
             "description": "The job an earlier request with this Idempotency-Key created.",
-        }
+        },
+        **RATE_LIMITED_RESPONSES,
     },
 )
 async def create_job(
