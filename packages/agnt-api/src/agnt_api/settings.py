@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     download_url_seconds: int = Field(default=3_600, gt=0, le=7 * 86_400)
+    max_params_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Largest params of one order, as compact JSON."
+    )
+    max_params_depth: int = Field(
+        default=32, gt=0, le=256, description="Deepest nesting of objects and arrays in params."
+    )
+    max_params_values: int = Field(
+        default=10_000, gt=0, description="Most values (fields and items, counted recursively)."
+    )
 
     @field_validator("database_url")
     @classmethod
