@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         default=32, gt=0, le=256, description="Deepest nesting of objects and arrays in params."
     )
     max_params_values: int = Field(
-        default=10_000, gt=0, description="Most values (fields and items, counted recursively)."
+        default=20_000, gt=0, description="Most values (fields and items, counted recursively)."
     )
 
     @field_validator("database_url")
