@@ -53,6 +53,8 @@ class ParamsLimits:
 
 
 def _surrogate_free(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -74,6 +76,23 @@ def _unstorable(item: object) -> str | None:
     return None
 
 
+Trail = tuple["Trail", str | int] | None
+"""Where a value sits: ``(parent's trail, key or index)``, turned into a loc only on error."""
+
+
+def _loc(field: str, trail: Trail) -> str:
+    parts: list[str] = []
+    while trail is not None:
+        trail, key = trail
+        parts.append(str(key) if not isinstance(key, str) or _surrogate_free(key) else "<key>")
+    return ".".join([field, *reversed(parts)])
+
+
+def _refused(field: str, trail: Trail, message: str) -> ValidationFailed:
+    loc = _loc(field, trail)
+    return ValidationFailed(f"{loc}: {message}", errors=[FieldError(loc=loc, message=message)])
+
+
 def check_storable(field: str, value: object) -> None:
     """``ValidationFailed`` naming the spot if ``value`` holds what a database cannot store.
 
@@ -81,21 +100,22 @@ def check_storable(field: str, value: object) -> None:
     and jsonb cannot hold U+0000), lone surrogates (not UTF-8; stored on SQLite they would
     break every later read), NaN, infinities and integers outside 64 bits.
     """
-    stack: list[tuple[str, object]] = [(field, value)]
+    stack: list[tuple[object, Trail]] = [(value, None)]
     while stack:
-        loc, item = stack.pop()
-        problem = _unstorable(item)
-        if problem is not None:
-            raise ValidationFailed(
-                f"{loc}: {problem}", errors=[FieldError(loc=loc, message=problem)]
-            )
+        item, trail = stack.pop()
         if isinstance(item, dict):
             for key, child in item.items():
-                key_loc = f"{loc}.{key}" if _surrogate_free(key) else f"{loc}.<key>"
-                stack.append((key_loc, key))
-                stack.append((key_loc, child))
+                child_trail = (trail, key)
+                problem = _unstorable(key)
+                if problem is not None:
+                    raise _refused(field, child_trail, problem)
+                stack.append((child, child_trail))
         elif isinstance(item, list | tuple):
-            stack.extend((f"{loc}.{index}", child) for index, child in enumerate(item))
+            stack.extend((child, (trail, index)) for index, child in enumerate(item))
+        else:
+            problem = _unstorable(item)
+            if problem is not None:
+                raise _refused(field, trail, problem)
 
 
 check_no_nul = check_storable
@@ -187,22 +207,22 @@ def check_params_size(params: dict[str, Any], limits: ParamsLimits) -> None:
             f"params take {size} bytes as JSON; the limit is {limits.max_bytes} bytes"
         )
     values = 0
-    stack: list[tuple[str, object, int]] = [("params", params, 0)]
+    stack: list[tuple[object, int, Trail]] = [(params, 0, None)]
     while stack:
-        loc, item, depth = stack.pop()
+        item, depth, trail = stack.pop()
         values += 1
         if values > limits.max_values:
-            message = f"params hold more than {limits.max_values} values (items and fields)"
-            raise ValidationFailed(message, errors=[FieldError(loc="params", message=message)])
-        if depth > limits.max_depth:
-            message = f"nested deeper than {limits.max_depth} levels"
-            raise ValidationFailed(
-                f"{loc}: {message}", errors=[FieldError(loc=loc, message=message)]
+            raise _refused(
+                "params",
+                None,
+                f"params hold more than {limits.max_values} values (items and fields)",
             )
+        if depth > limits.max_depth:
+            raise _refused("params", trail, f"nested deeper than {limits.max_depth} levels")
         if isinstance(item, dict):
-            stack.extend((f"{loc}.{key}", child, depth + 1) for key, child in item.items())
+            stack.extend((child, depth + 1, (trail, key)) for key, child in item.items())
         elif isinstance(item, list):
-            stack.extend((f"{loc}.{index}", child, depth + 1) for index, child in enumerate(item))
+            stack.extend((child, depth + 1, (trail, index)) for index, child in enumerate(item))
 
 
 def validate_params(schema: dict[str, Any], params: dict[str, Any], limits: ParamsLimits) -> None:
