@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
-from agnt_api.db.tables import agents
+from agnt_api.db.tables import agents, jobs
 from agnt_api.services import jobs as job_service
 from agnt_api.services.jobs import AgentChangedDuringOrder
 from agnt_models import JobCreate, Role
@@ -443,3 +444,29 @@ async def test_the_write_refuses_an_order_validated_against_an_older_agent(
     # Through the API the order is validated against the new schema.
     problem = _problem(await _order(api, "echo", {"count": 1}), 422, "validation_error")
     assert problem["errors"][0] == {"loc": "params.x", "message": "is required"}
+
+
+async def test_a_surrogate_stored_before_the_fix_does_not_break_listings(
+    api: Api, echo: Any
+) -> None:
+    if api.runtime.database.is_postgres:
+        pytest.skip("Postgres never stored a lone surrogate (its driver refuses to encode one)")
+    # SQLite text columns refuse one too; JSON columns stored it escaped (finding 4).
+    job = await api.order("buyer-a", "echo")
+
+    def poison(connection: sa.Connection) -> None:
+        connection.execute(
+            jobs.update()
+            .where(jobs.c.id == uuid.UUID(job["id"]))
+            .values(params={"k\udc00": ["\ud800"]})
+        )
+
+    api.runtime.database.transact(poison, write=True)
+    for who, path in (
+        ("buyer-a", "/v1/jobs"),
+        ("buyer-a", f"/v1/jobs/{job['id']}"),
+        ("executor-x", "/v1/executor/jobs"),
+    ):
+        response = await api.client.get(path, headers=api.auth(who))
+        assert response.status_code == 200, (path, response.text)
+        assert "\ufffd" in response.text

@@ -118,6 +118,24 @@ def check_storable(field: str, value: object) -> None:
                 raise _refused(field, trail, problem)
 
 
+def without_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate replaced by U+FFFD (for rows stored before the checks).
+
+    Returns ``value`` itself when it holds none, which is the cheap, usual case.
+    """
+    if isinstance(value, str):
+        if _surrogate_free(value):
+            return value
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        cleaned = {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+        return value if cleaned == value else cleaned
+    if isinstance(value, list):
+        items = [without_surrogates(item) for item in value]
+        return value if items == value else items
+    return value
+
+
 check_no_nul = check_storable
 """The former name, still used by agent search (a query holds no numbers, only text)."""
 
