@@ -38,7 +38,7 @@ async def test_order_for_unknown_agent_gets_404(api: Any) -> None:
     [
         ({"count": "two"}, "params.count"),
         ({"count": 0}, "params.count"),
-        ({"colour": "red"}, "params"),
+        ({"colour": "red"}, "params.colour"),
     ],
 )
 async def test_params_against_input_schema_get_422_naming_the_field(

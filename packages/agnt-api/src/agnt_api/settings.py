@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     rate_completions_burst: int = Field(default=3_000, ge=1)
     rate_sign_ins_per_minute: float = Field(default=60, gt=0)
     rate_sign_ins_burst: int = Field(default=20, ge=1)
+    max_params_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Largest params of one order, as compact JSON."
+    )
+    max_params_depth: int = Field(
+        default=32, gt=0, le=256, description="Deepest nesting of objects and arrays in params."
+    )
+    max_params_values: int = Field(
+        default=20_000, gt=0, description="Most values (fields and items, counted recursively)."
+    )
 
     @field_validator("database_url")
     @classmethod

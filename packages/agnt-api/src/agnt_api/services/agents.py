@@ -13,7 +13,7 @@ from agnt_api.db.tables import agent_tags, agents, jobs
 from agnt_api.errors import AgentNotFound, AgentOwnedByOther, InvalidCursor
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
-from agnt_api.services.schemas import check_no_nul, check_schema
+from agnt_api.services.schemas import check_no_nul, check_schema, check_storable
 from agnt_models import Agent, AgentPublish, AgentSearchPage, AgentStats, JobStatus
 
 MAX_SEARCH_OFFSET = 100_000
@@ -29,7 +29,7 @@ def publish_agent(
 ) -> tuple[Agent, bool]:
     """Create or update ``agent_id`` for ``owner``; ``(agent, created)``."""
     for field in ("name", "description", "tags", "input_schema", "output_schema"):
-        check_no_nul(field, getattr(body, field))
+        check_storable(field, getattr(body, field))
     check_schema("input_schema", body.input_schema)
     check_schema("output_schema", body.output_schema)
     now = utc_now()

@@ -7,10 +7,12 @@ import uuid
 import anyio
 
 from agnt_api.auth import Principal
+from agnt_api.errors import ServiceUnavailable
 from agnt_api.notify import job_topic, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services import jobs as job_service
+from agnt_api.services.schemas import ParamsLimits, validate_params
 from agnt_api.services.transitions import buyer_scope
 from agnt_models import (
     TERMINAL,
@@ -22,6 +24,9 @@ from agnt_models import (
     JobPage,
     JobStatus,
 )
+
+ORDER_ATTEMPTS = 3
+"""Orders validated against an agent version that a re-publish replaced are retried this often."""
 
 
 async def search_agents(
@@ -44,13 +49,33 @@ async def agent_stats(rt: Runtime, agent_id: str) -> AgentStats:
 async def order_job(
     rt: Runtime, buyer: Principal, body: JobCreate, idempotency_key: str | None
 ) -> tuple[Job, bool]:
-    """Order a job; ``(job, created)``. Wakes the owning executor's long-polls."""
-    job, created, owner_id = await rt.database.run(
-        job_service.create_job, buyer, body, idempotency_key, write=True
+    """Order a job; ``(job, created)``. Wakes the owning executor's long-polls.
+
+    Params are validated between a read and the write, never inside a write transaction;
+    the write re-checks the agent's version and the order starts over if it was re-published.
+    """
+    job_service.check_order_input(body, idempotency_key)
+    limits = ParamsLimits.of(rt.settings)
+    for _ in range(ORDER_ATTEMPTS):
+        target, earlier = await rt.database.run(
+            job_service.read_order_target, buyer, body, idempotency_key
+        )
+        if earlier is not None:
+            return earlier, False
+        await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
+        try:
+            job, created, owner_id = await rt.database.run(
+                job_service.create_job, buyer, body, idempotency_key, target, write=True
+            )
+        except job_service.AgentChangedDuringOrder:
+            continue
+        if created:
+            await rt.notifier.publish([owner_topic(owner_id), job_topic(job.id)])
+        return job, created
+    raise ServiceUnavailable(
+        f"agent {body.agent_id} was re-published during the order; retry",
+        headers={"Retry-After": "1"},
     )
-    if created:
-        await rt.notifier.publish([owner_topic(owner_id), job_topic(job.id)])
-    return job, created
 
 
 async def list_jobs(

@@ -14,7 +14,7 @@ from agnt_api.notify import job_topic, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services.jobs import list_jobs
-from agnt_api.services.schemas import check_no_nul
+from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import executor_scope, move_job, report_progress
 from agnt_models import Agent, AgentPublish, Job, JobPage, JobStatus, StatusReport
 
@@ -91,7 +91,7 @@ def _apply_report(
     report: StatusReport,
     lease_seconds: float,
 ) -> Job:
-    check_no_nul("reason", report.reason)
+    check_storable("reason", report.reason)
     scope = executor_scope(executor)
     if report.progress is not None:
         # Same status again with a progress: a progress report that renews the lease.

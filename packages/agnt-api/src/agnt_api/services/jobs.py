@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from agnt_api.db.tables import agents, idempotency_keys, jobs
 from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import as_utc, job_from_row, utc_now
-from agnt_api.services.schemas import check_no_nul, validate_params
+from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import buyer_scope, load_job, move_job
 from agnt_models import Job, JobCreate, JobPage, JobStatus
 
@@ -27,28 +28,75 @@ def request_digest(body: JobCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class OrderTarget:
+    """The agent an order was checked against: its owner, schema and version (updated_at)."""
+
+    owner_id: uuid.UUID
+    input_schema: dict[str, Any]
+    updated_at: datetime
+
+
+class AgentChangedDuringOrder(Exception):
+    """The agent was re-published between reading its schema and writing the job."""
+
+
+def check_order_input(body: JobCreate, idempotency_key: str | None) -> None:
+    """``ValidationFailed`` if the order holds what a database cannot store (no I/O)."""
+    check_storable("prompt", body.prompt)
+    check_storable("params", body.params)
+    if idempotency_key is not None:
+        check_storable("Idempotency-Key", idempotency_key)
+
+
+def read_order_target(
+    connection: sa.Connection, buyer: Principal, body: JobCreate, idempotency_key: str | None
+) -> tuple[OrderTarget, Job | None]:
+    """The agent to validate params against, and the job of an earlier identical order."""
+    agent = connection.execute(
+        sa.select(agents.c.owner_id, agents.c.input_schema, agents.c.updated_at).where(
+            agents.c.id == body.agent_id
+        )
+    ).one_or_none()
+    if agent is None:
+        raise AgentNotFound(f"no agent {body.agent_id}")
+    target = OrderTarget(
+        owner_id=agent.owner_id, input_schema=agent.input_schema, updated_at=agent.updated_at
+    )
+    earlier = None
+    if idempotency_key is not None:
+        earlier = _earlier_job(connection, buyer, idempotency_key, request_digest(body))
+    return target, earlier
+
+
 def create_job(
     connection: sa.Connection,
     buyer: Principal,
     body: JobCreate,
     idempotency_key: str | None,
+    target: OrderTarget,
 ) -> tuple[Job, bool, uuid.UUID]:
-    """Order a job; ``(job, created, owner_id)``. A repeated Idempotency-Key returns the first job."""
-    check_no_nul("prompt", body.prompt)
-    check_no_nul("params", body.params)
-    if idempotency_key is not None:
-        check_no_nul("Idempotency-Key", idempotency_key)
-    agent = connection.execute(
-        sa.select(agents.c.owner_id, agents.c.input_schema).where(agents.c.id == body.agent_id)
-    ).one_or_none()
-    if agent is None:
+    """Write an order whose params were validated against ``target``; ``(job, created, owner_id)``.
+
+    ``AgentChangedDuringOrder`` if the agent is no longer the version validated against (the
+    caller validates again). A repeated Idempotency-Key returns the first job.
+    """
+    # FOR SHARE: a concurrent re-publish waits until this job is written (SQLite's write
+    # transaction is exclusive already).
+    version = connection.execute(
+        sa.select(agents.c.updated_at)
+        .where(agents.c.id == body.agent_id)
+        .with_for_update(read=True)
+    ).scalar_one_or_none()
+    if version is None:
         raise AgentNotFound(f"no agent {body.agent_id}")
+    if version != target.updated_at:
+        raise AgentChangedDuringOrder(body.agent_id)
     digest = request_digest(body)
     if idempotency_key is not None:
         earlier = _earlier_job(connection, buyer, idempotency_key, digest)
         if earlier is not None:
-            return earlier, False, agent.owner_id
-    validate_params(agent.input_schema, body.params)
+            return earlier, False, target.owner_id
     now = utc_now()
     job_id = uuid.uuid4()
     try:
@@ -83,8 +131,8 @@ def create_job(
         earlier = _earlier_job(connection, buyer, idempotency_key, digest)
         if earlier is None:
             raise
-        return earlier, False, agent.owner_id
-    return load_job(connection, job_id, buyer_scope(buyer)), True, agent.owner_id
+        return earlier, False, target.owner_id
+    return load_job(connection, job_id, buyer_scope(buyer)), True, target.owner_id
 
 
 def _earlier_job(connection: sa.Connection, buyer: Principal, key: str, digest: str) -> Job | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from agnt_api.services.schemas import without_surrogates
 from agnt_models import Agent, AgentSummary, Job, JobStatus, Pricing
 
 
@@ -37,7 +38,7 @@ def job_from_row(row: sa.Row[Any]) -> Job:
         agent_id=row.agent_id,
         buyer_id=row.buyer_id,
         prompt=row.prompt,
-        params=row.params,
+        params=without_surrogates(row.params),
         status=JobStatus(row.status),
         progress=row.progress,
         decision_reason=row.decision_reason,
