@@ -6,12 +6,14 @@
     uv run python distribution/build.py wheel      # dist/pip/agnt-*.whl from the existing binary
 
 The wrappers take the binary from ``--dist-dir`` as it is: the release builds it once per
-platform and hands the same directory to both.
+platform and hands the same directory to both. ``SOURCE_DATE_EPOCH`` (default: the time of
+the checked-out commit) sets every timestamp, so the same inputs give the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +36,40 @@ def cli_version() -> str:
     return version
 
 
+# Where each shell looks for a completion script named after the command.
+COMPLETION_FILES = {"bash": "agnt.bash", "zsh": "_agnt", "fish": "agnt.fish"}
+
+
+def source_date_epoch() -> str:
+    """``SOURCE_DATE_EPOCH`` as given, else the commit time of HEAD, else 1980-01-01."""
+    given = os.environ.get("SOURCE_DATE_EPOCH")
+    if given:
+        return given
+    commit_time = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%ct"],
+        capture_output=True,
+        text=True,
+    )
+    return commit_time.stdout.strip() if commit_time.returncode == 0 else "315532800"
+
+
+def write_completions(build_dir: Path) -> Path:
+    """Write the bash, zsh and fish completion scripts into ``build_dir/completions``.
+
+    typer only prints the script of the shell it detects (``--show-completion``), so the
+    scripts come from the same typer the binary bundles, for each shell by name; they call
+    the `agnt` on PATH, which answers the completion requests itself.
+    """
+    from typer._completion_shared import get_completion_script
+
+    directory = build_dir / "completions"
+    directory.mkdir(exist_ok=True)
+    for shell, name in COMPLETION_FILES.items():
+        script = get_completion_script(prog_name="agnt", complete_var="_AGNT_COMPLETE", shell=shell)
+        (directory / name).write_text(script.strip() + "\n")
+    return directory
+
+
 def build_binary(dist_dir: Path, work_dir: Path) -> Path:
     """Run PyInstaller on agnt.spec; return the onedir build directory."""
     target = current_target()
@@ -52,6 +88,7 @@ def build_binary(dist_dir: Path, work_dir: Path) -> Path:
         ],
         check=True,
     )
+    write_completions(build_dir)
     return build_dir
 
 
@@ -75,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     dist_dir: Path = args.dist_dir.resolve()
     version: str = args.version or cli_version()
+    os.environ["SOURCE_DATE_EPOCH"] = source_date_epoch()
 
     if args.step in ("all", "binary"):
         build_dir = build_binary(dist_dir, args.work_dir.resolve())
