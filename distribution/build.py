@@ -20,7 +20,7 @@ from pathlib import Path
 
 from npm_packages import pack_npm_packages
 from pip_wheel import build_wheel
-from target import current_target
+from target import current_target, required_glibc_minor
 
 DISTRIBUTION_DIR = Path(__file__).resolve().parent
 REPO_ROOT = DISTRIBUTION_DIR.parent
@@ -107,6 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dist-dir", type=Path, default=REPO_ROOT / "dist")
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "build" / "pyinstaller")
     parser.add_argument(
+        "--out-dir", type=Path, default=None, help="where npm/ and pip/ go (default: --dist-dir)"
+    )
+    parser.add_argument(
+        "--max-glibc",
+        type=int,
+        default=None,
+        help="fail when the Linux build needs a glibc 2.N newer than this (the wheel's tag)",
+    )
+    parser.add_argument(
         "--version", default=None, help="version of the wrappers (default: agnt-cli's)"
     )
     args = parser.parse_args(argv)
@@ -119,11 +128,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"binary: {build_dir}")
     else:
         build_dir = existing_build(dist_dir)
+    if args.max_glibc is not None and current_target().os == "linux":
+        needed = required_glibc_minor(build_dir)
+        if needed > args.max_glibc:
+            raise SystemExit(f"the build needs glibc 2.{needed}, newer than 2.{args.max_glibc}")
+    out_dir: Path = (args.out_dir or dist_dir).resolve()
     if args.step in ("all", "npm"):
-        for tarball in pack_npm_packages(build_dir, version, dist_dir / "npm"):
+        for tarball in pack_npm_packages(build_dir, version, out_dir / "npm"):
             print(f"npm: {tarball}")
     if args.step in ("all", "wheel"):
-        print(f"wheel: {build_wheel(build_dir, version, dist_dir / 'pip')}")
+        print(f"wheel: {build_wheel(build_dir, version, out_dir / 'pip')}")
 
 
 if __name__ == "__main__":
