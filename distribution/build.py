@@ -3,7 +3,7 @@
     uv run python distribution/build.py all        # binary, then both wrappers
     uv run python distribution/build.py binary     # dist/agnt-<os>-<arch>/
     uv run python distribution/build.py npm        # dist/npm/*.tgz from the existing binary
-    uv run python distribution/build.py wheel      # dist/pip/agnt-*.whl from the existing binary
+    uv run python distribution/build.py wheel      # dist/pip/agnt_bin-*.whl from the existing binary
 
 The wrappers take the binary from ``--dist-dir`` as it is: the release builds it once per
 platform and hands the same directory to both. ``SOURCE_DATE_EPOCH`` (default: the time of
