@@ -70,7 +70,8 @@ def _steps(job: str | dict[str, Any]) -> str:
 
 def _publishes(job: dict[str, Any]) -> bool:
     text = _steps(job)
-    return any(word in text for word in ("uv publish", "npm publish", "gh release"))
+    words = ("uv publish", "npm publish", "gh release", "gh-action-pypi-publish")
+    return any(word in text for word in words)
 
 
 def test_actionlint_finds_nothing() -> None:
@@ -130,7 +131,8 @@ def test_checksums_wait_for_every_build_and_attest_them() -> None:
 
 def test_publishing_skips_what_is_already_out() -> None:
     pypi = _steps("publish-pypi")
-    assert "--check-url https://pypi.org/simple/" in pypi
+    assert "pypa/gh-action-pypi-publish" in pypi
+    assert "'skip-existing': True" in pypi and "'attestations': True" in pypi
     npm = _steps("publish-npm")
     assert 'npm view "$name@$VERSION"' in npm
     assert "--provenance" in npm
