@@ -58,7 +58,7 @@ def npm_installed_launcher(prefix: Path) -> Path | None:
     npm = shutil.which("npm")
     version = cli_version()
     tarballs = [
-        DIST / "npm" / f"agnt-cli-{current_target().name}-{version}.tgz",
+        DIST / "npm" / f"agnt-{current_target().name}-{version}.tgz",
         DIST / "npm" / f"agnt-{version}.tgz",
     ]
     if npm is None or not all(tarball.is_file() for tarball in tarballs):
@@ -76,7 +76,7 @@ def npm_installed_launcher(prefix: Path) -> Path | None:
 
 def pip_installed_shim(venv: Path) -> Path | None:
     """`agnt` from the wheel in dist/pip installed into a fresh venv, if the wheel exists."""
-    wheels = sorted((DIST / "pip").glob(f"agnt-{cli_version()}-*.whl"))
+    wheels = sorted((DIST / "pip").glob(f"agnt_bin-{cli_version()}-*.whl"))
     if not wheels:
         return None
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -2,7 +2,7 @@
 
 One build directory per platform, ``dist/agnt-<os>-<arch>/``, uses Node's names
 (``linux-x64``, ``darwin-arm64``, ``win32-x64``) because the npm platform packages
-(``@agnt/cli-<os>-<arch>``) must match ``process.platform`` / ``process.arch``; the wheel
+(``agnt-<os>-<arch>``) must match ``process.platform`` / ``process.arch``; the wheel
 tag is derived from the same build.
 """
 
@@ -46,7 +46,7 @@ class Target:
 
     @property
     def name(self) -> str:
-        """``<os>-<arch>`` as in ``dist/agnt-linux-x64`` and ``@agnt/cli-linux-x64``."""
+        """``<os>-<arch>`` as in ``dist/agnt-linux-x64`` and the npm package ``agnt-linux-x64``."""
         return f"{self.os}-{self.cpu}"
 
     @property
@@ -57,7 +57,7 @@ class Target:
     @property
     def npm_package(self) -> str:
         """Name of the npm package that carries this platform's build."""
-        return f"@agnt/cli-{self.name}"
+        return f"agnt-{self.name}"
 
     def build_dir(self, dist_dir: Path) -> Path:
         """The onedir build of this platform under ``dist_dir``."""
@@ -91,7 +91,10 @@ def current_target() -> Target:
             f"supported: {', '.join(SUPPORTED)}"
         )
     if os_name == "linux" and platform.libc_ver()[0] != "glibc":
-        raise UnsupportedPlatformError("the Linux binary needs glibc (musl is not supported)")
+        raise UnsupportedPlatformError(
+            "the Linux binary is built for glibc (manylinux_2_28); on musl (Alpine) "
+            "install the Python package instead: pip install agnt-cli"
+        )
     return Target(os=os_name, cpu=cpu)
 
 

@@ -7,6 +7,11 @@ the version went backwards, or when a bumped version has no entry in the package
 CHANGELOG.md. A package with no tag yet is unreleased and passes. Tagged or not, a
 ``__version__`` in the package's source must equal its pyproject.toml version.
 
+What ships under a version is more than the package's directory: agnt-api's wheel carries
+``migrations/``; agnt-cli's version is also that of the `agnt` binary and its npm and pip
+wrappers, which bundle ``distribution/``, agnt-client and agnt-models, and the locked
+versions of every third-party package they bundle (and of PyInstaller, which builds them).
+
     uv run python scripts/check_versions.py                       # CI
     uv run python scripts/check_versions.py --release-tag agnt-cli-v0.2.0
         # the release workflow: the tag names a package whose pyproject has that version
@@ -26,9 +31,21 @@ from packaging.version import InvalidVersion, Version
 
 # What of packages/<name>/ ships in its wheel (code, dependencies, the PyPI description);
 # tests and the CHANGELOG's "Unreleased" notes can change without a release.
-SHIPPED_PREFIXES = ("src/", "pyproject.toml", "README.md")
-# Sources outside packages/<name>/ that ship inside a package's wheel.
-EXTRA_SOURCES = {"agnt-api": ("migrations",)}
+SHIPPED_PREFIXES = ("src/", "pyproject.toml", "README.md", "LICENSE", "hatch_build.py")
+# Sources outside packages/<name>/ that ship under a package's version.
+EXTRA_SOURCES = {
+    "agnt-api": ("migrations",),
+    "agnt-cli": (
+        "distribution",
+        "LICENSE",
+        "packages/agnt-client/src",
+        "packages/agnt-client/pyproject.toml",
+        "packages/agnt-models/src",
+        "packages/agnt-models/pyproject.toml",
+    ),
+}
+# Packages whose release bundles the locked third-party closure of these roots (uv.lock).
+LOCK_BUNDLES = {"agnt-cli": ("agnt-cli", "pyinstaller")}
 VERSION_ASSIGNMENT = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 TAG_PATTERN = re.compile(r"^(?P<package>[a-z0-9][a-z0-9-]*)-v(?P<version>\d[^\s]*)$")
 
@@ -96,6 +113,42 @@ def shipped_changes(repo: Path, package: Package, since: str, rev: str) -> list[
     ]
 
 
+def locked_closure(repo: Path, rev: str, roots: tuple[str, ...]) -> dict[str, str]:
+    """``{name: version}`` of the third-party packages uv.lock at ``rev`` pulls in for ``roots``."""
+    try:
+        text = git(repo, "show", f"{rev}:uv.lock")
+    except subprocess.CalledProcessError:
+        return {}
+    packages = {entry["name"]: entry for entry in tomllib.loads(text).get("package", [])}
+    versions: dict[str, str] = {}
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in packages:
+            continue
+        seen.add(name)
+        entry = packages[name]
+        source = entry.get("source", {})
+        if not ({"editable", "virtual", "directory"} & set(source)):
+            versions[name] = str(entry.get("version"))
+        todo.extend(dependency["name"] for dependency in entry.get("dependencies", []))
+    return versions
+
+
+def bundled_lock_changes(repo: Path, package: Package, since: str, rev: str) -> list[str]:
+    """``uv.lock: name old -> new`` for each bundled third-party package that changed."""
+    roots = LOCK_BUNDLES.get(package.name)
+    if roots is None:
+        return []
+    old, new = locked_closure(repo, since, roots), locked_closure(repo, rev, roots)
+    return [
+        f"uv.lock: {name} {old.get(name, '-')} -> {new.get(name, '-')}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+
+
 def changelog_mentions(repo: Path, package: Package, version: Version) -> bool:
     """Whether the package's CHANGELOG.md has a heading for ``version``."""
     changelog = repo / package.directory / "CHANGELOG.md"
@@ -130,7 +183,9 @@ def check_package(repo: Path, package: Package, rev: str) -> Verdict:
     if not tags:
         return Verdict(package, None, [], mismatch)
     tagged_version, tag = tags[-1]
-    changed = shipped_changes(repo, package, tag, rev)
+    changed = shipped_changes(repo, package, tag, rev) + bundled_lock_changes(
+        repo, package, tag, rev
+    )
     problem = mismatch or _problem_since_tag(repo, package, tag, tagged_version, changed)
     return Verdict(package, tag, changed, problem)
 

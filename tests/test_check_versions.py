@@ -206,3 +206,79 @@ def test_release_tag_fails_when_source_version_disagrees(repo: Repo) -> None:
     result = repo.check("--release-tag", "agnt-client-v0.1.0")
     assert result.returncode == 1
     assert "says __version__ 0.2.0" in result.stderr
+
+
+def lock(*packages: tuple[str, str, tuple[str, ...]]) -> str:
+    """A uv.lock with (name, version, dependencies); agnt-* are workspace members."""
+    entries = []
+    for name, version, dependencies in packages:
+        source = (
+            f'{{ editable = "packages/{name}" }}'
+            if name.startswith("agnt-")
+            else '{ registry = "https://pypi.org/simple" }'
+        )
+        deps = ", ".join(f'{{ name = "{d}" }}' for d in dependencies)
+        entries.append(
+            f'[[package]]\nname = "{name}"\nversion = "{version}"\nsource = {source}\n'
+            f"dependencies = [{deps}]\n"
+        )
+    return "version = 1\n\n" + "\n".join(entries)
+
+
+@pytest.fixture
+def cli_repo(tmp_path: Path) -> Repo:
+    """agnt-cli released at 0.1.0, bundling agnt-client, agnt-models and typer (uv.lock)."""
+    repo = Repo(tmp_path)
+    for name in ("agnt-models", "agnt-client", "agnt-cli", "agnt-api"):
+        repo.package(name, "0.1.0", ("0.1.0",))
+    repo.write("distribution/agnt.spec", "# spec\n")
+    repo.write(
+        "uv.lock",
+        lock(
+            ("agnt-cli", "0.1.0", ("agnt-client", "typer")),
+            ("agnt-client", "0.1.0", ("agnt-models",)),
+            ("agnt-models", "0.1.0", ()),
+            ("typer", "0.12.0", ()),
+            ("pytest", "8.0.0", ()),
+        ),
+    )
+    repo.commit()
+    repo.tag("agnt-cli-v0.1.0")
+    return repo
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "distribution/agnt.spec",
+        "packages/agnt-client/src/agnt_client/__init__.py",
+        "packages/agnt-models/src/agnt_models/__init__.py",
+        "packages/agnt-cli/LICENSE",
+    ],
+)
+def test_what_the_binary_bundles_counts_as_agnt_cli_changes(cli_repo: Repo, changed: str) -> None:
+    cli_repo.write(changed, "# changed\n")
+    cli_repo.commit()
+    result = cli_repo.check()
+    assert result.returncode == 1
+    assert "agnt-cli" in result.stderr
+    assert changed in result.stdout
+
+
+def test_a_bundled_package_bumped_in_the_lock_counts_as_an_agnt_cli_change(
+    cli_repo: Repo,
+) -> None:
+    text = (cli_repo.root / "uv.lock").read_text()
+    cli_repo.write("uv.lock", text.replace('version = "0.12.0"', 'version = "0.13.0"'))
+    cli_repo.commit()
+    result = cli_repo.check()
+    assert result.returncode == 1
+    assert "uv.lock: typer 0.12.0 -> 0.13.0" in result.stdout
+
+
+def test_a_dev_only_package_bumped_in_the_lock_needs_no_release(cli_repo: Repo) -> None:
+    text = (cli_repo.root / "uv.lock").read_text()
+    cli_repo.write("uv.lock", text.replace('version = "8.0.0"', 'version = "9.0.0"'))
+    cli_repo.commit()
+    result = cli_repo.check()
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -16,9 +16,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import threading
 import time
 import tomllib
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +92,10 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
             )
             assert done.returncode == 0, done.stdout + done.stderr
             (shared / "built").touch()
-    (wheel,) = (dist / "pip").glob("agnt-*.whl")
+    (wheel,) = (dist / "pip").glob("agnt_bin-*.whl")
     return Build(
         build_dir=dist / "agnt-linux-x64",
-        npm_platform=dist / "npm" / f"agnt-cli-linux-x64-{CLI_VERSION}.tgz",
+        npm_platform=dist / "npm" / f"agnt-linux-x64-{CLI_VERSION}.tgz",
         npm_launcher=dist / "npm" / f"agnt-{CLI_VERSION}.tgz",
         wheel=wheel,
     )
@@ -193,9 +198,110 @@ def test_binary_bundles_the_cli_and_nothing_of_the_server(build: Build) -> None:
     assert bundled == []
 
 
+def test_binary_bundles_licenses_and_no_checkout_path(build: Build) -> None:
+    internal = build.build_dir / "_internal"
+    assert (internal / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
+    notices = (internal / "THIRD_PARTY_NOTICES.txt").read_text()
+    for component in ("CPython", "OpenSSL", "certifi", "httpx", "rich", "pydantic", "typer"):
+        assert f"\n{component} " in notices, component
+    for component in ("click", "shellingham", "anyio", "idna"):
+        assert f"\n{component} " in notices, component
+    assert "License: MPL-2.0" in notices  # certifi
+    assert "Mozilla Public License" in notices  # its text, from its dist-info
+    assert not list(build.build_dir.rglob("direct_url.json"))
+    checkout = str(REPO).encode()
+    leaking = [
+        p.name for p in build.build_dir.rglob("*") if p.is_file() and checkout in p.read_bytes()
+    ]
+    assert leaking == []
+
+
+def test_completion_works_in_the_binary(build: Build, user_env: dict[str, str]) -> None:
+    # typer detects the shell from the parent process (shellingham): here bash.
+    shown = subprocess.run(
+        ["bash", "-c", '"$0" --show-completion', str(build.exe)],
+        env=user_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "complete -o default -F _agnt_completion agnt" in shown.stdout
+    env = {
+        **user_env,
+        "_AGNT_COMPLETE": "complete_bash",
+        "COMP_WORDS": "agnt sea",
+        "COMP_CWORD": "1",
+    }
+    completed = agnt(build.exe, env=env)
+    assert (completed.returncode, completed.stdout.split()) == (0, ["search"])
+
+
+COMPLETIONS = {
+    "agnt.bash": "complete -o default",
+    "_agnt": "#compdef agnt",
+    "agnt.fish": "complete --command agnt",
+}
+
+
+def test_both_wrappers_ship_the_completions_and_the_license(build: Build, pip_venv: Path) -> None:
+    with tarfile.open(build.npm_platform) as tarball:
+        names = set(tarball.getnames())
+        for name, start in COMPLETIONS.items():
+            member = tarball.extractfile(f"package/bin/completions/{name}")
+            assert member is not None and start in member.read().decode(), name
+    assert "package/LICENSE" in names
+    assert "package/bin/_internal/THIRD_PARTY_NOTICES.txt" in names
+    with tarfile.open(build.npm_launcher) as tarball:
+        assert "package/LICENSE" in tarball.getnames()
+    with zipfile.ZipFile(build.wheel) as wheel:
+        names = set(wheel.namelist())
+    assert {f"agnt_binary/completions/{name}" for name in COMPLETIONS} <= names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    # pip puts the data files under the environment's prefix, where the shells look.
+    share = pip_venv / "share"
+    assert (share / "bash-completion" / "completions" / "agnt").is_file()
+    assert (share / "zsh" / "site-functions" / "_agnt").is_file()
+    assert (share / "fish" / "vendor_completions.d" / "agnt.fish").is_file()
+
+
+def _wrap(build: Build, out_dir: Path, step: str, env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), step, "--dist-dir", str(build.build_dir.parent)]
+        + ["--out-dir", str(out_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_wrappers_are_reproducible_and_name_the_repository(build: Build, tmp_path: Path) -> None:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600", "GITHUB_REPOSITORY": "example/agnt"}
+    outputs = []
+    for attempt in ("first", "second"):
+        for step in ("npm", "wheel"):
+            _wrap(build, tmp_path / attempt, step, env)
+        # Touching the inputs between the two builds must not change a byte.
+        for path in build.build_dir.rglob("*"):
+            os.utime(path)
+        files = sorted((tmp_path / attempt).glob("*/*.*"))
+        outputs.append({f.relative_to(tmp_path / attempt): f.read_bytes() for f in files})
+    assert len(outputs[0]) == 3  # two npm tarballs, one wheel
+    assert outputs[0] == outputs[1]
+    launcher = tmp_path / "first" / "npm" / build.npm_launcher.name
+    with tarfile.open(launcher) as tarball:
+        member = tarball.extractfile("package/package.json")
+        assert member is not None
+        manifest = json.load(member)
+    assert manifest["repository"]["url"] == "git+https://github.com/example/agnt.git"
+    assert manifest["license"] == "MIT"
+    assert manifest["optionalDependencies"]["agnt-linux-x64"] == CLI_VERSION
+
+
 def test_wrappers_carry_the_agnt_cli_version(build: Build) -> None:
     assert build.npm_platform.is_file() and build.npm_launcher.is_file()
-    assert build.wheel.name.startswith(f"agnt-{CLI_VERSION}-py3-none-manylinux_2_")
+    assert build.wheel.name.startswith(f"agnt_bin-{CLI_VERSION}-py3-none-manylinux_2_")
     assert build.wheel.name.endswith("_x86_64.whl")
 
 
@@ -261,8 +367,8 @@ def test_installed_agnt_fails_like_the_python_cli_when_the_api_is_down(
 @pytest.mark.parametrize(
     ("broken", "says"),
     [
-        ("platform_package_missing", "@agnt/cli-linux-x64 is not installed"),
-        ("platform_package_broken", "@agnt/cli-linux-x64 has no agnt"),
+        ("platform_package_missing", "agnt-linux-x64 is not installed"),
+        ("platform_package_broken", "agnt-linux-x64 has no agnt"),
         ("binary_not_started", "could not run"),
     ],
 )
@@ -274,7 +380,7 @@ def test_launcher_without_a_runnable_binary_prints_json_error(
         shutil.copytree(npm_prefix / "lib" / "node_modules" / "agnt", modules / "agnt")
     else:
         shutil.copytree(npm_prefix / "lib" / "node_modules", modules)
-        binary = modules / "@agnt" / "cli-linux-x64" / "bin" / "agnt"
+        binary = modules / "agnt-linux-x64" / "bin" / "agnt"
         if broken == "platform_package_broken":
             binary.unlink()
         else:
@@ -299,6 +405,79 @@ def test_launcher_on_an_unsupported_platform_prints_json_error(
     error = error_of(result)
     assert error["code"] == "unsupported_platform"
     assert "linux-ppc64" in str(error["message"])
+
+
+def test_launcher_on_musl_says_to_use_the_python_package(
+    npm_prefix: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    pretend = tmp_path / "pretend-musl.js"
+    pretend.write_text("process.report.getReport = () => ({ header: {} });\n")
+    launcher = npm_prefix / "lib" / "node_modules" / "agnt" / "bin" / "agnt.js"
+    node = _require_tool("node")
+    result = agnt(node, "--require", str(pretend), str(launcher), "--version", env=user_env)
+    assert (result.returncode, result.stdout) == (1, "")
+    error = error_of(result)
+    assert error["code"] == "unsupported_platform"
+    assert "musl" in str(error["message"]) and "pip install agnt-cli" in str(error["message"])
+
+
+@pytest.fixture
+def registry_url() -> Iterator[str]:
+    """A stand-in for PyPI's JSON API and the npm registry: agnt-bin and agnt are at 99.0.0."""
+    answers = {
+        "/pypi/agnt-bin/json": {"info": {"name": "agnt-bin", "version": "99.0.0"}},
+        "/npm/agnt/latest": {"name": "agnt", "version": "99.0.0"},
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answer = answers.get(self.path)
+            body = json.dumps(answer or {"error": "Not found"}).encode()
+            self.send_response(200 if answer else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "registry", "package", "upgrade"),
+    [
+        ("npm", "npm", "agnt", "npm install -g agnt@latest"),
+        ("pip", "pypi", "agnt-bin", "pip install --upgrade agnt-bin"),
+    ],
+)
+def test_version_check_asks_the_channel_the_binary_came_from(
+    wrapper: str,
+    registry: str,
+    package: str,
+    upgrade: str,
+    request: pytest.FixtureRequest,
+    registry_url: str,
+    user_env: dict[str, str],
+) -> None:
+    env = {
+        **user_env,
+        "AGNT_PYPI_URL": f"{registry_url}/pypi",
+        "AGNT_NPM_REGISTRY": f"{registry_url}/npm",
+    }
+    result = agnt(installed_agnt(wrapper, request), "version", "--check", env=env)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["channel"], document["package"]) == (registry, package)
+    assert (document["latest"], document["update_available"]) == ("99.0.0", True)
+    assert document["upgrade"] == upgrade
 
 
 def test_installed_agnt_ends_on_signals_like_the_binary(

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Launcher of the native `agnt` build: find the @agnt/cli-<platform>-<arch> package that
+// Launcher of the native `agnt` build: find the agnt-<platform>-<arch> package that
 // npm installed for this machine, run its binary with our arguments and stdio, forward
 // signals to it, and end with its exit status.
 "use strict";
@@ -19,13 +19,30 @@ function fail(code, message) {
   process.exit(EXIT_GENERAL);
 }
 
+// The Linux builds link against glibc; Node reports no glibc version on musl (Alpine).
+function isMusl() {
+  if (process.platform !== "linux") return false;
+  try {
+    return !process.report.getReport().header.glibcVersionRuntime;
+  } catch {
+    return false;
+  }
+}
+
 function binaryPath() {
   const platform = `${process.platform}-${process.arch}`;
-  const packageName = `@agnt/cli-${platform}`;
+  const packageName = `agnt-${platform}`;
   if (!SUPPORTED.includes(platform)) {
     fail(
       "unsupported_platform",
       `agnt has no binary for ${platform}; supported: ${SUPPORTED.join(", ")}. ` +
+        "Install the Python package instead: pip install agnt-cli",
+    );
+  }
+  if (isMusl()) {
+    fail(
+      "unsupported_platform",
+      `agnt's ${platform} binary needs glibc, and this system uses musl (Alpine). ` +
         "Install the Python package instead: pip install agnt-cli",
     );
   }

@@ -59,17 +59,31 @@ def demo_keys(settings: Settings) -> dict[str, str]:
     return result
 
 
-def executor_command() -> list[str] | None:
-    """The demo executor's command line, or ``None`` when agnt_executor has no demo yet."""
+DEMO_EXTRA_MISSING = (
+    "agnt-server demo runs the demo executor, which is not installed: "
+    "pip install 'agnt-api[demo]' (or uv pip install 'agnt-api[demo]')"
+)
+
+
+class DemoExecutorMissing(RuntimeError):
+    """agnt-api was installed without its ``[demo]`` extra (agnt-executor)."""
+
+
+def executor_command() -> list[str]:
+    """The demo executor's command line; ``DemoExecutorMissing`` without ``agnt-api[demo]``."""
+    # The only place the API imports the executor: agnt-api depends on it through the
+    # [demo] extra alone (tests/test_layers.py).
     try:
         from agnt_executor import demo
-    except ImportError:
-        return None
+    except ImportError as exc:
+        raise DemoExecutorMissing(DEMO_EXTRA_MISSING) from exc
     manifest = demo.manifest_path()
     return [sys.executable, "-m", "agnt_executor", "run", str(manifest)]
 
 
-async def _serve(settings: Settings, port: int, executor_key: str, buyer_key: str) -> None:
+async def _serve(
+    settings: Settings, port: int, command: list[str], executor_key: str, buyer_key: str
+) -> None:
     import uvicorn
 
     from agnt_api.app import create_app
@@ -102,17 +116,8 @@ async def _serve(settings: Settings, port: int, executor_key: str, buyer_key: st
             return
         await asyncio.sleep(0.05)
     _write_private(settings.data_dir / ENV_FILE, f"AGNT_API_URL={url}\nAGNT_API_KEY={buyer_key}\n")
-    command = executor_command()
-    child: asyncio.subprocess.Process | None = None
-    if command is None:
-        print(
-            "note: the demo executor (agnt_executor.demo) is not installed; "
-            "serving the API only, so jobs stay pending.",
-            file=sys.stderr,
-        )
-    else:
-        child_env = {**os.environ, "AGNT_API_URL": url, "AGNT_API_KEY": executor_key}
-        child = await asyncio.create_subprocess_exec(*command, env=child_env)
+    child_env = {**os.environ, "AGNT_API_URL": url, "AGNT_API_KEY": executor_key}
+    child = await asyncio.create_subprocess_exec(*command, env=child_env)
     env_path = settings.data_dir / ENV_FILE
     print(
         f"agnt demo is running at {url}\n"
@@ -124,7 +129,7 @@ async def _serve(settings: Settings, port: int, executor_key: str, buyer_key: st
     try:
         await serving
     finally:
-        if child is not None and child.returncode is None:
+        if child.returncode is None:
             child.terminate()
             try:
                 async with asyncio.timeout(10):
@@ -136,6 +141,11 @@ async def _serve(settings: Settings, port: int, executor_key: str, buyer_key: st
 
 def run_demo(data_dir: str, port: int) -> int:
     """Migrate, make keys, serve the API and run the demo executor until Ctrl-C."""
+    try:
+        command = executor_command()
+    except DemoExecutorMissing as exc:
+        print(f"agnt-server: {exc}", file=sys.stderr)
+        return 1
     root = Path(data_dir).expanduser().absolute()
     settings = load_settings(
         data_dir=root,
@@ -152,7 +162,9 @@ def run_demo(data_dir: str, port: int) -> int:
     # demo.env appears again once the API answers: its presence means "ready".
     (root / ENV_FILE).unlink(missing_ok=True)
     try:
-        asyncio.run(_serve(settings, port, pair[Role.EXECUTOR.value], pair[Role.BUYER.value]))
+        asyncio.run(
+            _serve(settings, port, command, pair[Role.EXECUTOR.value], pair[Role.BUYER.value])
+        )
     except KeyboardInterrupt:
         # Ctrl-C before the API was up: nothing was started yet.
         return 130

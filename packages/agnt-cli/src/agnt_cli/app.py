@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from agnt_cli.commands import agents, jobs, results
+from agnt_cli.commands import agents, jobs, results, version
 from agnt_cli.commands.config import config_app
 from agnt_cli.connection import GlobalOptions
 from agnt_cli.errors import CliError, error_from_exception, interrupted, usage_error
@@ -116,6 +116,7 @@ app.command()(jobs.jobs)
 app.command()(jobs.status)
 app.command()(results.result)
 app.command()(jobs.cancel)
+app.command()(version.version)
 app.add_typer(config_app, name="config")
 
 

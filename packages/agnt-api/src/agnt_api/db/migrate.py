@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from importlib import metadata, resources
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import sqlalchemy as sa
 from alembic import command
@@ -10,7 +14,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-import agnt_api
+
+class MigrationsMissing(RuntimeError):
+    """agnt-api was installed without its Alembic environment (a broken build)."""
 
 
 class SchemaOutdated(Exception):
@@ -18,12 +24,40 @@ class SchemaOutdated(Exception):
 
 
 def migrations_dir() -> Path:
-    """The Alembic environment: shipped inside the wheel, or ``migrations/`` of the checkout."""
-    package = Path(agnt_api.__file__).parent
-    shipped = package / "migrations"
-    if (shipped / "env.py").exists():
-        return shipped
-    return package.parents[3] / "migrations"
+    """The Alembic environment, found through the installed agnt-api distribution.
+
+    A wheel ships it as ``agnt_api/migrations`` (package data). An editable install of a
+    checkout ships no copy (it would go stale as revisions are added): its PEP 610
+    ``direct_url.json`` names the project directory, and the checkout's top-level
+    ``migrations/`` (or the sdist's ``migrations/``) is read from there.
+    """
+    shipped = resources.files("agnt_api") / "migrations"
+    if shipped.joinpath("env.py").is_file():
+        return Path(str(shipped))
+    project = _editable_project_dir()
+    if project is not None:
+        for candidate in (project / "migrations", project.parent.parent / "migrations"):
+            if (candidate / "env.py").is_file():
+                return candidate
+    raise MigrationsMissing(
+        "agnt_api has no migrations: install agnt-api from its wheel, "
+        "or editable from a checkout that has migrations/"
+    )
+
+
+def _editable_project_dir() -> Path | None:
+    """The source directory of an editable agnt-api install, from its ``direct_url.json``."""
+    try:
+        text = metadata.distribution("agnt-api").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    direct_url = json.loads(text)
+    url = urlsplit(str(direct_url.get("url", "")))
+    if not direct_url.get("dir_info", {}).get("editable") or url.scheme != "file":
+        return None
+    return Path(url2pathname(url.path))
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
