@@ -72,3 +72,18 @@ def test_a_registered_key_is_masked_in_every_log_line_and_traceback() -> None:
     assert parsed["error"] == "failed with ***"
     assert "Bearer ***" in parsed["traceback"]
     assert key.split('"')[0] not in line
+
+
+def test_check_lists_the_variables_a_manifest_names_but_the_executor_lacks(
+    tmp_path: Path,
+) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(
+        '[[agents]]\nid = "needs-env"\nname = "Needs env"\n'
+        'handler = { type = "command", argv = ["env"], pass_env = ["SET_VAR", "UNSET_VAR"], '
+        'secrets = ["UNSET_TOKEN"] }\n'
+    )
+    done = run_executor("check", str(manifest), env={"SET_VAR": "1"})
+    assert done.returncode == 0, done.stderr
+    (agent,) = json.loads(done.stdout)["agents"]
+    assert agent["unset_variables"] == ["UNSET_VAR", "UNSET_TOKEN"]
