@@ -13,6 +13,8 @@ from urllib.parse import quote
 import pytest
 
 from agnt_api.storage.files import FileStorage
+from agnt_client import Client, PayloadTooLargeError
+from agnt_models import AgentPublish, JobStatus
 
 NFC_E = "\u00e9"
 NFD_E = "e\u0301"
@@ -268,3 +270,30 @@ async def test_a_range_of_thousands_of_digits_is_answered_never_500(
     if status == 416:
         assert response.json()["code"] == "range_not_satisfiable"
         assert response.headers["content-range"] == "bytes */25"
+
+
+def test_a_live_server_answers_an_executor_over_the_cap_413_while_it_still_uploads(
+    live_api_factory: Any, tmp_path: Path
+) -> None:
+    # The server answers before the body ends: the executor must see the 413, not a broken
+    # connection that it would retry as a network error.
+    api = live_api_factory(env={"AGNT_MAX_RESULT_FILES": "5"})
+    with (
+        Client(base_url=api.url, api_key=api.buyer_key) as buyer,
+        Client(base_url=api.url, api_key=api.executor_key) as executor,
+    ):
+        executor.publish_agent("capped", AgentPublish(name="Capped"))
+        job = buyer.create_job("capped", "many files")
+        executor.report_status(job.id, JobStatus.ACCEPTED)
+        executor.report_status(job.id, JobStatus.RUNNING)
+        outputs = []
+        for number in range(40):
+            path = tmp_path / f"out{number:02}.bin"
+            path.write_bytes(os.urandom(256 * 1024))
+            outputs.append(path)
+        with pytest.raises(PayloadTooLargeError) as refused:
+            executor.complete_job(job.id, outputs)
+        assert refused.value.code == "payload_too_large"
+        assert buyer.get_job(job.id).status is JobStatus.RUNNING
+    objects = api.data_dir / "objects"
+    assert [p for p in objects.rglob("*") if p.is_file()] == []

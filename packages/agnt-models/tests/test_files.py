@@ -28,7 +28,7 @@ NFD_E = "e\u0301"
 tricky = st.text(
     alphabet=st.one_of(
         st.sampled_from(list("CcOoNnPpRrAaUuXxLlTtMm0123456789¹.: /\\$|*?<>\"'\t\n")),
-        st.sampled_from([NFC_E, "e", "\u0301", "\u202e", "\u200b", "ß", "K", "\u212a"]),
+        st.sampled_from([NFC_E, "e", "\u0301", "\u202e", "\u200b", "ß", "K", "\u212a", "ı", "İ"]),
         st.characters(),
     ),
     max_size=12,
@@ -90,6 +90,7 @@ def test_plain_names_are_accepted(name: str) -> None:
         ("A.txt", "a.txt"),
         ("same", "same"),
         ("STRASSE", "straße"),
+        ("ı.txt", "I.TXT"),
         ("\u00c9T\u00c9.txt", "\u00e9t\u00e9.txt"),
     ],
 )
@@ -148,4 +149,11 @@ def test_content_disposition_keeps_the_exact_name_in_filename_star() -> None:
     header = content_disposition('notes é "x".txt')
     assert header == (
         "attachment; filename=\"notes _ _x_.txt\"; filename*=UTF-8''notes%20%C3%A9%20%22x%22.txt"
+    )
+
+
+def test_content_disposition_keeps_the_ascii_fallback_quotable() -> None:
+    assert (
+        content_disposition('a"b\\c.txt')
+        == "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"
     )

@@ -70,8 +70,13 @@ ResultFileName = Annotated[str, AfterValidator(check_result_name)]
 
 
 def result_name_key(name: str) -> str:
-    """What a case-insensitive, normalizing file system (NTFS, APFS) compares ``name`` by."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    """What a case-insensitive, normalizing file system (NTFS, APFS) compares ``name`` by.
+
+    Upper case first (NTFS compares upper-cased names: ``ı`` and ``i`` are both ``I``),
+    then case folding (APFS folds: ``ß`` and ``ss`` are one name).
+    """
+    upper = unicodedata.normalize("NFC", name).upper()
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", upper).casefold())
 
 
 class ResultNames:
