@@ -278,6 +278,10 @@ REDOS = "^(a+)+$"
         ({"properties": {"x": {"type": "string", "pattern": REDOS}}}, {"x": "a" * 30 + "!"}),
         ({"patternProperties": {REDOS: {"type": "integer"}}}, {"a" * 30 + "!": "s"}),
         ({"propertyNames": {"pattern": REDOS}}, {"a" * 30 + "!": 1}),
+        (
+            {"properties": {"x": {"pattern": REDOS}, "child": {"$ref": "#"}}},
+            {"child": {"x": "a" * 30 + "!"}, "x": "a" * 30 + "!"},
+        ),
     ],
 )
 async def test_a_redos_pattern_answers_fast_and_healthz_stays_responsive(

@@ -142,7 +142,7 @@ def test_buyer_finds_orders_follows_downloads_and_cancels_in_the_browser(
     page.get_by_label("top").fill("1000")
     page.get_by_role("button", name="Order job").click()
     error = page.locator('[data-field-error="top"]')
-    expect(error).to_contain_text("1000")
+    expect(error).to_contain_text("at most 100")
     expect(page.get_by_label("top")).to_have_attribute("aria-invalid", "true")
     shoot(page, "agent-validation-error", "desktop")
 

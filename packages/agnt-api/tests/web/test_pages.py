@@ -211,7 +211,7 @@ async def test_schema_violations_from_the_service_land_on_their_field(site) -> N
     )
     assert response.status_code == 422
     match = re.search(r'data-field-error="count">([^<]+)<', response.text)
-    assert match and "50" in match.group(1)
+    assert match and "at most 10" in match.group(1)
 
 
 async def test_jobs_page_lists_filters_and_pages(site) -> None:

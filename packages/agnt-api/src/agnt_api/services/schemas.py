@@ -145,12 +145,16 @@ def _refuse_retrieval(uri: str) -> Any:
 
 
 def _compile(schema: dict[str, Any]) -> jsonschema_rs.Validator:
-    return jsonschema_rs.validator_for(
-        schema,
-        validate_formats=True,
-        retriever=_refuse_retrieval,
-        pattern_options=jsonschema_rs.RegexOptions(size_limit=REGEX_SIZE_LIMIT),
-    )
+    return jsonschema_rs.validator_for(schema, **_validator_options())
+
+
+def _validator_options() -> dict[str, Any]:
+    """One set of options for every compiled validator: linear regexes, no retrieval."""
+    return {
+        "validate_formats": True,
+        "retriever": _refuse_retrieval,
+        "pattern_options": jsonschema_rs.RegexOptions(size_limit=REGEX_SIZE_LIMIT),
+    }
 
 
 @dataclass(frozen=True)
