@@ -83,7 +83,7 @@ def cmd_keys_create(settings: Settings, role: Role, name: str, principal: str | 
     database = _database(settings)
     try:
         principal_id = uuid.UUID(principal) if principal else None
-        created = database.transact(keys.create_key, role, name, principal_id, write=True)
+        created = database.transact_write(keys.create_key, role, name, principal_id)
     except LookupError as exc:
         print(f"agnt-server: {exc}", file=sys.stderr)
         return 1
@@ -108,7 +108,7 @@ def cmd_keys_revoke(settings: Settings, prefix: str) -> int:
     """Revoke the key with ``prefix``."""
     database = _database(settings)
     try:
-        revoked = database.transact(keys.revoke_key, prefix, write=True)
+        revoked = database.transact_write(keys.revoke_key, prefix)
     finally:
         database.dispose()
     if not revoked:

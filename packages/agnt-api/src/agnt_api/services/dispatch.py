@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, jobs
 from agnt_api.errors import AgentNotFound, Forbidden
-from agnt_api.notify import job_topic, long_poll, owner_topic
+from agnt_api.notify import announce, job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services.jobs import list_jobs
@@ -39,7 +39,7 @@ async def publish_agent(
     rt: Runtime, owner: Principal, agent_id: str, body: AgentPublish
 ) -> tuple[Agent, bool]:
     """Create or update an agent the executor owns; ``(agent, created)``."""
-    return await rt.database.run(agent_service.publish_agent, owner, agent_id, body, write=True)
+    return await rt.database.write(agent_service.publish_agent, owner, agent_id, body)
 
 
 def _check_agent_filter(
@@ -111,7 +111,7 @@ def _claim(
 ) -> list[Job]:
     if request.agent_ids:
         _check_agent_filter(connection, executor, request.agent_ids)
-    return claim_pending(
+    claimed = claim_pending(
         connection,
         executor,
         limit=request.max,
@@ -119,18 +119,15 @@ def _claim(
         job_ids=request.job_ids,
         lease_seconds=lease_seconds,
     )
+    announce(connection, [job_topic(job.id) for job in claimed])
+    return claimed
 
 
 async def claim_jobs(rt: Runtime, executor: Principal, request: ClaimRequest) -> ClaimedJobs:
     """Take up to ``request.max`` pending jobs (accepted, leased); long-poll with ``wait``."""
 
     async def attempt() -> list[Job]:
-        claimed = await rt.database.run(
-            _claim, executor, request, rt.settings.lease_seconds, write=True
-        )
-        if claimed:
-            await rt.notifier.publish([job_topic(job.id) for job in claimed])
-        return claimed
+        return await rt.database.write(_claim, executor, request, rt.settings.lease_seconds)
 
     claimed = await long_poll(
         rt.notifier,
@@ -182,7 +179,7 @@ def _apply_report(
     lease_seconds: float,
 ) -> Job:
     check_no_nul("reason", report.reason)
-    return apply_report(
+    job = apply_report(
         connection,
         job_id,
         report.status,
@@ -191,14 +188,14 @@ def _apply_report(
         progress=report.progress,
         reason=report.reason,
     )
+    announce(connection, [job_topic(job.id)])
+    return job
 
 
 async def report_status(
     rt: Runtime, executor: Principal, job_id: uuid.UUID, report: StatusReport
 ) -> Job:
     """Apply an executor's status or progress report; wakes the job's long-pollers."""
-    job = await rt.database.run(
-        _apply_report, executor, job_id, report, rt.settings.lease_seconds, write=True
+    return await rt.database.write(
+        _apply_report, executor, job_id, report, rt.settings.lease_seconds
     )
-    await rt.notifier.publish([job_topic(job.id)])
-    return job
