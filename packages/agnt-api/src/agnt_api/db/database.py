@@ -5,10 +5,12 @@ and its arguments; it runs in one transaction on a worker thread, so the event l
 blocks on the database and both dialects take the same code path. Both are typed with
 ``Concatenate``, so mypy checks every call's arguments against the work function.
 
-Why threads and not an async driver: measured on the claim path (``bench/``), the cost per
-request is Python (FastAPI, SQLAlchemy, pydantic) in one GIL-bound process, not the thread
-hop; the sync engine keeps SQLite (pysqlite) and Postgres (psycopg) on one code path, and
-more throughput comes from more worker processes (``agnt-server serve --workers``).
+Why threads and not an async driver: the cost per request is Python (FastAPI, SQLAlchemy,
+pydantic) in a GIL-bound process, not the thread hop. Issue 14's prototype measured an
+async engine at +20 % on the claim path (190 -> 225-230 claims/s), less than what removing
+round trips gave (one transaction per request, the atomic claim) or a second process;
+the sync engine keeps SQLite (pysqlite) and Postgres (psycopg) on one code path, and more
+throughput comes from more worker processes (``agnt-server serve --workers``).
 """
 
 from __future__ import annotations
