@@ -93,7 +93,7 @@ def _store_schema(api: Api, agent_id: str, schema: dict[str, Any]) -> None:
             agents.update().where(agents.c.id == agent_id).values(input_schema=schema)
         )
 
-    api.runtime.database.transact(store, write=True)
+    api.runtime.database.transact_write(store)
 
 
 def _remote_schemas(port: int) -> list[tuple[dict[str, Any], str]]:
@@ -444,7 +444,7 @@ async def test_the_write_refuses_an_order_validated_against_an_older_agent(
     target, _ = api.runtime.database.transact(job_service.read_order_target, buyer, body, None)
     await api.publish("executor-x", "echo", input_schema={"type": "object", "required": ["x"]})
     with pytest.raises(AgentChangedDuringOrder):
-        api.runtime.database.transact(job_service.create_job, buyer, body, None, target, write=True)
+        api.runtime.database.transact_write(job_service.create_job, buyer, body, None, target)
     # Through the API the order is validated against the new schema.
     problem = _problem(await _order(api, "echo", {"count": 1}), 422, "validation_error")
     assert problem["errors"][0] == {"loc": "params.x", "message": "is required"}
@@ -465,7 +465,7 @@ async def test_a_surrogate_stored_before_the_fix_does_not_break_listings(
             .values(params={"k\udc00": ["\ud800"]})
         )
 
-    api.runtime.database.transact(poison, write=True)
+    api.runtime.database.transact_write(poison)
     for who, path in (
         ("buyer-a", "/v1/jobs"),
         ("buyer-a", f"/v1/jobs/{job['id']}"),

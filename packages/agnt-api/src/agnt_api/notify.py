@@ -4,9 +4,13 @@ Topics are strings: ``job:<id>`` when a job changes, ``owner:<principal id>`` wh
 arrives for one of that executor's agents. A long-poller subscribes *before* it reads the
 database, so a change between its read and its wait still wakes it.
 
-``Notifier`` is the in-process hub (one API process, the embedded SQLite default).
-``PostgresNotifier`` also sends every topic through ``NOTIFY`` and ``LISTEN``s on one
-connection per process, so a change committed on any replica wakes pollers on all of them.
+A write announces its topics inside its own transaction (``announce``): on Postgres that
+is a ``NOTIFY``, which Postgres delivers at commit and drops on rollback, so a committed
+change never fails afterwards for want of a notification, and costs no extra round trip
+or transaction. ``Notifier`` is the in-process hub (one API process, the embedded SQLite
+default): ``Database.write`` hands it the announced topics after the commit.
+``PostgresNotifier`` ``LISTEN``s on one connection per process and wakes its pollers from
+there, so a change committed on any replica (or worker process) wakes pollers on all.
 """
 
 from __future__ import annotations
@@ -14,16 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import psycopg
 import sqlalchemy as sa
 
 from agnt_api.db import Database
+from agnt_api.db.database import ANNOUNCED_TOPICS
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 CHANNEL = "agnt_events"
+_MAX_PAYLOAD = 7_000
+"""Bytes per ``NOTIFY`` payload (Postgres refuses 8,000 and more)."""
 
 
 def job_topic(job_id: object) -> str:
@@ -34,6 +44,35 @@ def job_topic(job_id: object) -> str:
 def owner_topic(owner_id: object) -> str:
     """Topic of new jobs for any agent of one executor."""
     return f"owner:{owner_id}"
+
+
+def announce(connection: sa.Connection, topics: Iterable[str]) -> None:
+    """Wake the long-polls on ``topics`` when this write transaction commits.
+
+    On Postgres the ``NOTIFY`` is part of the transaction; in-process subscribers are woken
+    by ``Database.write`` after the commit. A rolled-back transaction announces nothing.
+    """
+    names = sorted(set(topics))
+    if not names:
+        return
+    if connection.dialect.name == "postgresql":
+        for payload in _payloads(names):
+            connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+    connection.info.setdefault(ANNOUNCED_TOPICS, set()).update(names)
+
+
+def _payloads(names: list[str]) -> list[str]:
+    payloads: list[str] = []
+    current: list[str] = []
+    size = 0
+    for name in names:
+        if current and size + len(name) + 1 > _MAX_PAYLOAD:
+            payloads.append(" ".join(current))
+            current, size = [], 0
+        current.append(name)
+        size += len(name) + 1
+    payloads.append(" ".join(current))
+    return payloads
 
 
 class Subscription:
@@ -63,6 +102,12 @@ class Notifier:
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
+        self.stopping = False
+
+    def stop_waiting(self) -> None:
+        """The process is shutting down: every long-poll answers now, and new ones at once."""
+        self.stopping = True
+        self._wake_all()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topics: Iterable[str]) -> AsyncIterator[Subscription]:
@@ -81,8 +126,8 @@ class Notifier:
                     if not subscribers:
                         del self._subscribers[topic]
 
-    async def publish(self, topics: Iterable[str]) -> None:
-        """Wake the subscribers of ``topics`` (after the change is committed)."""
+    def committed(self, topics: Iterable[str]) -> None:
+        """A transaction that announced ``topics`` committed: wake their subscribers."""
         self._wake(topics)
 
     async def close(self) -> None:
@@ -107,19 +152,17 @@ class PostgresNotifier(Notifier):
 
     def __init__(self, database: Database, *, listen_timeout: float = 5.0) -> None:
         super().__init__()
-        self._database = database
         url = database.engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._listen_timeout = listen_timeout
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def publish(self, topics: Iterable[str]) -> None:
-        """Wake local subscribers now and every replica's through ``NOTIFY``."""
-        names = sorted(set(topics))
-        self._wake(names)
-        if names:
-            await self._database.run(_notify, " ".join(names))
+    def committed(self, topics: Iterable[str]) -> None:
+        """Nothing to do: the ``NOTIFY`` went out with the commit and comes back by ``LISTEN``.
+
+        Waking local subscribers here too would make each of them attempt twice.
+        """
 
     async def close(self) -> None:
         """Stop listening."""
@@ -159,8 +202,31 @@ class PostgresNotifier(Notifier):
                 delay = min(delay * 2, 5.0)
 
 
-def _notify(connection: sa.Connection, payload: str) -> None:
-    connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+async def long_poll(
+    notifier: Notifier,
+    topics: Iterable[str],
+    wait: float,
+    attempt: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+) -> T:
+    """``attempt()`` until ``done`` says its result is worth answering, for up to ``wait`` s.
+
+    The one long-poll loop of the API (buyers following a job, executors claiming or
+    watching). It subscribes to ``topics`` *before* each attempt reads the database, so a
+    change committed in between still wakes it; it re-attempts on each wake-up and answers
+    the last result at the deadline, or at once when the process starts shutting down.
+    """
+    if wait <= 0 or notifier.stopping:
+        return await attempt()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    async with notifier.subscribe(topics) as subscription:
+        while True:
+            result = await attempt()
+            remaining = deadline - loop.time()
+            if done(result) or remaining <= 0 or notifier.stopping:
+                return result
+            await subscription.wait(remaining)
 
 
 def create_notifier(database: Database) -> Notifier:

@@ -15,9 +15,10 @@ Where the TATs live:
   write per order would queue on SQLite's single write lock.
 
 What is limited, per principal (so extra keys of one principal share its allowance): orders,
-publishes, status reports and completions (the upload of result files); and web sign-in
-attempts per client IP. Reads and the executor's long-polls are not: they are cheap or
-bounded by their own wait, and the job path stays one statement shorter.
+publishes and completions (the upload of result files); and web sign-in attempts per client
+IP. Reads, status reports and the executor's long-polls are not: they are cheap, bounded by
+their own wait, or (status reports) idempotent writes of one row on the job path, which
+must stay one statement long (issue 14's throughput).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class RateAction(StrEnum):
 
     ORDERS = "orders"
     PUBLISHES = "publishes"
-    REPORTS = "reports"
     COMPLETIONS = "completions"
     SIGN_INS = "sign_ins"
 
@@ -76,7 +76,6 @@ def configured_rates(settings: Settings) -> dict[RateAction, Rate]:
         RateAction.PUBLISHES: Rate(
             settings.rate_publishes_per_minute, settings.rate_publishes_burst
         ),
-        RateAction.REPORTS: Rate(settings.rate_reports_per_minute, settings.rate_reports_burst),
         RateAction.COMPLETIONS: Rate(
             settings.rate_completions_per_minute, settings.rate_completions_burst
         ),
@@ -186,7 +185,7 @@ class PostgresBuckets:
             self._next_sweep = time.monotonic() + self.SWEEP_SECONDS
             # Rested buckets (TAT in the past) are dropped so the table stays one row per
             # recently active caller (sign-in attempts add one per client address).
-            await self._database.run(_sweep, write=True)
+            await self._database.write(_sweep)
         return wait
 
 

@@ -76,7 +76,7 @@ async def test_revoking_the_key_ends_a_saved_session(site: Any) -> None:
     await site.sign_in()
     saved = _session_cookie(site)
     prefix = key_prefix(site.keys["buyer"])
-    assert site.runtime.database.transact(keys.revoke_key, prefix, write=True)
+    assert site.runtime.database.transact_write(keys.revoke_key, prefix)
     async with _replay(site, saved) as thief:
         assert (await thief.get("/jobs", headers=HTML)).status_code == 303
 

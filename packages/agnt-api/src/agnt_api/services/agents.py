@@ -13,7 +13,7 @@ from agnt_api.db.tables import agent_tags, agents, jobs
 from agnt_api.errors import AgentNotFound, AgentOwnedByOther, InvalidCursor
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
-from agnt_api.services.schemas import check_no_nul, check_schema, check_storable
+from agnt_api.services.schemas import check_schema, check_storable
 from agnt_models import Agent, AgentPublish, AgentSearchPage, AgentStats, JobStatus
 
 MAX_SEARCH_OFFSET = 100_000
@@ -89,8 +89,8 @@ def search_agents(
     cursor: str | None,
 ) -> AgentSearchPage:
     """Agents matching every word of ``query`` (and ``tag``), most relevant first."""
-    check_no_nul("q", query)
-    check_no_nul("tag", tag)
+    check_storable("q", query)
+    check_storable("tag", tag)
     terms = dialect.search_terms(query)
     tag = tag.strip().lower() if tag else None
     query_key = fingerprint(terms, tag)

@@ -136,10 +136,6 @@ def without_surrogates(value: Any) -> Any:
     return value
 
 
-check_no_nul = check_storable
-"""The former name, still used by agent search (a query holds no numbers, only text)."""
-
-
 def _refuse_retrieval(uri: str) -> Any:
     raise ValueError(f"{uri[:200]} is outside the schema; only local references are allowed")
 

@@ -70,28 +70,67 @@ def move_job(
     return _update_or_explain(connection, job_id, target, scope, jobs.c.status.in_(allowed), values)
 
 
-def report_progress(
+def apply_report(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    target: JobStatus,
+    scope: sa.ColumnElement[bool],
+    *,
+    lease_seconds: float,
+    progress: int | None = None,
+    reason: str | None = None,
+) -> Job:
+    """An executor's report: move the job to ``target``, or repeat the current status.
+
+    Repeating the report that produced the current status is not an error (its first
+    answer may have been lost): on a leased job it renews the lease (and sets the
+    progress), on an ended one it answers the job as it is. Anything else that the
+    transition table refuses is ``InvalidTransition``.
+    """
+    if progress is not None:
+        # The common progress report: same status, new progress, renewed lease.
+        renewed = _renew_lease(connection, job_id, target, scope, lease_seconds, progress, reason)
+        if renewed is not None:
+            return renewed
+    try:
+        return move_job(
+            connection,
+            job_id,
+            target,
+            scope,
+            lease_seconds=lease_seconds,
+            reason=reason,
+            progress=progress,
+        )
+    except InvalidTransition:
+        renewed = _renew_lease(connection, job_id, target, scope, lease_seconds, progress, reason)
+        if renewed is not None:
+            return renewed
+        current = load_job(connection, job_id, scope)
+        if current.status is target and target in TERMINAL:
+            return current
+        raise
+
+
+def _renew_lease(
     connection: sa.Connection,
     job_id: uuid.UUID,
     status: JobStatus,
     scope: sa.ColumnElement[bool],
-    *,
     lease_seconds: float,
-    progress: int,
-    reason: str | None = None,
+    progress: int | None,
+    reason: str | None,
 ) -> Job | None:
-    """A progress report on a leased job still in ``status``: renew the lease, set progress.
-
-    ``None`` when the job is not in ``status`` (the caller then tries a transition).
-    """
+    """Renew the lease of a job still in the leased ``status``; ``None`` if it is not."""
     if status not in LEASED:
         return None
     now = utc_now()
     values: dict[str, Any] = {
-        "progress": progress,
         "updated_at": now,
         "lease_expires_at": now + timedelta(seconds=lease_seconds),
     }
+    if progress is not None:
+        values["progress"] = progress
     if reason is not None:
         values["decision_reason"] = reason
     row = connection.execute(
@@ -101,6 +140,55 @@ def report_progress(
         .returning(*jobs.c)
     ).one_or_none()
     return None if row is None else job_from_row(row)
+
+
+def claim_pending(
+    connection: sa.Connection,
+    executor: Principal,
+    *,
+    limit: int,
+    agent_ids: list[str] | None,
+    job_ids: list[uuid.UUID] | None,
+    lease_seconds: float,
+) -> list[Job]:
+    """Take up to ``limit`` pending jobs of the executor's agents, oldest first: ``accepted``.
+
+    One statement: ``WITH picked AS (SELECT id ... ORDER BY created_at LIMIT n FOR UPDATE
+    SKIP LOCKED) UPDATE jobs ... FROM picked WHERE jobs.id = picked.id RETURNING *``. SKIP LOCKED: concurrent claimers on Postgres
+    each take other rows instead of waiting for (or colliding on) the same ones. SQLite has
+    no row locks and renders no ``FOR UPDATE``; its writers run one at a time (``BEGIN
+    IMMEDIATE``), so each claim sees the previous one's result.
+    """
+    picked = sa.select(jobs.c.id).where(
+        jobs.c.status == JobStatus.PENDING.value, executor_scope(executor)
+    )
+    if agent_ids is not None:
+        picked = picked.where(jobs.c.agent_id.in_(agent_ids))
+    if job_ids is not None:
+        picked = picked.where(jobs.c.id.in_(job_ids))
+    # A CTE, not ``id IN (SELECT ... LIMIT n)``: Postgres may plan that subquery as the
+    # inner side of a semi join and run it once per outer row, taking more than n rows.
+    # MATERIALIZED: the locking SELECT runs exactly once.
+    chosen = (
+        picked.order_by(jobs.c.created_at, jobs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    now = utc_now()
+    rows = connection.execute(
+        jobs.update()
+        .where(jobs.c.id == chosen.c.id, jobs.c.status == JobStatus.PENDING.value)
+        .values(
+            status=JobStatus.ACCEPTED.value,
+            updated_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+        .returning(*jobs.c)
+    ).all()
+    # RETURNING follows no order; the caller gets the queue's order.
+    return sorted((job_from_row(row) for row in rows), key=lambda job: (job.created_at, job.id))
 
 
 def _update_or_explain(

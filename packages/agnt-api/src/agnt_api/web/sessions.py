@@ -191,12 +191,10 @@ async def sign_in(request: Request, response: Response, api_key: str) -> Princip
         return None
     previous = _session_token(request)
     if previous is not None:
-        await database.run(web_sessions.end_session, previous, write=True)
+        await database.write(web_sessions.end_session, previous)
     token = secrets.token_urlsafe(32)
     lifetime = timedelta(seconds=SESSION_MAX_AGE_SECONDS)
-    await database.run(
-        web_sessions.start_session, token, auth.key_prefix(api_key), lifetime, write=True
-    )
+    await database.write(web_sessions.start_session, token, auth.key_prefix(api_key), lifetime)
     value = _session_serializer(request).dumps({"session": token})
     _set_cookie(request, response, SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_SECONDS)
     return principal
@@ -206,7 +204,7 @@ async def sign_out(request: Request, response: Response) -> None:
     """End the browser's session in the database and drop its cookie."""
     token = _session_token(request)
     if token is not None:
-        await get_runtime(request).database.run(web_sessions.end_session, token, write=True)
+        await get_runtime(request).database.write(web_sessions.end_session, token)
     response.delete_cookie(
         SESSION_COOKIE,
         path="/",

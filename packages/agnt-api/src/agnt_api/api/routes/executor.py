@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
 from agnt_api.api.deps import Executor, RuntimeDep
 from agnt_api.api.multipart import iter_file_uploads
@@ -18,10 +18,14 @@ from agnt_models import (
     MAX_WAIT_SECONDS,
     Agent,
     AgentPublish,
+    ClaimedJobs,
+    ClaimRequest,
     Job,
     JobPage,
     JobStatus,
+    JobWatch,
     StatusReport,
+    WatchedJobs,
 )
 
 router = APIRouter(prefix="/v1/executor", tags=["executor"])
@@ -79,12 +83,23 @@ async def list_executor_jobs(
     )
 
 
-@router.post(
-    "/jobs/{job_id}/status",
-    response_model=Job,
-    dependencies=[Depends(RateLimit(RateAction.REPORTS))],
-    responses=RATE_LIMITED_RESPONSES,
-)
+@router.post("/claims", response_model=ClaimedJobs)
+async def claim_jobs(rt: RuntimeDep, caller: Executor, body: ClaimRequest) -> ClaimedJobs:
+    """Take up to ``max`` pending jobs of the caller's agents, oldest first (now accepted).
+
+    Atomic: concurrent claimers never get the same job, and none gets a 409. With ``wait``
+    the call long-polls until at least one job was taken (or answers an empty list).
+    """
+    return await dispatch.claim_jobs(rt, caller, body)
+
+
+@router.post("/jobs/watch", response_model=WatchedJobs)
+async def watch_jobs(rt: RuntimeDep, caller: Executor, body: JobWatch) -> WatchedJobs:
+    """The named jobs the caller no longer holds (canceled, ended, lost); long-polls with ``wait``."""
+    return await dispatch.watch_jobs(rt, caller, body)
+
+
+@router.post("/jobs/{job_id}/status", response_model=Job)
 async def report_status(
     rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, body: StatusReport
 ) -> Job:
@@ -100,7 +115,19 @@ async def report_status(
     responses=RATE_LIMITED_RESPONSES,
 )
 async def complete_job(
-    rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, request: Request
+    rt: RuntimeDep,
+    caller: Executor,
+    job_id: uuid.UUID,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
 ) -> Job:
-    """Upload the result files (multipart parts named ``files``); the job becomes completed."""
-    return await results.complete_job(rt, caller, job_id, iter_file_uploads(request))
+    """Upload the result files (multipart parts named ``files``); the job becomes completed.
+
+    A retry with the same ``Idempotency-Key`` as a completion that happened answers 200
+    with the completed job (its first answer was lost) instead of 409.
+    """
+    return await results.complete_job(
+        rt, caller, job_id, iter_file_uploads(request), idempotency_key
+    )
