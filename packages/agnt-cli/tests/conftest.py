@@ -42,18 +42,33 @@ class AgntRun:
         assert self.stdout.endswith("\n"), self
         return json.loads(self.stdout)
 
+    def created(self) -> str | None:
+        """The id ``agnt order --wait`` announced on stderr (``{"created": id}``), if any."""
+        first = self.stderr.split("\n", 1)[0]
+        if not first.startswith('{"created":'):
+            return None
+        document = json.loads(first)
+        assert set(document) == {"created"}, document
+        return str(document["created"])
+
+    def _stderr_after_created(self) -> str:
+        if self.created() is None:
+            return self.stderr
+        return self.stderr.split("\n", 1)[1]
+
     def error(self) -> dict[str, Any]:
-        """The ``error`` object of stderr (which must be exactly one JSON object)."""
-        document = json.loads(self.stderr)
+        """The ``error`` object of stderr (exactly one JSON object, after a created line)."""
+        document = json.loads(self._stderr_after_created())
         assert set(document) == {"error"}, document
         error: dict[str, Any] = document["error"]
         assert {"code", "message", "status"} <= set(error), error
         return error
 
     def ok(self) -> Any:
-        """stdout's document, after checking the call succeeded with nothing on stderr."""
+        """stdout's document, after checking the call succeeded with nothing on stderr
+        (but the created line of ``agnt order --wait``)."""
         assert self.exit_code == 0, self
-        assert self.stderr == "", self
+        assert self._stderr_after_created() == "", self
         return self.json()
 
 

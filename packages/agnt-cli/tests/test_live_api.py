@@ -33,8 +33,7 @@ def order(buyer, agent_id: str, *args: str) -> dict[str, Any]:
 def complete(
     executor: Any, job_id: str, tmp_path: Path, steps: tuple[int, ...] = (50,), pause: float = 0.0
 ) -> None:
-    """Accept, run (reporting each progress step), and complete with one file."""
-    executor.report_status(job_id, JobStatus.ACCEPTED)
+    """Run a claimed job (reporting each progress step), and complete it with one file."""
     for progress in steps:
         executor.report_status(job_id, JobStatus.RUNNING, progress=progress)
         time.sleep(pause)
@@ -50,7 +49,7 @@ def serving_next_job(executor: Any, agent_id: str, handle: Callable[[str], None]
 
     def serve() -> None:
         try:
-            jobs = executor.claim_jobs(agent_id, wait=30)
+            jobs = executor.claim_jobs(agent_ids=[agent_id], wait=30)
             assert jobs, "no job to serve"
             handle(str(jobs[0].id))
         except BaseException as exc:

@@ -247,17 +247,17 @@ def test_claim_jobs_long_poll_returns_when_a_job_arrives(
 ) -> None:
     executor = connect("executor")
     executor.publish_agent(agent_id, AgentPublish(name=agent_id))
-    assert executor.claim_jobs(agent_id, wait=0.2) == []
+    assert executor.claim_jobs(agent_ids=[agent_id], wait=0.2) == []
     with Client(live_server.url, live_server.keys["buyer"]) as buyer:
         ordered: list[Any] = []
         timer = threading.Timer(0.5, lambda: ordered.append(buyer.create_job(agent_id, "wake up")))
         timer.start()
         started = time.monotonic()
         try:
-            claimed = executor.claim_jobs(agent_id, wait=60)
+            claimed = executor.claim_jobs(agent_ids=[agent_id], wait=60)
         finally:
             timer.join()
-    assert [j.id for j in claimed] == [ordered[0].id]
+    assert [(j.id, j.status) for j in claimed] == [(ordered[0].id, JobStatus.ACCEPTED)]
     assert time.monotonic() - started < 30  # woken by the order, not by the 60 s deadline
 
 

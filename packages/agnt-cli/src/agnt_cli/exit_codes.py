@@ -1,4 +1,9 @@
-"""The exit codes of ``agnt``: one per class of outcome, so a script can branch on them."""
+"""The exit codes of ``agnt``: one per class of outcome, so a script can branch on them.
+
+Under ``--wait`` the job's last known state is on stdout whatever the code (7, 8, and also
+1, 6 or 130 once the job exists), and ``agnt order --wait`` writes ``{"created": id}`` on
+stderr first: a script never has to order again to learn what it ordered.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CONFLICT: "conflict or not ready: 409 (result before completion, cancel of an "
     "ended job), or a different local file in the way of a download",
     ExitCode.NETWORK: "network: the API could not be reached",
-    ExitCode.TIMEOUT: "timeout: --timeout ran out under --wait, or a request timed out",
+    ExitCode.TIMEOUT: "timeout: --timeout ran out under --wait (the job's last state is on "
+    "stdout), or a request timed out",
     ExitCode.JOB_UNSUCCESSFUL: "under --wait, the job ended failed, rejected or canceled",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
