@@ -1,8 +1,8 @@
 """The executor loop: publish the manifest's agents, claim jobs, run up to N at once.
 
 Jobs are claimed (``POST /v1/executor/claims``: atomic, long-polled, only of the agents this
-executor serves) and arrive accepted. A watch loop long-polls the held jobs, so a buyer's
-cancel stops the handler within a second or two instead of at the next report. Retrying
+executor serves) and arrive accepted. A watch long-polls the held jobs (``watch``), so a
+buyer's cancel stops the handler within a second or two instead of at the next report. Retrying
 is the client's (``max_retries=None`` with the manifest's ``retry_seconds`` deadline); a
 claim whose answer was lost is made good by adopting its orphans (``orphans``).
 
@@ -32,13 +32,11 @@ from agnt_executor.job_run import JobOutcome, JobRun, fit_reason
 from agnt_executor.logs import log_error, log_event, log_warning
 from agnt_executor.manifest import LoadedManifest
 from agnt_executor.orphans import find_orphans
-from agnt_models import MAX_CLAIM, MAX_WAIT_SECONDS, Agent, Job, JobStatus
+from agnt_executor.watch import HeldJobsWatch
+from agnt_models import MAX_CLAIM, Agent, Job, JobStatus
 
 CLAIM_FAILURE_PAUSE = 1.0
 """Pause before claiming again after a claim failed (the client already retried it)."""
-
-WATCH_FAILURE_PAUSE = 1.0
-"""Pause before watching again after a watch failed (the client already retried it)."""
 
 
 class ExecutorFatalError(Exception):
@@ -76,8 +74,7 @@ class Executor:
         self.concurrency = concurrency
         self.outcomes: Counter[JobOutcome] = Counter()
         self._runs: dict[UUID, tuple[JobRun, asyncio.Task[JobOutcome]]] = {}
-        self._called_off: set[UUID] = set()
-        self._held_grew = asyncio.Event()
+        self._watch = HeldJobsWatch(self.client)
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._abort = asyncio.Event()
@@ -105,7 +102,7 @@ class Executor:
         """Publish (unless told not to), serve jobs until a stop request, then drain."""
         agents = sorted(self.loaded.agents)
         log_event("executor_started", agents=agents, concurrency=self.concurrency)
-        watcher = asyncio.create_task(self._watch_held_jobs())
+        watcher = asyncio.create_task(self._watch.run())
         try:
             if publish:
                 await self._until_stopped(publish_agents(self.client, self.loaded, retry_for=None))
@@ -185,7 +182,7 @@ class Executor:
             return
         task = asyncio.create_task(self._execute(run))
         self._runs[job.id] = (run, task)
-        self._held_grew.set()
+        self._watch.add(run)
 
     async def _refuse_unserved(self, job: Job) -> None:
         reason = f"this executor does not serve agent '{job.agent_id}'"
@@ -204,7 +201,7 @@ class Executor:
             outcome = JobOutcome.FAILED
         finally:
             self._runs.pop(run.job.id, None)
-            self._called_off.discard(run.job.id)
+            self._watch.discard(run.job.id)
             self._slot_freed.set()
         self.outcomes[outcome] += 1
         return outcome
@@ -229,40 +226,6 @@ class Executor:
             # Adopted even past the concurrency: it is ours already, and its lease is running.
             log_event("job_adopted", job_id=str(job.id), agent_id=job.agent_id)
             await self._start(job)
-
-    async def _watch_held_jobs(self) -> None:
-        """Long-poll the jobs being run; call off each one that is no longer ours.
-
-        A new job restarts the long-poll so that it is watched at once; a job that ends is
-        answered by the API at once (no longer held), which restarts it as well.
-        """
-        while True:
-            watched = [job_id for job_id in self._runs if job_id not in self._called_off]
-            self._held_grew.clear()
-            if not watched:
-                await self._held_grew.wait()
-                continue
-            watch = asyncio.create_task(self.client.watch_jobs(watched, wait=MAX_WAIT_SECONDS))
-            grew = asyncio.create_task(self._held_grew.wait())
-            await asyncio.wait({watch, grew}, return_when=asyncio.FIRST_COMPLETED)
-            grew.cancel()
-            if not watch.done():
-                watch.cancel()
-                await asyncio.gather(watch, grew, return_exceptions=True)
-                continue
-            try:
-                answer = watch.result()
-            except AgntError as exc:
-                log_warning("watch_failed", error=str(exc))
-                await asyncio.sleep(WATCH_FAILURE_PAUSE)
-                continue
-            gone = {job.id: f"job is {job.status.value}" for job in answer.items}
-            gone.update((job_id, "job not found") for job_id in answer.missing)
-            for job_id, reason in gone.items():
-                entry = self._runs.get(job_id)
-                if entry is not None:
-                    self._called_off.add(job_id)
-                    entry[0].call_off(reason)
 
     async def _wait_for_free_slot(self) -> None:
         while len(self._runs) >= self.concurrency and not self._stopping.is_set():

@@ -39,6 +39,7 @@ from agnt_executor.job_run import JobOutcome, JobRun
 from agnt_executor.logs import configure_logging, log_error, log_event
 from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
 from agnt_executor.orphans import accepted_jobs
+from agnt_executor.watch import HeldJobsWatch
 from agnt_models import MAX_CLAIM, Job
 
 
@@ -105,6 +106,9 @@ async def _handoff(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) ->
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, run.stop_for_shutdown)
+        watch = HeldJobsWatch(patient)
+        watch.add(run)
+        watcher = asyncio.create_task(watch.run())
         try:
             outcome = await run.decide()
             if outcome is None:
@@ -112,6 +116,9 @@ async def _handoff(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) ->
         except AgntError as exc:
             log_error("api_error", job_id=str(job_id), error=str(exc))
             return _finish(job_id, "api_error", HandoffExit.API_ERROR)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
     return _finish(job_id, outcome.value, _OUTCOME_EXIT[outcome])
 
 
