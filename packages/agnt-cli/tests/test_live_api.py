@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agnt_models import Agent, AgentSearchPage, AgentStats, Job, JobPage, JobStatus
 
 OUTPUT = b"hello hello\n"
@@ -291,3 +293,69 @@ def test_flag_key_beats_env_key_beats_config_key(agnt, buyer, live_api, echo_age
         agnt("--api-key", live_api.buyer_key, "info", echo_agent, env=bad_env).ok()["id"]
         == echo_agent
     )
+
+
+def _start_order(
+    agnt_executable: Path, config_dir: Path, live_api: Any, agent_id: str, *args: str
+) -> tuple[subprocess.Popen[str], str]:
+    """``agnt order AGENT --wait ...`` in the background; the process and the created id."""
+    env = {
+        **os.environ,
+        "AGNT_API_URL": live_api.url,
+        "AGNT_API_KEY": live_api.buyer_key,
+        "AGNT_CONFIG_DIR": str(config_dir),
+    }
+    process = subprocess.Popen(
+        [str(agnt_executable), "order", agent_id, "--prompt", "hello", "--wait", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    # The id comes first, on its own line, before any wait can go wrong.
+    created = json.loads(process.stderr.readline())
+    assert set(created) == {"created"}, created
+    time.sleep(1.0)  # let the first long-poll be in flight
+    return process, str(created["created"])
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_order_wait_rides_out_an_api_restart_and_never_loses_the_id(
+    how: str,
+    live_api: Any,
+    executor: Any,
+    echo_agent: str,
+    agnt_executable: Path,
+    config_dir: Path,
+    tmp_path: Path,
+) -> None:
+    process, job_id = _start_order(agnt_executable, config_dir, live_api, echo_agent)
+    if how == "sigkill":
+        os.kill(live_api.pid, signal.SIGKILL)
+    live_api.stop()
+    time.sleep(2.0)  # connections refused meanwhile
+    assert process.poll() is None, process.communicate()
+    live_api.start()
+    claimed = executor.claim_jobs(agent_ids=[echo_agent], wait=30)
+    assert [str(job.id) for job in claimed] == [job_id]
+    complete(executor, job_id, tmp_path)
+    stdout, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr
+    assert stderr == ""
+    job = json.loads(stdout)
+    assert (job["id"], job["status"]) == (job_id, "completed")
+
+
+def test_order_wait_timeout_while_the_api_is_down_prints_the_job(
+    live_api: Any, echo_agent: str, agnt_executable: Path, config_dir: Path
+) -> None:
+    process, job_id = _start_order(
+        agnt_executable, config_dir, live_api, echo_agent, "--timeout", "5"
+    )
+    live_api.stop()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 7
+    job = json.loads(stdout)
+    assert (job["id"], job["status"]) == (job_id, "pending")
+    assert json.loads(stderr)["error"]["code"] == "wait_timeout"

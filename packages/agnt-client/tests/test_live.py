@@ -291,3 +291,43 @@ def test_large_files_stream_through_without_being_held_in_memory(
     assert files[0].sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     assert upload_peak < size // 8, upload_peak
     assert download_peak < size // 8, download_peak
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+async def test_wait_for_job_rides_out_a_restart_of_the_api(
+    how: str, live_api: Any, tmp_path: Path
+) -> None:
+    """Sync and async followers of one job: the API dies under their long-polls (SIGTERM
+    answers them or drops them; SIGKILL drops them, then connections are refused)."""
+    import asyncio
+    import os
+    import signal
+
+    from agnt_client import AsyncClient
+
+    agent_id = "restart-agent"
+    (tmp_path / "out.txt").write_text("done")
+    with (
+        Client(live_api.url, live_api.executor_key) as executor,
+        Client(live_api.url, live_api.buyer_key) as buyer,
+    ):
+        executor.publish_agent(agent_id, AgentPublish(name=agent_id))
+        job = buyer.create_job(agent_id, "outlive a restart")
+        async with AsyncClient(live_api.url, live_api.buyer_key) as async_buyer:
+            sync_wait = asyncio.create_task(
+                asyncio.to_thread(buyer.wait_for_job, job.id, timeout=90)
+            )
+            async_wait = asyncio.create_task(async_buyer.wait_for_job(job.id, timeout=90))
+            await asyncio.sleep(1.0)  # both long-polls in flight
+            if how == "sigkill":
+                os.kill(live_api.pid, signal.SIGKILL)
+            live_api.stop()
+            await asyncio.sleep(2.0)  # connections refused meanwhile
+            assert not sync_wait.done() and not async_wait.done()
+            await asyncio.to_thread(live_api.start)
+            claimed = executor.claim_jobs(agent_ids=[agent_id], wait=30)
+            assert [j.id for j in claimed] == [job.id]
+            executor.report_status(job.id, "running")
+            executor.complete_job(job.id, [tmp_path / "out.txt"])
+            finished = await asyncio.wait_for(asyncio.gather(sync_wait, async_wait), 60)
+    assert [(j.id, j.status) for j in finished] == [(job.id, JobStatus.COMPLETED)] * 2

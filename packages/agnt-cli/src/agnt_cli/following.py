@@ -18,17 +18,18 @@ if TYPE_CHECKING:
 
 
 def follow_job(
-    client: Client, job_id: str, *, timeout: float | None, last: Job | None = None
+    client: Client, job_id: str, *, timeout: float | None, created: Job | None = None
 ) -> Job:
     """Follow ``job_id`` until it reaches a terminal status and return that state.
 
     Each update redraws the progress bar (on a terminal). When ``timeout`` seconds pass
-    first, raises a timeout error (exit 7) carrying the last state seen. Any other failure
-    once a state is known (``last``, or one seen here: the API gone for good, Ctrl-C) keeps
-    its own error and exit code but still carries that state, so stdout names the job.
+    first, raises a timeout error (exit 7) carrying the last state seen. For a job this
+    call ``created``, any other failure (the API gone for good, Ctrl-C) keeps its own error
+    and exit code but carries the last state seen too, so stdout still names the job.
     """
     from agnt_client import WaitTimeoutError
 
+    last = created
     states = client.follow_job(job_id, timeout=timeout)
     try:
         last = next(states)
@@ -40,7 +41,7 @@ def follow_job(
             "wait_timeout", str(exc), ExitCode.TIMEOUT, document=exc.job.to_json_dict()
         ) from exc
     except (Exception, KeyboardInterrupt) as exc:
-        if last is None or isinstance(exc, CliError):
+        if created is None or last is None or isinstance(exc, CliError):
             raise
         error = error_from_exception(exc)
         error.document = last.to_json_dict()

@@ -79,6 +79,7 @@ class Executor:
         self._stopping = asyncio.Event()
         self._abort = asyncio.Event()
         self._orphan_search: asyncio.Task[None] | None = None
+        self._search_again = False
         served = sorted(loaded.agents)
         # More agents than one claim may name: claim for all of the key's agents instead.
         self._claim_agents = served if len(served) <= MAX_CLAIM else None
@@ -207,25 +208,33 @@ class Executor:
         return outcome
 
     def _search_orphans(self) -> None:
-        """Look for jobs a lost claim answer left accepted, in the background (one search)."""
+        """Look for jobs a lost claim answer left accepted, in the background.
+
+        One search at a time; a claim lost while one runs makes it look once more, since
+        its first look may have come before that claim.
+        """
         if self._orphan_search is not None and not self._orphan_search.done():
+            self._search_again = True
             return
         self._orphan_search = asyncio.create_task(self._adopt_orphans())
 
     async def _adopt_orphans(self) -> None:
-        try:
-            orphans = await find_orphans(
-                self.client, self.loaded.agents, lambda job_id: job_id in self._runs
-            )
-        except AgntError as exc:
-            log_warning("orphan_search_failed", error=str(exc))
-            return
-        for job in orphans:
-            if self._stopping.is_set():
-                return
-            # Adopted even past the concurrency: it is ours already, and its lease is running.
-            log_event("job_adopted", job_id=str(job.id), agent_id=job.agent_id)
-            await self._start(job)
+        self._search_again = True
+        while self._search_again and not self._stopping.is_set():
+            self._search_again = False
+            try:
+                orphans = await find_orphans(
+                    self.client, self.loaded.agents, lambda job_id: job_id in self._runs
+                )
+            except AgntError as exc:
+                log_warning("orphan_search_failed", error=str(exc))
+                continue
+            for job in orphans:
+                if self._stopping.is_set():
+                    return
+                # Adopted even past the concurrency: it is ours already, its lease running.
+                log_event("job_adopted", job_id=str(job.id), agent_id=job.agent_id)
+                await self._start(job)
 
     async def _wait_for_free_slot(self) -> None:
         while len(self._runs) >= self.concurrency and not self._stopping.is_set():

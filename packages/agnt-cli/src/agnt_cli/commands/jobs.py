@@ -90,7 +90,7 @@ def order(
         job = client.create_job(agent_id, text, params, idempotency_key=idempotency_key)
         if wait:
             announce_created(str(job.id))
-            job = require_completed(follow_job(client, str(job.id), timeout=timeout, last=job))
+            job = require_completed(follow_job(client, str(job.id), timeout=timeout, created=job))
     print_document(job.to_json_dict())
 
 
