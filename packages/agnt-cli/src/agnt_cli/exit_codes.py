@@ -34,8 +34,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CONFLICT: "conflict or not ready: 409 (result before completion, cancel of an "
     "ended job), or a different local file in the way of a download",
     ExitCode.NETWORK: "network: the API could not be reached",
-    ExitCode.TIMEOUT: "timeout: --timeout ran out under --wait (the job's last state is on "
-    "stdout), or a request timed out",
+    ExitCode.TIMEOUT: "timeout: --timeout ran out under --wait, or a request timed out",
     ExitCode.JOB_UNSUCCESSFUL: "under --wait, the job ended failed, rejected or canceled",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
