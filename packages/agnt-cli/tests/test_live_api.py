@@ -320,26 +320,42 @@ def _start_order(
     return process, str(created["created"])
 
 
-@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+@pytest.mark.parametrize(
+    ("how", "database"),
+    [
+        ("sigterm", "sqlite"),
+        ("sigkill", "sqlite"),
+        pytest.param("sigkill", "postgres", marks=pytest.mark.postgres),
+    ],
+)
 def test_order_wait_rides_out_an_api_restart_and_never_loses_the_id(
     how: str,
-    live_api: Any,
-    executor: Any,
-    echo_agent: str,
+    database: str,
+    request: pytest.FixtureRequest,
+    live_api_factory: Callable[..., Any],
     agnt_executable: Path,
     config_dir: Path,
     tmp_path: Path,
 ) -> None:
-    process, job_id = _start_order(agnt_executable, config_dir, live_api, echo_agent)
-    if how == "sigkill":
-        os.kill(live_api.pid, signal.SIGKILL)
-    live_api.stop()
-    time.sleep(2.0)  # connections refused meanwhile
-    assert process.poll() is None, process.communicate()
-    live_api.start()
-    claimed = executor.claim_jobs(agent_ids=[echo_agent], wait=30)
-    assert [str(job.id) for job in claimed] == [job_id]
-    complete(executor, job_id, tmp_path)
+    from agnt_client import Client
+    from agnt_models import AgentPublish
+
+    database_url = None
+    if database == "postgres":
+        database_url = request.getfixturevalue("make_postgres_database")()
+    api = live_api_factory(database_url=database_url)
+    with Client(api.url, api.executor_key) as executor:
+        executor.publish_agent("restart-echo", AgentPublish(name="Restart echo"))
+        process, job_id = _start_order(agnt_executable, config_dir, api, "restart-echo")
+        if how == "sigkill":
+            os.kill(api.pid, signal.SIGKILL)
+        api.stop()
+        time.sleep(2.0)  # connections refused meanwhile
+        assert process.poll() is None, process.communicate()
+        api.start()
+        claimed = executor.claim_jobs(agent_ids=["restart-echo"], wait=30)
+        assert [str(job.id) for job in claimed] == [job_id]
+        complete(executor, job_id, tmp_path)
     stdout, stderr = process.communicate(timeout=90)
     assert process.returncode == 0, stderr
     assert stderr == ""

@@ -293,9 +293,20 @@ def test_large_files_stream_through_without_being_held_in_memory(
     assert download_peak < size // 8, download_peak
 
 
-@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+@pytest.mark.parametrize(
+    ("how", "database"),
+    [
+        ("sigterm", "sqlite"),
+        ("sigkill", "sqlite"),
+        pytest.param("sigterm", "postgres", marks=pytest.mark.postgres),
+    ],
+)
 async def test_wait_for_job_rides_out_a_restart_of_the_api(
-    how: str, live_api: Any, tmp_path: Path
+    how: str,
+    database: str,
+    request: pytest.FixtureRequest,
+    live_api_factory: Any,
+    tmp_path: Path,
 ) -> None:
     """Sync and async followers of one job: the API dies under their long-polls (SIGTERM
     answers them or drops them; SIGKILL drops them, then connections are refused)."""
@@ -304,6 +315,11 @@ async def test_wait_for_job_rides_out_a_restart_of_the_api(
     import signal
 
     from agnt_client import AsyncClient
+
+    database_url = None
+    if database == "postgres":
+        database_url = request.getfixturevalue("make_postgres_database")()
+    live_api = live_api_factory(database_url=database_url)
 
     agent_id = "restart-agent"
     (tmp_path / "out.txt").write_text("done")
