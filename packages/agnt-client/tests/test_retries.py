@@ -325,6 +325,13 @@ def test_no_count_limit_needs_a_deadline() -> None:
         RetryPolicy(max_retries=None)
     with pytest.raises(ValueError, match="retry_deadline"):
         Client("http://api.test", max_retries=None)
+    with pytest.raises(ValueError, match="retry_deadline must be >= 0"):
+        Client("http://api.test", retry_deadline=-1)
+    client = Client("http://api.test", max_retries=None, retry_deadline=5)
+    with pytest.raises(ValueError, match="retry_deadline"):
+        client.with_options(retry_deadline=None)
+    assert client.with_options(max_retries=3).options.retry_policy.deadline == 5
+    client.close()
 
 
 def test_a_retry_without_a_count_limit_is_logged_without_one(
