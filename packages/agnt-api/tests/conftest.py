@@ -72,7 +72,7 @@ class Api:
 
     def make_key(self, who: str, role: Role) -> str:
         """Create a principal named ``who`` with ``role``; remember its key."""
-        created = self.runtime.database.transact(keys.create_key, role, who, None, write=True)
+        created = self.runtime.database.transact_write(keys.create_key, role, who, None)
         self.keys[who] = created.key
         self.principal_ids[who] = created.principal_id
         return created.key

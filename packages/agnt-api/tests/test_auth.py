@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import pytest
 
 from agnt_api.services import keys
+from agnt_models import Role
 
 BUYER_ROUTES = [
     ("GET", "/v1/jobs"),
@@ -54,10 +56,42 @@ async def test_unknown_key_gets_401_invalid_api_key(api: Any, key: str) -> None:
 
 async def test_revoked_key_gets_401(api: Any) -> None:
     key = api.keys["buyer-a"]
-    assert api.runtime.database.transact(keys.revoke_key, key[:13], write=True)
+    assert api.runtime.database.transact_write(keys.revoke_key, key[:13])
     response = await api.client.get("/v1/jobs", headers=api.auth("buyer-a"))
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_api_key"
+
+
+async def test_a_used_key_revoked_stops_working_within_the_auth_cache_ttl(
+    api: Any, make_api: Any
+) -> None:
+    # ``api`` closes every app that ``make_api`` made.
+    api = await make_api(auth_cache_seconds=0.5)
+    key = api.make_key("buyer-c", Role.BUYER)
+    assert (await api.client.get("/v1/jobs", headers=api.auth("buyer-c"))).status_code == 200
+    assert api.runtime.database.transact_write(keys.revoke_key, key[:13])
+    # Remembered for at most the TTL: then the revocation holds.
+    await asyncio.sleep(0.6)
+    response = await api.client.get("/v1/jobs", headers=api.auth("buyer-c"))
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_api_key"
+
+
+async def test_without_the_auth_cache_a_revocation_holds_at_once(api: Any, make_api: Any) -> None:
+    api = await make_api(auth_cache_seconds=0)
+    key = api.make_key("buyer-c", Role.BUYER)
+    assert (await api.client.get("/v1/jobs", headers=api.auth("buyer-c"))).status_code == 200
+    assert api.runtime.database.transact_write(keys.revoke_key, key[:13])
+    assert (await api.client.get("/v1/jobs", headers=api.auth("buyer-c"))).status_code == 401
+
+
+async def test_the_auth_cache_skips_the_lookup_and_holds_no_key(api: Any) -> None:
+    assert (await api.client.get("/v1/jobs", headers=api.auth("buyer-a"))).status_code == 200
+    # The principal is answered from memory, so a revoked key still works within the TTL...
+    assert api.runtime.database.transact_write(keys.revoke_key, api.keys["buyer-a"][:13])
+    assert (await api.client.get("/v1/jobs", headers=api.auth("buyer-a"))).status_code == 200
+    # ...and the cache is keyed by the key's hash, never the key.
+    assert api.keys["buyer-a"] not in repr(vars(api.runtime.keys))
 
 
 async def test_keys_are_stored_hashed_with_their_visible_prefix(api: Any) -> None:

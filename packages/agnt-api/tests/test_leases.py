@@ -83,3 +83,29 @@ def test_running_server_reaps_expired_leases_by_itself(
             status = current["status"]
         assert status == "failed"
         assert current["decision_reason"] == LEASE_EXPIRED
+
+
+async def test_hundreds_of_leases_expiring_at_once_wake_a_watch(
+    make_api: Any, api: Any, echo: Any
+) -> None:
+    # More job topics than one NOTIFY payload holds (8,000 bytes): announced in chunks.
+    short = await make_api(lease_seconds=0.5)
+    short.keys = api.keys
+    ordered = [(await short.order("buyer-a", "echo"))["id"] for _ in range(220)]
+    for _ in range(3):
+        claim = await short.client.post(
+            "/v1/executor/claims", headers=short.auth("executor-x"), json={"max": 100}
+        )
+        assert claim.status_code == 200
+    last = ordered[-1]
+    watch = asyncio.create_task(
+        short.client.post(
+            "/v1/executor/jobs/watch",
+            headers=short.auth("executor-x"),
+            json={"job_ids": [last], "wait": 50},
+        )
+    )
+    await asyncio.sleep(0.6)
+    assert sorted(await expire_leases(short.runtime)) == sorted(ordered)
+    watched = (await asyncio.wait_for(watch, 20)).json()
+    assert [(item["id"], item["status"]) for item in watched["items"]] == [(last, "failed")]

@@ -181,8 +181,8 @@ def provision(data_dir: Path) -> tuple[Any, dict[str, str]]:
     try:
         upgrade(database.engine)
         keys = {
-            role: database.transact(
-                create_key, Role(role.removeprefix("other_")), f"client-{role}", None, write=True
+            role: database.transact_write(
+                create_key, Role(role.removeprefix("other_")), f"client-{role}", None
             ).key
             for role in ROLES
         }

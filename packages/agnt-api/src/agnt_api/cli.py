@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from agnt_api.db import Database
 from agnt_api.services import keys
 from agnt_api.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError, load_settings
 from agnt_models import Role
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def _database(settings: Settings) -> Database:
@@ -51,31 +56,94 @@ def prepare_schema(settings: Settings) -> None:
         database.dispose()
 
 
-def cmd_serve(settings: Settings, host: str, port: int) -> int:
-    """Run the API with uvicorn until interrupted."""
+SHUTDOWN_GRACE_SECONDS = 30
+"""How long a stopping server lets in-flight requests finish (long-polls answer at once);
+what is still running then answers 503 with ``Retry-After``."""
+
+
+def default_workers(settings: Settings) -> int:
+    """Worker processes when ``--workers`` is not given: one per CPU on Postgres, 1 on SQLite."""
+    if settings.is_sqlite:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cmd_serve(settings: Settings, host: str, port: int, workers: int | None = None) -> int:
+    """Run the API with uvicorn (``workers`` processes sharing the port) until stopped.
+
+    uvicorn picks uvloop and httptools (installed with ``uvicorn[standard]``). On SIGTERM a
+    worker stops accepting, every long-poll answers at once with the current state, and the
+    other requests get ``SHUTDOWN_GRACE_SECONDS`` to finish.
+    """
     import uvicorn
 
     from agnt_api.app import create_app
     from agnt_api.db.migrate import SchemaOutdated
 
+    count = workers or default_workers(settings)
+    if count > 1 and settings.is_sqlite:
+        # The embedded database wakes long-polls in-process: one process must see every write.
+        print(
+            "agnt-server: --workers above 1 needs Postgres (AGNT_DATABASE_URL); "
+            "SQLite serves from one process",
+            file=sys.stderr,
+        )
+        return 2
     try:
         prepare_schema(settings)
     except SchemaOutdated as exc:
         print(f"agnt-server: {exc}", file=sys.stderr)
         return 1
-    app = create_app(settings)
-    # Long-polls may hold a request for a minute; a stopping replica cuts them after 5 s
-    # and clients simply poll again (on another replica).
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        proxy_headers=True,
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+    }
+    if count == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # Each worker builds its app (and its LISTEN connection) from the same environment.
+        # A worker answers the supervisor's health pings from a thread that starts only
+        # after the interpreter and uvicorn are imported: on a busy machine that takes more
+        # than uvicorn's 5 s, and the supervisor would kill and respawn it forever.
+        uvicorn.run(
+            "agnt_api.cli:worker_app",
+            factory=True,
+            workers=count,
+            timeout_worker_healthcheck=60,
+            **options,
+        )
     return 0
+
+
+def worker_app() -> FastAPI:
+    """The app of one of ``serve --workers N``'s processes (settings from the environment).
+
+    A worker must not outlive its supervisor: killed with SIGKILL, the supervisor cannot
+    stop its workers, and they would keep serving the port. On Linux the kernel sends the
+    worker SIGTERM (a graceful stop) when its parent dies.
+    """
+    from agnt_api.app import create_app
+
+    _stop_with_parent()
+    return create_app()
+
+
+def _stop_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:
+        # The parent died before the request took effect.
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def cmd_keys_create(settings: Settings, role: Role, name: str, principal: str | None) -> int:
@@ -83,7 +151,7 @@ def cmd_keys_create(settings: Settings, role: Role, name: str, principal: str | 
     database = _database(settings)
     try:
         principal_id = uuid.UUID(principal) if principal else None
-        created = database.transact(keys.create_key, role, name, principal_id, write=True)
+        created = database.transact_write(keys.create_key, role, name, principal_id)
     except LookupError as exc:
         print(f"agnt-server: {exc}", file=sys.stderr)
         return 1
@@ -108,7 +176,7 @@ def cmd_keys_revoke(settings: Settings, prefix: str) -> int:
     """Revoke the key with ``prefix``."""
     database = _database(settings)
     try:
-        revoked = database.transact(keys.revoke_key, prefix, write=True)
+        revoked = database.transact_write(keys.revoke_key, prefix)
     finally:
         database.dispose()
     if not revoked:
@@ -116,6 +184,16 @@ def cmd_keys_revoke(settings: Settings, prefix: str) -> int:
         return 1
     print(json.dumps({"prefix": prefix, "revoked": True}))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,6 +205,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="worker processes sharing the port (default: CPU count on Postgres, 1 on SQLite)",
+    )
     key_commands = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -158,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "migrate":
         code = cmd_migrate(settings)
     elif args.command == "serve":
-        code = cmd_serve(settings, args.host, args.port)
+        code = cmd_serve(settings, args.host, args.port, args.workers)
     elif args.keys_command == "create":
         code = cmd_keys_create(settings, Role(args.role), args.name, args.principal_id)
     elif args.keys_command == "list":

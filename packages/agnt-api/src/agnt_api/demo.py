@@ -48,9 +48,7 @@ def demo_keys(settings: Settings) -> dict[str, str]:
             key = stored.get(role.value)
             principal = database.transact(keys.authenticate, key) if key else None
             if key is None or principal is None or principal.role is not role:
-                created = database.transact(
-                    keys.create_key, role, f"demo-{role.value}", None, write=True
-                )
+                created = database.transact_write(keys.create_key, role, f"demo-{role.value}", None)
                 key = created.key
             result[role.value] = key
     finally:

@@ -4,9 +4,13 @@ Topics are strings: ``job:<id>`` when a job changes, ``owner:<principal id>`` wh
 arrives for one of that executor's agents. A long-poller subscribes *before* it reads the
 database, so a change between its read and its wait still wakes it.
 
-``Notifier`` is the in-process hub (one API process, the embedded SQLite default).
-``PostgresNotifier`` also sends every topic through ``NOTIFY`` and ``LISTEN``s on one
-connection per process, so a change committed on any replica wakes pollers on all of them.
+A write announces its topics inside its own transaction (``announce``): on Postgres that
+is a ``NOTIFY``, which Postgres delivers at commit and drops on rollback, so a committed
+change never fails afterwards for want of a notification, and costs no extra round trip
+or transaction. ``Notifier`` is the in-process hub (one API process, the embedded SQLite
+default): ``Database.write`` hands it the announced topics after the commit.
+``PostgresNotifier`` ``LISTEN``s on one connection per process and wakes its pollers from
+there, so a change committed on any replica (or worker process) wakes pollers on all.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import psycopg
 import sqlalchemy as sa
 
 from agnt_api.db import Database
+from agnt_api.db.database import ANNOUNCED_TOPICS
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 CHANNEL = "agnt_events"
+_MAX_PAYLOAD = 7_000
+"""Bytes per ``NOTIFY`` payload (Postgres refuses 8,000 and more)."""
 
 
 def job_topic(job_id: object) -> str:
@@ -37,6 +44,35 @@ def job_topic(job_id: object) -> str:
 def owner_topic(owner_id: object) -> str:
     """Topic of new jobs for any agent of one executor."""
     return f"owner:{owner_id}"
+
+
+def announce(connection: sa.Connection, topics: Iterable[str]) -> None:
+    """Wake the long-polls on ``topics`` when this write transaction commits.
+
+    On Postgres the ``NOTIFY`` is part of the transaction; in-process subscribers are woken
+    by ``Database.write`` after the commit. A rolled-back transaction announces nothing.
+    """
+    names = sorted(set(topics))
+    if not names:
+        return
+    if connection.dialect.name == "postgresql":
+        for payload in _payloads(names):
+            connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+    connection.info.setdefault(ANNOUNCED_TOPICS, set()).update(names)
+
+
+def _payloads(names: list[str]) -> list[str]:
+    payloads: list[str] = []
+    current: list[str] = []
+    size = 0
+    for name in names:
+        if current and size + len(name) + 1 > _MAX_PAYLOAD:
+            payloads.append(" ".join(current))
+            current, size = [], 0
+        current.append(name)
+        size += len(name) + 1
+    payloads.append(" ".join(current))
+    return payloads
 
 
 class Subscription:
@@ -90,8 +126,8 @@ class Notifier:
                     if not subscribers:
                         del self._subscribers[topic]
 
-    async def publish(self, topics: Iterable[str]) -> None:
-        """Wake the subscribers of ``topics`` (after the change is committed)."""
+    def committed(self, topics: Iterable[str]) -> None:
+        """A transaction that announced ``topics`` committed: wake their subscribers."""
         self._wake(topics)
 
     async def close(self) -> None:
@@ -116,19 +152,17 @@ class PostgresNotifier(Notifier):
 
     def __init__(self, database: Database, *, listen_timeout: float = 5.0) -> None:
         super().__init__()
-        self._database = database
         url = database.engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._listen_timeout = listen_timeout
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def publish(self, topics: Iterable[str]) -> None:
-        """Wake local subscribers now and every replica's through ``NOTIFY``."""
-        names = sorted(set(topics))
-        self._wake(names)
-        if names:
-            await self._database.run(_notify, " ".join(names))
+    def committed(self, topics: Iterable[str]) -> None:
+        """Nothing to do: the ``NOTIFY`` went out with the commit and comes back by ``LISTEN``.
+
+        Waking local subscribers here too would make each of them attempt twice.
+        """
 
     async def close(self) -> None:
         """Stop listening."""
@@ -193,10 +227,6 @@ async def long_poll(
             if done(result) or remaining <= 0 or notifier.stopping:
                 return result
             await subscription.wait(remaining)
-
-
-def _notify(connection: sa.Connection, payload: str) -> None:
-    connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
 
 def create_notifier(database: Database) -> Notifier:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from agnt_api.db import Database
 from agnt_api.notify import Notifier, create_notifier
+from agnt_api.services.key_cache import KeyCache
 from agnt_api.settings import Settings
 from agnt_api.storage import Storage, create_storage
 
@@ -18,16 +19,20 @@ class Runtime:
     database: Database
     storage: Storage
     notifier: Notifier
+    keys: KeyCache
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         """Build every dependency without doing I/O (connections open on first use)."""
         database = Database(settings.database_url)
+        notifier = create_notifier(database)
+        database.on_commit = notifier.committed
         return cls(
             settings=settings,
             database=database,
             storage=create_storage(settings),
-            notifier=create_notifier(database),
+            notifier=notifier,
+            keys=KeyCache(settings.auth_cache_seconds),
         )
 
     async def close(self) -> None:

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
     max_wait_seconds: float = Field(default=MAX_WAIT_SECONDS, gt=0, le=MAX_WAIT_SECONDS)
     reaper_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a process remembers an authenticated key (0: never); a "
+        "revoked key stops working within this time on every replica.",
+    )
     session_secret: str = ""
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)

@@ -74,7 +74,7 @@ class Site:
 
     def make_key(self, who: str, role: Role) -> str:
         """A principal named ``who`` with ``role``; its key is remembered."""
-        created = self.runtime.database.transact(keys.create_key, role, who, None, write=True)
+        created = self.runtime.database.transact_write(keys.create_key, role, who, None)
         self.keys[who] = created.key
         self.principals[who] = Principal(id=created.principal_id, role=role, name=who)
         return created.key
@@ -82,8 +82,8 @@ class Site:
     def publish(self, agent_id: str, **fields: Any) -> None:
         """Publish an agent owned by the executor."""
         body = AgentPublish(**{"name": agent_id.replace("-", " ").title(), **fields})
-        self.runtime.database.transact(
-            agents.publish_agent, self.principals["executor"], agent_id, body, write=True
+        self.runtime.database.transact_write(
+            agents.publish_agent, self.principals["executor"], agent_id, body
         )
 
     async def sign_in(self, who: str = "buyer") -> httpx.Response:

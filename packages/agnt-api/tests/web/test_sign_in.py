@@ -94,7 +94,7 @@ async def test_revoking_the_key_ends_its_web_sessions(site) -> None:
     await site.sign_in()
     assert (await site.client.get("/", headers=HTML)).status_code == 200
     prefix = site.keys["buyer"][:13]
-    assert site.runtime.database.transact(keys.revoke_key, prefix, write=True)
+    assert site.runtime.database.transact_write(keys.revoke_key, prefix)
     assert (await site.client.get("/", headers=HTML)).status_code == 303
 
 

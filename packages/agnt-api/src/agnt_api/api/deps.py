@@ -36,7 +36,12 @@ async def current_principal(
             "send your API key as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": 'Bearer realm="agnt"'},
         )
-    principal = await rt.database.run(keys.authenticate, credentials.credentials)
+
+    async def lookup(key: str) -> Principal | None:
+        return await rt.database.run(keys.authenticate, key)
+
+    # Remembered for a few seconds per process: most requests skip this transaction.
+    principal = await rt.keys.principal(credentials.credentials, lookup)
     if principal is None:
         raise InvalidApiKey(
             "the API key is unknown or revoked",

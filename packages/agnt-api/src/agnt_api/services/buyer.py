@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import anyio
+import sqlalchemy as sa
 
 from agnt_api.auth import Principal
-from agnt_api.notify import job_topic, owner_topic
+from agnt_api.notify import announce, job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services import jobs as job_service
@@ -45,11 +45,15 @@ async def order_job(
     rt: Runtime, buyer: Principal, body: JobCreate, idempotency_key: str | None
 ) -> tuple[Job, bool]:
     """Order a job; ``(job, created)``. Wakes the owning executor's long-polls."""
-    job, created, owner_id = await rt.database.run(
-        job_service.create_job, buyer, body, idempotency_key, write=True
-    )
+    return await rt.database.write(_create_job, buyer, body, idempotency_key)
+
+
+def _create_job(
+    connection: sa.Connection, buyer: Principal, body: JobCreate, idempotency_key: str | None
+) -> tuple[Job, bool]:
+    job, created, owner_id = job_service.create_job(connection, buyer, body, idempotency_key)
     if created:
-        await rt.notifier.publish([owner_topic(owner_id), job_topic(job.id)])
+        announce(connection, [owner_topic(owner_id), job_topic(job.id)])
     return job, created
 
 
@@ -81,20 +85,30 @@ async def get_job(rt: Runtime, buyer: Principal, job_id: uuid.UUID, *, wait: flo
     if wait <= 0 or job.status in TERMINAL:
         return job
     seen = (job.status, job.progress, job.updated_at)
-    deadline = anyio.current_time() + min(wait, rt.settings.max_wait_seconds)
-    async with rt.notifier.subscribe([job_topic(job_id)]) as subscription:
-        while True:
-            job = await rt.database.run(job_service.get_job, buyer, job_id)
-            remaining = deadline - anyio.current_time()
-            if (job.status, job.progress, job.updated_at) != seen or remaining <= 0:
-                return job
-            await subscription.wait(remaining)
+
+    async def attempt() -> Job:
+        return await rt.database.run(job_service.get_job, buyer, job_id)
+
+    return await long_poll(
+        rt.notifier,
+        [job_topic(job_id)],
+        min(wait, rt.settings.max_wait_seconds),
+        attempt,
+        lambda job: (job.status, job.progress, job.updated_at) != seen,
+    )
 
 
 async def cancel_job(rt: Runtime, buyer: Principal, job_id: uuid.UUID) -> Job:
-    """Cancel the buyer's job (``InvalidTransition`` once it has ended)."""
-    job = await rt.database.run(
-        job_service.cancel_job, buyer, job_id, rt.settings.lease_seconds, write=True
-    )
-    await rt.notifier.publish([job_topic(job.id)])
+    """Cancel the buyer's job (``InvalidTransition`` once it has ended).
+
+    The job's topic wakes its executor's watch, which stops the running handler.
+    """
+    return await rt.database.write(_cancel_job, buyer, job_id, rt.settings.lease_seconds)
+
+
+def _cancel_job(
+    connection: sa.Connection, buyer: Principal, job_id: uuid.UUID, lease_seconds: float
+) -> Job:
+    job = job_service.cancel_job(connection, buyer, job_id, lease_seconds)
+    announce(connection, [job_topic(job.id)])
     return job

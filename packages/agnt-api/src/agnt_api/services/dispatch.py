@@ -1,27 +1,19 @@
-"""The executor's side: its jobs (long-polled), status reports, publishing agents."""
+"""The executor's use cases: publish agents, claim and watch jobs (long-polled), report.
+
+Each runs its work (``executor_queries``) in one transaction; the long-polls wait on the
+notifier between attempts.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
-
 from agnt_api.auth import Principal
-from agnt_api.db.tables import agents, jobs
-from agnt_api.errors import AgentNotFound, Forbidden
 from agnt_api.notify import job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
-from agnt_api.services.jobs import list_jobs
-from agnt_api.services.records import job_from_row
-from agnt_api.services.schemas import check_no_nul
-from agnt_api.services.transitions import (
-    apply_report,
-    claim_pending,
-    executor_scope,
-)
+from agnt_api.services import executor_queries
 from agnt_models import (
-    LEASED,
     Agent,
     AgentPublish,
     ClaimedJobs,
@@ -39,47 +31,7 @@ async def publish_agent(
     rt: Runtime, owner: Principal, agent_id: str, body: AgentPublish
 ) -> tuple[Agent, bool]:
     """Create or update an agent the executor owns; ``(agent, created)``."""
-    return await rt.database.run(agent_service.publish_agent, owner, agent_id, body, write=True)
-
-
-def _check_agent_filter(
-    connection: sa.Connection, executor: Principal, agent_ids: list[str]
-) -> None:
-    """``AgentNotFound`` for an unknown agent, ``Forbidden`` for another executor's."""
-    owners = dict(
-        connection.execute(
-            sa.select(agents.c.id, agents.c.owner_id).where(agents.c.id.in_(agent_ids))
-        ).all()
-    )
-    for agent_id in agent_ids:
-        owner = owners.get(agent_id)
-        if owner is None:
-            raise AgentNotFound(f"no agent {agent_id}")
-        if owner != executor.id:
-            raise Forbidden(f"agent {agent_id} belongs to another executor")
-
-
-def _executor_page(
-    connection: sa.Connection,
-    executor: Principal,
-    agent_id: str | None,
-    status: JobStatus,
-    limit: int,
-    cursor: str | None,
-) -> JobPage:
-    if agent_id is not None:
-        _check_agent_filter(connection, executor, [agent_id])
-    # Oldest first: the executor's queue is served in arrival order.
-    return list_jobs(
-        connection,
-        executor_scope(executor),
-        status=status,
-        agent_id=agent_id,
-        limit=limit,
-        cursor=cursor,
-        newest_first=False,
-        listing="executor-jobs",
-    )
+    return await rt.database.write(agent_service.publish_agent, owner, agent_id, body)
 
 
 async def executor_jobs(
@@ -95,7 +47,9 @@ async def executor_jobs(
     """Jobs of the executor's agents; with ``wait`` > 0, long-poll until one is there."""
 
     async def attempt() -> JobPage:
-        return await rt.database.run(_executor_page, executor, agent_id, status, limit, cursor)
+        return await rt.database.run(
+            executor_queries.executor_page, executor, agent_id, status, limit, cursor
+        )
 
     return await long_poll(
         rt.notifier,
@@ -106,31 +60,13 @@ async def executor_jobs(
     )
 
 
-def _claim(
-    connection: sa.Connection, executor: Principal, request: ClaimRequest, lease_seconds: float
-) -> list[Job]:
-    if request.agent_ids:
-        _check_agent_filter(connection, executor, request.agent_ids)
-    return claim_pending(
-        connection,
-        executor,
-        limit=request.max,
-        agent_ids=request.agent_ids,
-        job_ids=request.job_ids,
-        lease_seconds=lease_seconds,
-    )
-
-
 async def claim_jobs(rt: Runtime, executor: Principal, request: ClaimRequest) -> ClaimedJobs:
     """Take up to ``request.max`` pending jobs (accepted, leased); long-poll with ``wait``."""
 
     async def attempt() -> list[Job]:
-        claimed = await rt.database.run(
-            _claim, executor, request, rt.settings.lease_seconds, write=True
+        return await rt.database.write(
+            executor_queries.claim, executor, request, rt.settings.lease_seconds
         )
-        if claimed:
-            await rt.notifier.publish([job_topic(job.id) for job in claimed])
-        return claimed
 
     claimed = await long_poll(
         rt.notifier,
@@ -142,19 +78,6 @@ async def claim_jobs(rt: Runtime, executor: Principal, request: ClaimRequest) ->
     return ClaimedJobs(items=claimed)
 
 
-def _unheld(
-    connection: sa.Connection, executor: Principal, job_ids: list[uuid.UUID]
-) -> WatchedJobs:
-    rows = connection.execute(
-        sa.select(jobs).where(jobs.c.id.in_(job_ids), executor_scope(executor))
-    ).all()
-    found = {row.id: job_from_row(row) for row in rows}
-    return WatchedJobs(
-        items=[job for job in found.values() if job.status not in LEASED],
-        missing=[job_id for job_id in job_ids if job_id not in found],
-    )
-
-
 async def watch_jobs(rt: Runtime, executor: Principal, request: JobWatch) -> WatchedJobs:
     """The watched jobs the executor no longer holds; long-poll until there is one."""
     job_ids = list(dict.fromkeys(request.job_ids))
@@ -162,7 +85,7 @@ async def watch_jobs(rt: Runtime, executor: Principal, request: JobWatch) -> Wat
         return WatchedJobs(items=[])
 
     async def attempt() -> WatchedJobs:
-        return await rt.database.run(_unheld, executor, job_ids)
+        return await rt.database.run(executor_queries.unheld_jobs, executor, job_ids)
 
     # Every change of a job publishes its topic (a cancel, a lease reaped, a report).
     return await long_poll(
@@ -174,31 +97,10 @@ async def watch_jobs(rt: Runtime, executor: Principal, request: JobWatch) -> Wat
     )
 
 
-def _apply_report(
-    connection: sa.Connection,
-    executor: Principal,
-    job_id: uuid.UUID,
-    report: StatusReport,
-    lease_seconds: float,
-) -> Job:
-    check_no_nul("reason", report.reason)
-    return apply_report(
-        connection,
-        job_id,
-        report.status,
-        executor_scope(executor),
-        lease_seconds=lease_seconds,
-        progress=report.progress,
-        reason=report.reason,
-    )
-
-
 async def report_status(
     rt: Runtime, executor: Principal, job_id: uuid.UUID, report: StatusReport
 ) -> Job:
     """Apply an executor's status or progress report; wakes the job's long-pollers."""
-    job = await rt.database.run(
-        _apply_report, executor, job_id, report, rt.settings.lease_seconds, write=True
+    return await rt.database.write(
+        executor_queries.report, executor, job_id, report, rt.settings.lease_seconds
     )
-    await rt.notifier.publish([job_topic(job.id)])
-    return job

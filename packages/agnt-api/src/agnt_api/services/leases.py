@@ -12,7 +12,7 @@ import anyio
 import sqlalchemy as sa
 
 from agnt_api.db.tables import jobs
-from agnt_api.notify import job_topic
+from agnt_api.notify import announce, job_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services.records import utc_now
 from agnt_models import LEASED, JobStatus
@@ -39,15 +39,17 @@ def _fail_expired(connection: sa.Connection) -> list[str]:
         )
         .returning(jobs.c.id)
     )
-    return [str(job_id) for job_id in rows.scalars()]
+    expired = [str(job_id) for job_id in rows.scalars()]
+    # The executors' watches learn that these jobs are no longer theirs.
+    announce(connection, [job_topic(job_id) for job_id in expired])
+    return expired
 
 
 async def expire_leases(rt: Runtime) -> list[str]:
     """Fail every job whose lease ran out; the ids of the jobs failed by this call."""
-    expired = await rt.database.run(_fail_expired, write=True)
+    expired = await rt.database.write(_fail_expired)
     if expired:
         log.info("failed %d job(s) whose lease expired", len(expired))
-        await rt.notifier.publish([job_topic(job_id) for job_id in expired])
     return expired
 
 

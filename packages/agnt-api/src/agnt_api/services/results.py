@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from agnt_api.auth import Principal
 from agnt_api.db.tables import job_results
 from agnt_api.errors import FileNotFound, InvalidTransition, JobNotCompleted, ValidationFailed
-from agnt_api.notify import job_topic
+from agnt_api.notify import announce, job_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services.records import as_utc, utc_now
 from agnt_api.services.schemas import check_no_nul
@@ -139,6 +139,7 @@ def _record_completion(
             idempotency_key=idempotency_key,
         )
     )
+    announce(connection, [job_topic(job.id)])
     return job, True
 
 
@@ -180,14 +181,13 @@ async def complete_job(
                 "send at least one file in a multipart part named 'files'",
                 errors=[FieldError(loc="files", message="no files")],
             )
-        job, recorded = await rt.database.run(
+        job, recorded = await rt.database.write(
             _record_completion,
             executor,
             job_id,
             stored,
             rt.settings.lease_seconds,
             idempotency_key,
-            write=True,
         )
     finally:
         if not recorded:
@@ -195,8 +195,6 @@ async def complete_job(
             with anyio.CancelScope(shield=True):
                 for done in stored:
                     await rt.storage.delete(done.key)
-    if recorded:
-        await rt.notifier.publish([job_topic(job.id)])
     return job
 
 
