@@ -28,7 +28,6 @@ import psycopg
 import pytest
 
 from agnt_client import AsyncClient
-from agnt_executor.retry import call_with_retries
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -78,16 +77,12 @@ async def test_api_killed_during_result_upload_leaves_job_running_and_retry_comp
     expected_sha256 = hashlib.sha256(result.read_bytes()).hexdigest()
     upload_dir = api.data_dir / "objects" / "jobs" / job_id
 
-    async with AsyncClient(api.url, api.executor_key, timeout=60) as executor:
-        # The executor's own retry loop: it rides out the dead API until it is back.
-        upload = asyncio.create_task(
-            call_with_retries(
-                lambda: executor.complete_job(job_id, [result]),
-                what="complete_job",
-                retry_for=90,
-                job_id=job_id,
-            )
-        )
+    async with AsyncClient(
+        api.url, api.executor_key, timeout=60, max_retries=None, retry_deadline=90
+    ) as executor:
+        # The client's retries (the completion carries an Idempotency-Key) ride out the dead
+        # API until it is back, as the executor's do.
+        upload = asyncio.create_task(executor.complete_job(job_id, [result]))
         deadline = time.monotonic() + 60
         while not any(path.stat().st_size >= 1024 * 1024 for path in upload_dir.rglob("*.part")):
             assert not upload.done(), "the upload finished before the API could be killed"

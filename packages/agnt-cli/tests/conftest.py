@@ -47,9 +47,23 @@ class AgntRun:
         lines = [json.loads(line) for line in self.stderr.splitlines() if line.strip()]
         return [line["warning"] for line in lines if set(line) == {"warning"}]
 
+    def created(self) -> str | None:
+        """The id ``agnt order --wait`` announced on stderr (``{"created": id}``), if any."""
+        first = self.stderr.split("\n", 1)[0]
+        if not first.startswith('{"created":'):
+            return None
+        document = json.loads(first)
+        assert set(document) == {"created"}, document
+        return str(document["created"])
+
+    def _stderr_after_created(self) -> str:
+        if self.created() is None:
+            return self.stderr
+        return self.stderr.split("\n", 1)[1]
+
     def error(self) -> dict[str, Any]:
-        """The ``error`` object of stderr: its last line, after nothing but warning lines."""
-        *before, last = self.stderr.strip().split("\n")
+        """The ``error`` object of stderr: its last line, after a created line and warnings."""
+        *before, last = self._stderr_after_created().strip().split("\n")
         assert all(set(json.loads(line)) == {"warning"} for line in before), self.stderr
         document = json.loads(last)
         assert set(document) == {"error"}, document
@@ -58,9 +72,10 @@ class AgntRun:
         return error
 
     def ok(self) -> Any:
-        """stdout's document, after checking the call succeeded with nothing on stderr."""
+        """stdout's document, after checking the call succeeded with nothing on stderr
+        (but the created line of ``agnt order --wait``)."""
         assert self.exit_code == 0, self
-        assert self.stderr == "", self
+        assert self._stderr_after_created() == "", self
         return self.json()
 
 

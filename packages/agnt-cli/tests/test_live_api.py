@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agnt_models import Agent, AgentSearchPage, AgentStats, Job, JobPage, JobStatus
 
 OUTPUT = b"hello hello\n"
@@ -33,8 +35,7 @@ def order(buyer, agent_id: str, *args: str) -> dict[str, Any]:
 def complete(
     executor: Any, job_id: str, tmp_path: Path, steps: tuple[int, ...] = (50,), pause: float = 0.0
 ) -> None:
-    """Accept, run (reporting each progress step), and complete with one file."""
-    executor.report_status(job_id, JobStatus.ACCEPTED)
+    """Run a claimed job (reporting each progress step), and complete it with one file."""
     for progress in steps:
         executor.report_status(job_id, JobStatus.RUNNING, progress=progress)
         time.sleep(pause)
@@ -50,7 +51,7 @@ def serving_next_job(executor: Any, agent_id: str, handle: Callable[[str], None]
 
     def serve() -> None:
         try:
-            jobs = executor.claim_jobs(agent_id, wait=30)
+            jobs = executor.claim_jobs(agent_ids=[agent_id], wait=30)
             assert jobs, "no job to serve"
             handle(str(jobs[0].id))
         except BaseException as exc:
@@ -292,3 +293,85 @@ def test_flag_key_beats_env_key_beats_config_key(agnt, buyer, live_api, echo_age
     assert flagged.exit_code == 0
     assert flagged.json()["id"] == echo_agent
     assert [w["code"] for w in flagged.warnings()] == ["api_key_on_command_line"]
+
+
+def _start_order(
+    agnt_executable: Path, config_dir: Path, live_api: Any, agent_id: str, *args: str
+) -> tuple[subprocess.Popen[str], str]:
+    """``agnt order AGENT --wait ...`` in the background; the process and the created id."""
+    env = {
+        **os.environ,
+        "AGNT_API_URL": live_api.url,
+        "AGNT_API_KEY": live_api.buyer_key,
+        "AGNT_CONFIG_DIR": str(config_dir),
+    }
+    process = subprocess.Popen(
+        [str(agnt_executable), "order", agent_id, "--prompt", "hello", "--wait", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    # The id comes first, on its own line, before any wait can go wrong.
+    created = json.loads(process.stderr.readline())
+    assert set(created) == {"created"}, created
+    time.sleep(1.0)  # let the first long-poll be in flight
+    return process, str(created["created"])
+
+
+@pytest.mark.parametrize(
+    ("how", "database"),
+    [
+        ("sigterm", "sqlite"),
+        ("sigkill", "sqlite"),
+        pytest.param("sigkill", "postgres", marks=pytest.mark.postgres),
+    ],
+)
+def test_order_wait_rides_out_an_api_restart_and_never_loses_the_id(
+    how: str,
+    database: str,
+    request: pytest.FixtureRequest,
+    live_api_factory: Callable[..., Any],
+    agnt_executable: Path,
+    config_dir: Path,
+    tmp_path: Path,
+) -> None:
+    from agnt_client import Client
+    from agnt_models import AgentPublish
+
+    database_url = None
+    if database == "postgres":
+        database_url = request.getfixturevalue("make_postgres_database")()
+    api = live_api_factory(database_url=database_url)
+    with Client(api.url, api.executor_key) as executor:
+        executor.publish_agent("restart-echo", AgentPublish(name="Restart echo"))
+        process, job_id = _start_order(agnt_executable, config_dir, api, "restart-echo")
+        if how == "sigkill":
+            os.kill(api.pid, signal.SIGKILL)
+        api.stop()
+        time.sleep(2.0)  # connections refused meanwhile
+        assert process.poll() is None, process.communicate()
+        api.start()
+        claimed = executor.claim_jobs(agent_ids=["restart-echo"], wait=30)
+        assert [str(job.id) for job in claimed] == [job_id]
+        complete(executor, job_id, tmp_path)
+    stdout, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr
+    assert stderr == ""
+    job = json.loads(stdout)
+    assert (job["id"], job["status"]) == (job_id, "completed")
+
+
+def test_order_wait_timeout_while_the_api_is_down_prints_the_job(
+    live_api: Any, echo_agent: str, agnt_executable: Path, config_dir: Path
+) -> None:
+    process, job_id = _start_order(
+        agnt_executable, config_dir, live_api, echo_agent, "--timeout", "5"
+    )
+    live_api.stop()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 7
+    job = json.loads(stdout)
+    assert (job["id"], job["status"]) == (job_id, "pending")
+    assert json.loads(stderr)["error"]["code"] == "wait_timeout"

@@ -81,8 +81,10 @@ def test_job_round_trip_from_order_to_verified_download(
     job = buyer.create_job(agent_id, "count to three", {"count": 3})
     assert (job.status, job.params) == (JobStatus.PENDING, {"count": 3})
 
-    claimed = executor.claim_jobs(agent_id, wait=5, limit=10)
-    assert [j.id for j in claimed] == [job.id]
+    claimed = executor.claim_jobs(max=10, agent_ids=[agent_id], wait=5)
+    assert [(j.id, j.status) for j in claimed] == [(job.id, JobStatus.ACCEPTED)]
+    assert executor.claim_jobs(agent_ids=[agent_id]) == []
+    # Repeating the report that made the current state answers 200 (a lost answer is normal).
     assert executor.report_status(job.id, JobStatus.ACCEPTED).status == JobStatus.ACCEPTED
     running = executor.report_status(job.id, "running", progress=10)
     assert (running.status, running.progress) == (JobStatus.RUNNING, 10)
@@ -94,8 +96,12 @@ def test_job_round_trip_from_order_to_verified_download(
     (outputs / "count.txt").write_text("1\n2\n3\n")
     blob = bytes(range(256)) * 2048  # 512 KiB: several chunks each way
     (outputs / "raw.bin").write_bytes(blob)
-    done = executor.complete_job(job.id, [outputs / "count.txt", ("data.bin", outputs / "raw.bin")])
+    files = [outputs / "count.txt", ("data.bin", outputs / "raw.bin")]
+    done = executor.complete_job(job.id, files, idempotency_key="complete-once")
     assert done.status == JobStatus.COMPLETED
+    # A completion retried after its answer was lost: same key, 200 and the same job.
+    again = executor.complete_job(job.id, files, idempotency_key="complete-once")
+    assert (again.id, again.status) == (job.id, JobStatus.COMPLETED)
 
     finished = buyer.wait_for_job(job.id, timeout=10)
     assert finished.status == JobStatus.COMPLETED

@@ -247,17 +247,17 @@ def test_claim_jobs_long_poll_returns_when_a_job_arrives(
 ) -> None:
     executor = connect("executor")
     executor.publish_agent(agent_id, AgentPublish(name=agent_id))
-    assert executor.claim_jobs(agent_id, wait=0.2) == []
+    assert executor.claim_jobs(agent_ids=[agent_id], wait=0.2) == []
     with Client(live_server.url, live_server.keys["buyer"]) as buyer:
         ordered: list[Any] = []
         timer = threading.Timer(0.5, lambda: ordered.append(buyer.create_job(agent_id, "wake up")))
         timer.start()
         started = time.monotonic()
         try:
-            claimed = executor.claim_jobs(agent_id, wait=60)
+            claimed = executor.claim_jobs(agent_ids=[agent_id], wait=60)
         finally:
             timer.join()
-    assert [j.id for j in claimed] == [ordered[0].id]
+    assert [(j.id, j.status) for j in claimed] == [(ordered[0].id, JobStatus.ACCEPTED)]
     assert time.monotonic() - started < 30  # woken by the order, not by the 60 s deadline
 
 
@@ -291,3 +291,59 @@ def test_large_files_stream_through_without_being_held_in_memory(
     assert files[0].sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     assert upload_peak < size // 8, upload_peak
     assert download_peak < size // 8, download_peak
+
+
+@pytest.mark.parametrize(
+    ("how", "database"),
+    [
+        ("sigterm", "sqlite"),
+        ("sigkill", "sqlite"),
+        pytest.param("sigterm", "postgres", marks=pytest.mark.postgres),
+    ],
+)
+async def test_wait_for_job_rides_out_a_restart_of_the_api(
+    how: str,
+    database: str,
+    request: pytest.FixtureRequest,
+    live_api_factory: Any,
+    tmp_path: Path,
+) -> None:
+    """Sync and async followers of one job: the API dies under their long-polls (SIGTERM
+    answers them or drops them; SIGKILL drops them, then connections are refused)."""
+    import asyncio
+    import os
+    import signal
+
+    from agnt_client import AsyncClient
+
+    database_url = None
+    if database == "postgres":
+        database_url = request.getfixturevalue("make_postgres_database")()
+    live_api = live_api_factory(database_url=database_url)
+
+    agent_id = "restart-agent"
+    (tmp_path / "out.txt").write_text("done")
+    with (
+        Client(live_api.url, live_api.executor_key) as executor,
+        Client(live_api.url, live_api.buyer_key) as buyer,
+    ):
+        executor.publish_agent(agent_id, AgentPublish(name=agent_id))
+        job = buyer.create_job(agent_id, "outlive a restart")
+        async with AsyncClient(live_api.url, live_api.buyer_key) as async_buyer:
+            sync_wait = asyncio.create_task(
+                asyncio.to_thread(buyer.wait_for_job, job.id, timeout=90)
+            )
+            async_wait = asyncio.create_task(async_buyer.wait_for_job(job.id, timeout=90))
+            await asyncio.sleep(1.0)  # both long-polls in flight
+            if how == "sigkill":
+                os.kill(live_api.pid, signal.SIGKILL)
+            live_api.stop()
+            await asyncio.sleep(2.0)  # connections refused meanwhile
+            assert not sync_wait.done() and not async_wait.done()
+            await asyncio.to_thread(live_api.start)
+            claimed = executor.claim_jobs(agent_ids=[agent_id], wait=30)
+            assert [j.id for j in claimed] == [job.id]
+            executor.report_status(job.id, "running")
+            executor.complete_job(job.id, [tmp_path / "out.txt"])
+            finished = await asyncio.wait_for(asyncio.gather(sync_wait, async_wait), 60)
+    assert [(j.id, j.status) for j in finished] == [(job.id, JobStatus.COMPLETED)] * 2

@@ -123,18 +123,67 @@ def test_get_job_with_wait_extends_the_read_timeout(make_client: Any, payloads: 
     assert seen[0].extensions["timeout"]["connect"] == 5.0
 
 
-def test_claim_jobs_asks_for_pending_jobs_of_an_agent(make_client: Any, payloads: Any) -> None:
-    jobs = [payloads.job(), payloads.job()]
-    seen, handler = recording({"items": jobs, "next_cursor": None})
-    claimed = make_client(handler).claim_jobs("demo-echo", wait=2.5, limit=2)
+def test_claim_jobs_posts_a_claim_request_and_extends_the_read_timeout(
+    make_client: Any, payloads: Any
+) -> None:
+    jobs = [payloads.job(status="accepted"), payloads.job(status="accepted")]
+    seen, handler = recording({"items": jobs})
+    job_id = uuid.uuid4()
+    claimed = make_client(handler, timeout=5.0).claim_jobs(
+        max=2, agent_ids=["demo-echo"], job_ids=[job_id], wait=2.5
+    )
     assert [str(j.id) for j in claimed] == [j["id"] for j in jobs]
-    assert seen[0].url.path == "/v1/executor/jobs"
-    assert dict(seen[0].url.params) == {
-        "agent_id": "demo-echo",
-        "status": "pending",
-        "limit": "2",
-        "wait": "2.5",
+    assert (seen[0].method, seen[0].url.path) == ("POST", "/v1/executor/claims")
+    assert json.loads(seen[0].content) == {
+        "max": 2,
+        "agent_ids": ["demo-echo"],
+        "job_ids": [str(job_id)],
+        "wait": 2.5,
     }
+    assert seen[0].extensions["timeout"]["read"] == 7.5
+
+
+def test_claim_jobs_sends_only_given_fields(make_client: Any) -> None:
+    seen, handler = recording({"items": []})
+    assert make_client(handler).claim_jobs() == []
+    assert json.loads(seen[0].content) == {"max": 1}
+
+
+def test_watch_jobs_names_the_held_jobs_and_reads_the_missing(
+    make_client: Any, payloads: Any
+) -> None:
+    gone = payloads.job(status="canceled")
+    missing = str(uuid.uuid4())
+    seen, handler = recording({"items": [gone], "missing": [missing]})
+    held = [uuid.UUID(gone["id"]), uuid.UUID(missing)]
+    watched = make_client(handler).watch_jobs(held, wait=30)
+    assert [str(j.id) for j in watched.items] == [gone["id"]]
+    assert [str(m) for m in watched.missing] == [missing]
+    assert (seen[0].method, seen[0].url.path) == ("POST", "/v1/executor/jobs/watch")
+    assert json.loads(seen[0].content) == {"job_ids": [str(i) for i in held], "wait": 30}
+
+
+def test_list_executor_jobs_asks_for_a_status(make_client: Any, payloads: Any) -> None:
+    seen, handler = recording({"items": [payloads.job(status="accepted")], "next_cursor": None})
+    page = make_client(handler).list_executor_jobs(status=JobStatus.ACCEPTED, agent_id="a")
+    assert page.items[0].status is JobStatus.ACCEPTED
+    assert seen[0].url.path == "/v1/executor/jobs"
+    assert dict(seen[0].url.params) == {"status": "accepted", "agent_id": "a"}
+
+
+def test_complete_job_carries_one_idempotency_key_per_call(
+    make_client: Any, payloads: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.txt"
+    out.write_text("x")
+    seen, handler = recording(payloads.job(status="completed"))
+    client = make_client(handler)
+    client.complete_job(uuid.uuid4(), [out])
+    client.complete_job(uuid.uuid4(), [out])
+    client.complete_job(uuid.uuid4(), [out], idempotency_key="mine")
+    keys = [request.headers["idempotency-key"] for request in seen]
+    assert len(set(keys[:2])) == 2
+    assert keys[2] == "mine"
 
 
 def test_report_status_sends_only_given_fields(make_client: Any, payloads: Any) -> None:

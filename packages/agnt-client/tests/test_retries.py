@@ -19,6 +19,7 @@ import pytest
 from agnt_client import (
     APIConnectionError,
     APITimeoutError,
+    Client,
     ConflictError,
     InternalServerError,
     RateLimitError,
@@ -59,7 +60,7 @@ def status(code: int, retry_after: str = "0") -> Callable[[httpx.Request], httpx
     )
 
 
-@pytest.mark.parametrize("code", [408, 429, 502, 503, 504])
+@pytest.mark.parametrize("code", [408, 429, 500, 502, 503, 504])
 def test_transient_statuses_are_retried_until_success(
     make_client: Any, payloads: Any, code: int
 ) -> None:
@@ -119,13 +120,13 @@ def test_post_without_idempotency_key_is_not_retried_after_it_may_have_been_sent
     assert len(seen) == 1
 
 
-@pytest.mark.parametrize("code", [502, 503, 504])
+@pytest.mark.parametrize("code", [500, 502, 503, 504])
 def test_post_without_idempotency_key_is_not_retried_on_gateway_errors(
     make_client: Any, payloads: Any, code: int
 ) -> None:
     seen, handler = failing(1, status(code), httpx.Response(200, json=payloads.job()))
     with pytest.raises(InternalServerError):
-        make_client(handler, max_retries=2).report_status(uuid.uuid4(), "accepted")
+        make_client(handler, max_retries=2).cancel_job(uuid.uuid4())
     assert len(seen) == 1
 
 
@@ -224,4 +225,122 @@ def test_each_retry_is_logged_without_the_query_string(
         make_client(handler, max_retries=1).get_job(job_id, wait=1)
     assert [r.getMessage() for r in caplog.records] == [
         f"retry 1/1 of GET http://api.test/v1/jobs/{job_id} in 0.00 s after 503"
+    ]
+
+
+@pytest.mark.parametrize("failure", [read_timeout, status(502), status(500)])
+def test_status_reports_are_retried_since_the_api_answers_a_repeat_alike(
+    make_client: Any, payloads: Any, failure: Callable[[httpx.Request], httpx.Response]
+) -> None:
+    seen, handler = failing(1, failure, httpx.Response(200, json=payloads.job(status="running")))
+    job = make_client(handler, max_retries=1).report_status(uuid.uuid4(), "running", progress=5)
+    assert job.status == "running"
+    assert len(seen) == 2
+    assert seen[0].content == seen[1].content
+
+
+def test_a_completion_is_retried_with_the_same_idempotency_key(
+    make_client: Any, payloads: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"z" * 1000)
+    seen, handler = failing(
+        2, read_timeout, httpx.Response(200, json=payloads.job(status="completed"))
+    )
+    make_client(handler, max_retries=2).complete_job(uuid.uuid4(), [path])
+    assert len(seen) == 3
+    assert len({r.headers["idempotency-key"] for r in seen}) == 1
+    assert seen[0].content == seen[2].content
+
+
+def test_watching_jobs_is_retried_after_a_lost_answer(make_client: Any, payloads: Any) -> None:
+    seen, handler = failing(1, read_timeout, httpx.Response(200, json={"items": []}))
+    assert make_client(handler, max_retries=1).watch_jobs([uuid.uuid4()]).items == []
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize("failure", [read_timeout, status(502), status(503)])
+def test_a_claim_is_not_retried_once_the_api_may_have_acted(
+    make_client: Any, failure: Callable[[httpx.Request], httpx.Response]
+) -> None:
+    # A repeat would not return the jobs the first claim took: the executor finds them.
+    seen, handler = failing(1, failure, httpx.Response(200, json={"items": []}))
+    with pytest.raises((APITimeoutError, InternalServerError)):
+        make_client(handler, max_retries=3).claim_jobs(max=2)
+    assert len(seen) == 1
+
+
+def test_a_claim_is_retried_when_it_never_reached_the_api(make_client: Any) -> None:
+    seen, handler = failing(1, refuse, httpx.Response(200, json={"items": []}))
+    seen429, handler429 = failing(1, status(429), httpx.Response(200, json={"items": []}))
+    assert make_client(handler, max_retries=1).claim_jobs() == []
+    assert make_client(handler429, max_retries=1).claim_jobs() == []
+    assert (len(seen), len(seen429)) == (2, 2)
+
+
+def test_retry_after_on_429_is_honoured_for_a_post(make_client: Any, payloads: Any) -> None:
+    seen, handler = failing(
+        1, status(429, retry_after="0.4"), httpx.Response(200, json=payloads.job())
+    )
+    started = time.monotonic()
+    make_client(handler, max_retries=1).cancel_job(uuid.uuid4())
+    assert time.monotonic() - started >= 0.4
+    assert len(seen) == 2
+
+
+def test_the_deadline_bounds_retries_without_a_count_limit(make_client: Any) -> None:
+    seen, handler = failing(10_000, refuse, httpx.Response(200))
+    client = make_client(handler, max_retries=None, retry_deadline=1.2)
+    started = time.monotonic()
+    with pytest.raises(APIConnectionError):
+        client.health()
+    took = time.monotonic() - started
+    # backoff 0.5 then at most 1.0: the second retry would start past the deadline
+    assert 0.375 <= took < 1.2
+    assert len(seen) == 2
+
+
+def test_a_retry_after_past_the_deadline_is_not_waited_for(make_client: Any) -> None:
+    seen, handler = failing(5, status(503, retry_after="5"), httpx.Response(200))
+    started = time.monotonic()
+    with pytest.raises(InternalServerError):
+        make_client(handler, max_retries=5, retry_deadline=2).health()
+    assert time.monotonic() - started < 1
+    assert len(seen) == 1
+
+
+def test_the_deadline_lets_a_call_ride_out_an_outage_longer_than_the_count(
+    make_client: Any, payloads: Any
+) -> None:
+    seen, handler = failing(
+        6, status(503, retry_after="0.05"), httpx.Response(200, json=payloads.job())
+    )
+    job = make_client(handler, max_retries=None, retry_deadline=30).get_job(uuid.uuid4())
+    assert job.status == "pending"
+    assert len(seen) == 7
+
+
+def test_no_count_limit_needs_a_deadline() -> None:
+    with pytest.raises(ValueError, match="deadline"):
+        RetryPolicy(max_retries=None)
+    with pytest.raises(ValueError, match="retry_deadline"):
+        Client("http://api.test", max_retries=None)
+    with pytest.raises(ValueError, match="retry_deadline must be >= 0"):
+        Client("http://api.test", retry_deadline=-1)
+    client = Client("http://api.test", max_retries=None, retry_deadline=5)
+    with pytest.raises(ValueError, match="retry_deadline"):
+        client.with_options(retry_deadline=None)
+    assert client.with_options(max_retries=3).options.retry_policy.deadline == 5
+    client.close()
+
+
+def test_a_retry_without_a_count_limit_is_logged_without_one(
+    make_client: Any, payloads: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen, handler = failing(1, status(503), httpx.Response(200, json=payloads.job()))
+    job_id = uuid.uuid4()
+    with caplog.at_level("INFO", logger="agnt_client"):
+        make_client(handler, max_retries=None, retry_deadline=5).get_job(job_id)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"retry 1 of GET http://api.test/v1/jobs/{job_id} in 0.00 s after 503"
     ]

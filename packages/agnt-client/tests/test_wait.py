@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agnt_client import WaitTimeoutError
+from agnt_client import APIConnectionError, NotFoundError, WaitTimeoutError
 
 
 def test_wait_for_job_long_polls_until_terminal(make_client: Any, payloads: Any) -> None:
@@ -72,3 +72,71 @@ def test_job_wait_sizes_each_long_poll_to_the_time_left(payloads: Any) -> None:
     with pytest.raises(WaitTimeoutError):
         clock.next_wait(running)
     assert JobWait(None).next_wait(running) == 60.0
+
+
+def test_wait_for_job_rides_out_a_restart_of_the_api(make_client: Any, payloads: Any) -> None:
+    """A refused connection, a dropped long-poll and a plain 500 are retried past
+    ``max_retries`` (503s too: ``test_transient_statuses_are_retried_until_success``)."""
+    job_id = str(uuid.uuid4())
+    outage: list[Any] = [
+        httpx.ConnectError("refused"),
+        httpx.RemoteProtocolError("server disconnected"),
+        httpx.Response(500, text="Internal Server Error"),
+    ]
+    answers = iter(
+        [httpx.Response(200, json=payloads.job(id=job_id, status="running")), *outage]
+        + [httpx.Response(200, json=payloads.job(id=job_id, status="completed"))]
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        assert isinstance(answer, httpx.Response)
+        return answer
+
+    client = make_client(handler, max_retries=0)
+    assert client.wait_for_job(job_id, timeout=30).status == "completed"
+
+
+def test_wait_for_job_gives_the_last_job_when_the_api_is_away_past_the_timeout(
+    make_client: Any, payloads: Any
+) -> None:
+    job_id = str(uuid.uuid4())
+    polls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        polls.append(request)
+        if len(polls) == 1:
+            return httpx.Response(200, json=payloads.job(id=job_id, status="running", progress=7))
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(WaitTimeoutError) as caught:
+        make_client(handler).wait_for_job(job_id, timeout=1.0)
+    assert caught.value.job.progress == 7
+    assert isinstance(caught.value.__cause__, APIConnectionError)
+    assert len(polls) >= 3
+
+
+def test_wait_for_job_does_not_retry_a_missing_job(make_client: Any, payloads: Any) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return payloads.problem(404, "job_not_found")
+
+    with pytest.raises(NotFoundError):
+        make_client(handler).wait_for_job(uuid.uuid4(), timeout=5)
+    assert len(seen) == 1
+
+
+def test_follow_job_yields_every_state_it_sees(make_client: Any, payloads: Any) -> None:
+    job_id = str(uuid.uuid4())
+    states = iter([("pending", 0), ("running", 10), ("running", 60), ("completed", 100)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status, progress = next(states)
+        return httpx.Response(200, json=payloads.job(id=job_id, status=status, progress=progress))
+
+    seen = [(j.status.value, j.progress) for j in make_client(handler).follow_job(job_id)]
+    assert seen == [("pending", 0), ("running", 10), ("running", 60), ("completed", 100)]

@@ -1,4 +1,4 @@
-"""Pieces of the runtime that need no API: reasons, result names, log lines, backoff."""
+"""Pieces of the runtime that need no API: reasons, result names, log lines, leases."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from agnt_executor.demo import manifest_path
 from agnt_executor.job_run import MIN_HEARTBEAT_SECONDS, JobRun, fit_reason, result_files
 from agnt_executor.logs import JsonLineFormatter
 from agnt_executor.manifest import ExecutorSettings, load_manifest
-from agnt_executor.retry import MAX_DELAY, backoff_delay
+from agnt_executor.orphans import MIN_CONFIRM_SECONDS, confirm_seconds
 from agnt_models import Job, JobStatus
 from agnt_models.common import MAX_REASON_CHARS
 
@@ -76,11 +76,18 @@ def test_log_line_is_one_json_object_with_the_event_fields() -> None:
     assert parsed["ts"].endswith("+00:00")
 
 
-@pytest.mark.parametrize("attempt", range(12))
-def test_backoff_grows_and_is_capped(attempt: int) -> None:
-    delay = backoff_delay(attempt)
-    ceiling = min(0.25 * 2**attempt, MAX_DELAY)
-    assert ceiling / 2 <= delay <= ceiling
+def test_orphans_are_confirmed_after_a_third_of_the_shortest_lease(
+    make_job: Callable[..., Job],
+) -> None:
+    def leased(seconds: float) -> Job:
+        job = make_job(status=JobStatus.ACCEPTED)
+        return job.model_copy(
+            update={"lease_expires_at": job.updated_at + timedelta(seconds=seconds)}
+        )
+
+    assert confirm_seconds([leased(60), leased(9)]) == pytest.approx(3.0)
+    assert confirm_seconds([leased(0.3)]) == MIN_CONFIRM_SECONDS
+    assert confirm_seconds([make_job(status=JobStatus.ACCEPTED)]) == MIN_CONFIRM_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -97,5 +104,5 @@ async def test_heartbeat_is_a_third_of_the_lease_by_the_apis_clock(
     settings = ExecutorSettings(lease_seconds=lease_setting)
     async with AsyncClient(base_url="http://127.0.0.1:9", api_key="unused") as client:
         run = JobRun(client, agent, job, settings)
-        assert await run.adopt_accepted() is None
+        assert await run.decide() is None
     assert run.heartbeat_seconds == pytest.approx(expected)

@@ -45,7 +45,7 @@ def test_sources_of_agrees_with_can_transition(current: JobStatus, target: JobSt
 
 def test_lifecycle_matches_the_design() -> None:
     assert TRANSITIONS[JobStatus.PENDING] == {"accepted", "rejected", "canceled"}
-    assert TRANSITIONS[JobStatus.ACCEPTED] == {"running", "failed", "canceled"}
+    assert TRANSITIONS[JobStatus.ACCEPTED] == {"running", "rejected", "failed", "canceled"}
     assert TRANSITIONS[JobStatus.RUNNING] == {"completed", "failed", "canceled"}
     assert {"rejected", "failed", "completed", "canceled"} == TERMINAL
 

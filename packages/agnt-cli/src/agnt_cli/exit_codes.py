@@ -1,4 +1,9 @@
-"""The exit codes of ``agnt``: one per class of outcome, so a script can branch on them."""
+"""The exit codes of ``agnt``: one per class of outcome, so a script can branch on them.
+
+Under ``--wait`` the job's last known state is on stdout whatever the code (7, 8, and also
+1, 6 or 130 once the job exists), and ``agnt order --wait`` writes ``{"created": id}`` on
+stderr first: a script never has to order again to learn what it ordered.
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
-"""Following a job until it ends (``--wait``), with an optional deadline (``--timeout``)."""
+"""Following a job until it ends (``--wait``), with an optional deadline (``--timeout``).
+
+The following itself is the client's ``follow_job`` (long-poll rounding, riding out an API
+restart); this module only draws each state and turns its ends into ``CliError``s.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
-from agnt_cli.errors import CliError
+from agnt_cli.errors import CliError, error_from_exception
 from agnt_cli.exit_codes import ExitCode
 from agnt_cli.progress import job_progress
 
@@ -14,34 +17,36 @@ if TYPE_CHECKING:
     from agnt_models import Job
 
 
-def follow_job(client: Client, job_id: str, *, timeout: float | None) -> Job:
-    """Long-poll ``job_id`` until it reaches a terminal status and return that state.
+def follow_job(
+    client: Client, job_id: str, *, timeout: float | None, created: Job | None = None
+) -> Job:
+    """Follow ``job_id`` until it reaches a terminal status and return that state.
 
     Each update redraws the progress bar (on a terminal). When ``timeout`` seconds pass
-    first, raises a timeout error (exit 7) carrying the last state seen. This loop rather
-    than ``Client.wait_for_job``: the bar needs every intermediate state.
+    first, raises a timeout error (exit 7) carrying the last state seen. For a job this
+    call ``created``, any other failure (the API gone for good, Ctrl-C) keeps its own error
+    and exit code but carries the last state seen too, so stdout still names the job.
     """
-    from agnt_models import MAX_WAIT_SECONDS, TERMINAL
+    from agnt_client import WaitTimeoutError
 
-    deadline = None if timeout is None else time.monotonic() + timeout
-    job = client.get_job(job_id)
-    with job_progress(job) as show:
-        while job.status not in TERMINAL:
-            wait = MAX_WAIT_SECONDS
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise CliError(
-                        "wait_timeout",
-                        f"job {job.id} is still {job.status.value} ({job.progress}%) "
-                        f"after {timeout:g} s",
-                        ExitCode.TIMEOUT,
-                        document=job.to_json_dict(),
-                    )
-                wait = min(wait, max(remaining, 0.1))
-            job = client.get_job(job_id, wait=wait)
-            show(job)
-    return job
+    last = created
+    states = client.follow_job(job_id, timeout=timeout)
+    try:
+        last = next(states)
+        with job_progress(last) as show:
+            for last in states:
+                show(last)
+    except WaitTimeoutError as exc:
+        raise CliError(
+            "wait_timeout", str(exc), ExitCode.TIMEOUT, document=exc.job.to_json_dict()
+        ) from exc
+    except (Exception, KeyboardInterrupt) as exc:
+        if created is None or last is None or isinstance(exc, CliError):
+            raise
+        error = error_from_exception(exc)
+        error.document = last.to_json_dict()
+        raise error from exc
+    return last
 
 
 def require_completed(job: Job) -> Job:

@@ -15,6 +15,7 @@ from pydantic import JsonValue
 from agnt_client import endpoints
 from agnt_client.downloads import DownloadedFile, PartialDownload, ResultDownload
 from agnt_client.endpoints import ApiCall, JobId
+from agnt_client.errors import AgntError
 from agnt_client.options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -22,7 +23,7 @@ from agnt_client.options import (
     TimeoutTypes,
 )
 from agnt_client.pagination import aiterate_pages
-from agnt_client.retries import RetryState
+from agnt_client.retries import RetryPolicy, RetryState
 from agnt_client.unchanged import UNCHANGED, Unchanged, given
 from agnt_client.uploads import UploadSource
 from agnt_client.waiting import JobWait
@@ -37,6 +38,7 @@ from agnt_models import (
     JobPage,
     JobResult,
     JobStatus,
+    WatchedJobs,
 )
 
 T = TypeVar("T")
@@ -46,7 +48,9 @@ class AsyncClient:
     """Asynchronous (asyncio) client of the agnt API: ``Client``'s methods, awaitable.
 
     ``base_url`` and ``api_key`` default to ``AGNT_API_URL`` and ``AGNT_API_KEY``.
-    Transient failures are retried ``max_retries`` times (see ``agnt_client.retries``).
+    Transient failures are retried ``max_retries`` times, and at most ``retry_deadline``
+    seconds after a call began when that is set (see ``agnt_client.retries``); a caller
+    that must ride out an API restart passes ``max_retries=None`` and a deadline.
     Pass ``http_client`` to use your own ``httpx.AsyncClient`` (it is not closed by ``close()``),
     or ``transport`` to send through another transport. Use it as an async context manager,
     or await ``close()``.
@@ -58,13 +62,19 @@ class AsyncClient:
         api_key: str | None = None,
         *,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        retry_deadline: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         options = ClientOptions.resolve(
-            base_url, api_key, timeout=timeout, max_retries=max_retries, headers=headers
+            base_url,
+            api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            retry_deadline=retry_deadline,
         )
         self._setup(options, http_client, transport, owns_http=http_client is None)
 
@@ -93,7 +103,8 @@ class AsyncClient:
         base_url: str | httpx.URL | Unchanged = UNCHANGED,
         api_key: str | None | Unchanged = UNCHANGED,
         timeout: TimeoutTypes | Unchanged = UNCHANGED,
-        max_retries: int | Unchanged = UNCHANGED,
+        max_retries: int | None | Unchanged = UNCHANGED,
+        retry_deadline: float | None | Unchanged = UNCHANGED,
         http_client: httpx.AsyncClient | Unchanged = UNCHANGED,
         transport: httpx.AsyncBaseTransport | Unchanged = UNCHANGED,
         headers: Mapping[str, str] | Unchanged = UNCHANGED,
@@ -105,6 +116,7 @@ class AsyncClient:
             api_key=api_key,
             timeout=timeout,
             max_retries=max_retries,
+            retry_deadline=retry_deadline,
             headers=headers,
         )
         copy = AsyncClient.__new__(AsyncClient)
@@ -137,8 +149,8 @@ class AsyncClient:
     ) -> None:
         await self.close()
 
-    async def _send(self, call: ApiCall[T]) -> T:
-        retry = RetryState(self._options.retry_policy, idempotent=call.idempotent)
+    async def _send(self, call: ApiCall[T], policy: RetryPolicy | None = None) -> T:
+        retry = RetryState(policy or self._options.retry_policy, idempotent=call.idempotent)
         while True:
             args = self._options.request_args(call)
             if call.upload is not None:
@@ -266,15 +278,43 @@ class AsyncClient:
 
     # ASYNC109: ``timeout`` is part of the shared sync/async contract, and it also sizes
     # each long-poll's ``wait=``, which asyncio.timeout around the call could not do.
+    async def follow_job(
+        self,
+        job_id: JobId,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AsyncIterator[Job]:
+        """Each state of a job as server long-polls see it, ending with a terminal one.
+
+        Rides out an API restart: a long-poll that meets a connection error or a 5xx is
+        retried until ``timeout`` (or for ``waiting.OUTAGE_SECONDS`` without one). Raises
+        ``WaitTimeoutError`` (with the last job seen) after ``timeout`` seconds.
+        """
+        follow = JobWait(timeout)
+        job: Job | None = None
+        wait: float | None = None
+        while True:
+            policy = follow.retry_policy(self._options.retry_policy, wait)
+            try:
+                job = await self._send(endpoints.get_job(job_id, wait=wait), policy)
+            except AgntError as exc:
+                timed_out = follow.timed_out(exc, job)
+                if timed_out is None:
+                    raise
+                raise timed_out from exc
+            yield job
+            if (wait := follow.next_wait(job)) is None:
+                return
+
     async def wait_for_job(self, job_id: JobId, *, timeout: float | None = None) -> Job:  # noqa: ASYNC109
-        """Follow a job with server long-polls until it is terminal.
+        """Follow a job (``follow_job``) until it is terminal and return that state.
 
         Raises ``WaitTimeoutError`` (with the last job seen) after ``timeout`` seconds.
         """
-        clock = JobWait(timeout)
-        job = await self.get_job(job_id)
-        while (wait := clock.next_wait(job)) is not None:
-            job = await self.get_job(job_id, wait=wait)
+        states = self.follow_job(job_id, timeout=timeout)
+        job = await anext(states)
+        async for job in states:  # noqa: B007 - the last state seen is the answer
+            pass
         return job
 
     async def get_result(self, job_id: JobId) -> JobResult:
@@ -306,10 +346,45 @@ class AsyncClient:
         return await self._send(endpoints.cancel_job(job_id))
 
     async def claim_jobs(
-        self, agent_id: str | None = None, *, wait: float | None = None, limit: int | None = None
+        self,
+        *,
+        max: int = 1,
+        agent_ids: Sequence[str] | None = None,
+        job_ids: Sequence[JobId] | None = None,
+        wait: float | None = None,
     ) -> list[Job]:
-        """Pending jobs of your agents; with ``wait`` the API answers as soon as one arrives."""
-        return await self._send(endpoints.claim_jobs(agent_id, wait=wait, limit=limit))
+        """Take up to ``max`` pending jobs of your agents at once; they come back ``accepted``.
+
+        ``agent_ids`` limits the claim to the agents you serve, ``job_ids`` to those jobs;
+        with ``wait`` (seconds) the API answers as soon as one job was claimed.
+        """
+        return await self._send(
+            endpoints.claim_jobs(max=max, agent_ids=agent_ids, job_ids=job_ids, wait=wait)
+        )
+
+    async def watch_jobs(
+        self, job_ids: Sequence[JobId], *, wait: float | None = None
+    ) -> WatchedJobs:
+        """Of the jobs you hold, those you no longer hold (canceled, lease lost, ended).
+
+        With ``wait`` the API answers as soon as one of them changes that way.
+        """
+        return await self._send(endpoints.watch_jobs(job_ids, wait=wait))
+
+    async def list_executor_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of your agents' jobs in ``status`` (default pending), oldest first."""
+        return await self._send(
+            endpoints.list_executor_jobs(
+                status=status, agent_id=agent_id, limit=limit, cursor=cursor
+            )
+        )
 
     async def report_status(
         self,
@@ -324,9 +399,21 @@ class AsyncClient:
             endpoints.report_status(job_id, status, progress=progress, reason=reason)
         )
 
-    async def complete_job(self, job_id: JobId, files: Sequence[UploadSource]) -> Job:
-        """Upload the output files (streamed from disk) and mark the job completed."""
-        return await self._send(endpoints.complete_job(job_id, files))
+    async def complete_job(
+        self,
+        job_id: JobId,
+        files: Sequence[UploadSource],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Upload the output files (streamed from disk) and mark the job completed.
+
+        Safe to retry: without ``idempotency_key`` one is generated per call, so a
+        completion whose answer was lost answers 200 (the job) when the client repeats it.
+        """
+        return await self._send(
+            endpoints.complete_job(job_id, files, idempotency_key=idempotency_key)
+        )
 
     async def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""

@@ -27,11 +27,13 @@ from agnt_models import (
     AgentPublish,
     AgentSearchPage,
     AgentStats,
+    ClaimedJobs,
     Health,
     Job,
     JobPage,
     JobResult,
     JobStatus,
+    WatchedJobs,
 )
 
 T = TypeVar("T")
@@ -47,7 +49,9 @@ class ApiCall(Generic[T]):
 
     ``long_poll`` is how long the server may hold the request (``wait=``); the client adds it
     to the read timeout. ``ok_statuses`` are error statuses whose body is still a valid
-    answer (``/readyz`` answers 503 with a ``Health`` body).
+    answer (``/readyz`` answers 503 with a ``Health`` body). ``repeatable`` marks a POST
+    that the API answers alike when it is sent again (a status report, a watch), so it is
+    retried like an idempotent request.
     """
 
     method: str
@@ -59,6 +63,7 @@ class ApiCall(Generic[T]):
     upload: MultipartUpload | None = None
     long_poll: float = 0.0
     ok_statuses: frozenset[int] = frozenset()
+    repeatable: bool = False
 
     def accepts(self, response: httpx.Response) -> bool:
         """Whether ``response`` is this call's answer (else an error to retry or raise)."""
@@ -67,7 +72,7 @@ class ApiCall(Generic[T]):
     @property
     def idempotent(self) -> bool:
         """Whether sending this call twice cannot do anything twice."""
-        return is_idempotent(self.method, self.headers)
+        return self.repeatable or is_idempotent(self.method, self.headers)
 
 
 def parse_model(model: type[M]) -> Callable[[httpx.Response], M]:
@@ -82,8 +87,8 @@ def parse_model(model: type[M]) -> Callable[[httpx.Response], M]:
     return parse
 
 
-def _parse_job_page_items(response: httpx.Response) -> list[Job]:
-    return parse_model(JobPage)(response).items
+def _parse_claimed_items(response: httpx.Response) -> list[Job]:
+    return parse_model(ClaimedJobs)(response).items
 
 
 def segment(value: str | UUID) -> str:
@@ -195,19 +200,63 @@ def cancel_job(job_id: JobId) -> ApiCall[Job]:
     return ApiCall("POST", f"/v1/jobs/{segment(job_id)}/cancel", parse_model(Job))
 
 
+def list_executor_jobs(
+    *,
+    status: JobStatus | str | None,
+    agent_id: str | None,
+    limit: int | None,
+    cursor: str | None,
+) -> ApiCall[JobPage]:
+    """``GET /v1/executor/jobs``: jobs of the caller's agents in one status, oldest first."""
+    params = _query(
+        status=None if status is None else str(status),
+        agent_id=agent_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return ApiCall("GET", "/v1/executor/jobs", parse_model(JobPage), params=params)
+
+
 def claim_jobs(
-    agent_id: str | None, *, wait: float | None, limit: int | None
+    *,
+    max: int,
+    agent_ids: Sequence[str] | None,
+    job_ids: Sequence[JobId] | None,
+    wait: float | None,
 ) -> ApiCall[list[Job]]:
-    """``GET /v1/executor/jobs?status=pending``: pending jobs of the caller's agents."""
-    params = _query(agent_id=agent_id, status=JobStatus.PENDING.value, limit=limit)
+    """``POST /v1/executor/claims`` with a ``ClaimRequest`` body: jobs now held (accepted).
+
+    Not repeatable: a claim whose answer was lost took jobs that a repeat would not return,
+    so the client retries it only when the API certainly did not act (``retries``).
+    """
+    body: dict[str, JsonValue] = {"max": max}
+    if agent_ids is not None:
+        body["agent_ids"] = list(agent_ids)
+    if job_ids is not None:
+        body["job_ids"] = [str(job_id) for job_id in job_ids]
     if wait is not None:
-        params["wait"] = format_seconds(wait)
+        body["wait"] = wait
     return ApiCall(
-        "GET",
-        "/v1/executor/jobs",
-        _parse_job_page_items,
-        params=params,
+        "POST",
+        "/v1/executor/claims",
+        _parse_claimed_items,
+        json=body,
         long_poll=wait or 0.0,
+    )
+
+
+def watch_jobs(job_ids: Sequence[JobId], *, wait: float | None) -> ApiCall[WatchedJobs]:
+    """``POST /v1/executor/jobs/watch`` with a ``JobWatch`` body: held jobs no longer held."""
+    body: dict[str, JsonValue] = {"job_ids": [str(job_id) for job_id in job_ids]}
+    if wait is not None:
+        body["wait"] = wait
+    return ApiCall(
+        "POST",
+        "/v1/executor/jobs/watch",
+        parse_model(WatchedJobs),
+        json=body,
+        long_poll=wait or 0.0,
+        repeatable=True,
     )
 
 
@@ -224,19 +273,32 @@ def report_status(
         body["progress"] = progress
     if reason is not None:
         body["reason"] = reason
+    # Repeatable: the API answers 200 to the report that produced the job's current state.
     return ApiCall(
-        "POST", f"/v1/executor/jobs/{segment(job_id)}/status", parse_model(Job), json=body
+        "POST",
+        f"/v1/executor/jobs/{segment(job_id)}/status",
+        parse_model(Job),
+        json=body,
+        repeatable=True,
     )
 
 
-def complete_job(job_id: JobId, files: Sequence[UploadSource]) -> ApiCall[Job]:
-    """``POST /v1/executor/jobs/{job_id}/complete``: the output files, streamed as multipart."""
+def complete_job(
+    job_id: JobId, files: Sequence[UploadSource], *, idempotency_key: str | None
+) -> ApiCall[Job]:
+    """``POST /v1/executor/jobs/{job_id}/complete``: the output files, streamed as multipart.
+
+    Like ``create_job`` it always carries an ``Idempotency-Key``, one per call and the same
+    on every retry, so a completion whose answer was lost answers 200 when repeated.
+    """
     upload = MultipartUpload.from_sources("files", files)
+    key = idempotency_key or str(uuid.uuid4())
     return ApiCall(
         "POST",
         f"/v1/executor/jobs/{segment(job_id)}/complete",
         parse_model(Job),
         upload=upload,
+        headers={IDEMPOTENCY_HEADER: key},
     )
 
 

@@ -67,8 +67,9 @@ class ClientOptions:
     base_url: httpx.URL
     api_key: str | None = field(repr=False)  # never in a log line or traceback
     timeout: httpx.Timeout
-    max_retries: int
+    max_retries: int | None
     headers: Mapping[str, str] = field(default_factory=dict)
+    retry_deadline: float | None = None
 
     @classmethod
     def resolve(
@@ -77,15 +78,24 @@ class ClientOptions:
         api_key: str | None,
         *,
         timeout: TimeoutTypes,
-        max_retries: int,
+        max_retries: int | None,
         headers: Mapping[str, str] | None,
+        retry_deadline: float | None = None,
     ) -> ClientOptions:
-        """Settings from arguments, falling back to the environment; no base URL is an error."""
+        """Settings from arguments, falling back to the environment; no base URL is an error.
+
+        ``retry_deadline`` bounds the retries of one call in seconds from its start;
+        ``max_retries=None`` (no count limit) needs it.
+        """
         url = base_url if base_url is not None else os.environ.get(API_URL_ENV)
         if not url:
             raise AgntError(f"no API URL: pass base_url or set {API_URL_ENV}")
-        if max_retries < 0:
+        if max_retries is not None and max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if retry_deadline is not None and retry_deadline < 0:
+            raise ValueError(f"retry_deadline must be >= 0, got {retry_deadline}")
+        if max_retries is None and retry_deadline is None:
+            raise ValueError("max_retries=None needs a retry_deadline")
         parsed = httpx.URL(str(url))
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise AgntError(f"API URL must be an absolute http(s) URL, got {str(url)!r}")
@@ -100,6 +110,7 @@ class ClientOptions:
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
             max_retries=max_retries,
             headers=dict(headers or {}),
+            retry_deadline=retry_deadline,
         )
 
     def copy_with(self, changes: Mapping[str, Any]) -> ClientOptions:
@@ -111,12 +122,13 @@ class ClientOptions:
             timeout=changes.get("timeout", self.timeout),
             max_retries=changes.get("max_retries", self.max_retries),
             headers={**self.headers, **(changes.get("headers") or {})},
+            retry_deadline=changes.get("retry_deadline", self.retry_deadline),
         )
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        """The retry policy for this client's ``max_retries``."""
-        return RetryPolicy(max_retries=self.max_retries)
+        """The retry policy for this client's ``max_retries`` and ``retry_deadline``."""
+        return RetryPolicy(max_retries=self.max_retries, deadline=self.retry_deadline)
 
     def url_for(self, path: str) -> httpx.URL:
         """The absolute URL of an API path (the base URL may carry a path prefix)."""

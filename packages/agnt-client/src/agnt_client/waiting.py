@@ -1,13 +1,24 @@
-"""The clock of ``wait_for_job``: how long each server long-poll may last. No I/O."""
+"""The clock of following a job (``follow_job``, ``wait_for_job``). No I/O.
+
+Shared by ``Client``, ``AsyncClient`` and the ``agnt`` CLI, so that every follower rounds
+its long-polls and rides out an API restart the same way: each long-poll is retried through
+connection errors and 5xx answers (a replica that restarts answers its open long-polls 503,
+or drops them) until the follow's own timeout; without a timeout, for ``OUTAGE_SECONDS``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
 
-from agnt_client.errors import WaitTimeoutError
+from agnt_client.errors import APIConnectionError, APIStatusError, WaitTimeoutError
+from agnt_client.retries import RETRYABLE_STATUSES, RetryPolicy
 from agnt_models import MAX_WAIT_SECONDS, TERMINAL, Job
+
+OUTAGE_SECONDS = 120.0
+"""How long a follow without a timeout keeps retrying one long-poll through an outage."""
 
 
 def long_poll_seconds(remaining: float) -> float:
@@ -20,7 +31,7 @@ def long_poll_seconds(remaining: float) -> float:
 
 
 class JobWait:
-    """Follows one ``wait_for_job`` call: terminal, time for another long-poll, or time up."""
+    """Follows one job: terminal, time for another long-poll, or time up."""
 
     def __init__(self, timeout: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.timeout = timeout
@@ -40,3 +51,28 @@ class JobWait:
         if remaining <= 0:
             raise WaitTimeoutError(job, self.timeout or 0.0)
         return min(MAX_WAIT_SECONDS, long_poll_seconds(remaining))
+
+    def retry_policy(self, base: RetryPolicy, wait: float | None) -> RetryPolicy:
+        """``base`` for one long-poll of ``wait`` seconds, retried by time instead of count.
+
+        With a timeout the retries end with it; without one they last ``OUTAGE_SECONDS``
+        after the long-poll itself (or ``base.deadline`` when that is longer).
+        """
+        if self._deadline is not None:
+            deadline = max(self._deadline - self._clock(), 0.0)
+        else:
+            deadline = max((wait or 0.0) + OUTAGE_SECONDS, base.deadline or 0.0)
+        return dataclasses.replace(base, max_retries=None, deadline=deadline)
+
+    def timed_out(self, error: Exception, job: Job | None) -> WaitTimeoutError | None:
+        """The ``WaitTimeoutError`` to raise instead of ``error``, or ``None`` to raise it.
+
+        A transient failure that outlasted the retries of a follow with a timeout means the
+        time ran out while the API was away: the caller gets the last job seen.
+        """
+        if self._deadline is None or job is None:
+            return None
+        transient = isinstance(error, APIConnectionError) or (
+            isinstance(error, APIStatusError) and error.status_code in RETRYABLE_STATUSES
+        )
+        return WaitTimeoutError(job, self.timeout or 0.0) if transient else None

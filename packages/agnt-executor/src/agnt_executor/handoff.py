@@ -1,7 +1,8 @@
 """``agnt-handoff JOB_ID --manifest M``: run one job end to end, for cron or a batch system.
 
-It accepts (or, by the agent's policy, rejects) that one job, runs its handler, uploads the
-result and exits with a code telling the outcome; stdout gets one JSON line
+It claims that one job (``POST /v1/executor/claims`` naming it), rejects it by the agent's
+policy or runs its handler, uploads the result and exits with a code telling the outcome;
+stdout gets one JSON line
 ``{"job_id": ..., "outcome": ..., "exit_code": ...}``, logs go to stderr as JSON lines.
 
 Exit codes:
@@ -28,25 +29,18 @@ import signal
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
-from functools import partial
 from pathlib import Path
 from uuid import UUID
 
-from agnt_client import (
-    AgntError,
-    AsyncClient,
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from agnt_client import AgntError, APIStatusError, AsyncClient
 from agnt_executor.cli import add_api_options, make_client
+from agnt_executor.executor import resilient
 from agnt_executor.job_run import JobOutcome, JobRun
 from agnt_executor.logs import configure_logging, log_error, log_event
 from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
-from agnt_executor.retry import call_with_retries
-from agnt_models import MAX_PAGE_LIMIT, Job, JobStatus
-
-FIND_RETRY_SECONDS = 30.0
+from agnt_executor.orphans import accepted_jobs
+from agnt_executor.watch import HeldJobsWatch
+from agnt_models import MAX_CLAIM, Job
 
 
 class HandoffExit(IntEnum):
@@ -96,8 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _handoff(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) -> int:
     async with client:
+        patient = resilient(client, loaded.settings.retry_seconds)
         try:
-            job, claimed = await _locate(client, loaded, job_id)
+            job = await _claim(patient, loaded, job_id)
         except _NotClaimable as exc:
             log_error("job_not_claimable", job_id=str(job_id), reason=str(exc))
             return _finish(job_id, "not_claimable", HandoffExit.NOT_CLAIMABLE)
@@ -107,84 +102,64 @@ async def _handoff(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) ->
         if job is None:
             log_error("job_not_found", job_id=str(job_id))
             return _finish(job_id, "not_found", HandoffExit.NOT_FOUND)
-        served = loaded.agents.get(job.agent_id)
-        if served is None or not (claimed or job.status is JobStatus.PENDING):
-            why = (
-                f"job is {job.status.value}, not pending"
-                if served is not None
-                else f"agent '{job.agent_id}' is not in the manifest"
-            )
-            log_error("job_not_claimable", job_id=str(job_id), reason=why)
-            if claimed:
-                await _report_unserved(client, job_id, why)
-            return _finish(job_id, "not_claimable", HandoffExit.NOT_CLAIMABLE)
-        run = JobRun(client, served, job, loaded.settings)
+        run = JobRun(patient, loaded.agents[job.agent_id], job, loaded.settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, run.stop_for_shutdown)
+        watch = HeldJobsWatch(patient)
+        watch.add(run)
+        watcher = asyncio.create_task(watch.run())
         try:
-            outcome = await (run.adopt_accepted() if claimed else run.decide())
+            outcome = await run.decide()
             if outcome is None:
                 outcome = await run.execute()
         except AgntError as exc:
             log_error("api_error", job_id=str(job_id), error=str(exc))
             return _finish(job_id, "api_error", HandoffExit.API_ERROR)
-    if outcome is JobOutcome.GONE and not run.accepted:
-        return _finish(job_id, "not_claimable", HandoffExit.NOT_CLAIMABLE)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
     return _finish(job_id, outcome.value, _OUTCOME_EXIT[outcome])
 
 
 class _NotClaimable(Exception):
-    """The job exists but is not pending (the API answered 409 to accepting it)."""
+    """The job exists but this executor cannot take it (the message says why)."""
 
 
-async def _locate(
-    client: AsyncClient, loaded: LoadedManifest, job_id: UUID
-) -> tuple[Job | None, bool]:
-    """The job as this executor sees it, or None; True when locating it already accepted it.
+async def _claim(client: AsyncClient, loaded: LoadedManifest, job_id: UUID) -> Job | None:
+    """The job, claimed (accepted) by this executor; None when it is not visible at all.
 
-    Executors may not read ``GET /v1/jobs/{id}`` (buyers' route), so the job is looked for
-    among the pending jobs of the manifest's agents. A job not found there is not pending,
-    unless a page was full; accepting is valid only from pending, so accepting it is a
-    probe that changes nothing: 404 means no such job, 409 means not claimable.
+    The claim names the job and the manifest's agents. An empty answer is explained by
+    watching the job: ``missing`` means no such job for this key; else it is not pending
+    (or of an agent the manifest lacks). A claim whose answer was lost may still have
+    taken it: then it is among this key's accepted jobs.
     """
+    agents = sorted(loaded.agents)[:MAX_CLAIM]
     try:
-        job = await call_with_retries(
-            lambda: client.get_job(job_id), what="get_job", retry_for=FIND_RETRY_SECONDS
-        )
-        return job, False
-    except NotFoundError:
-        return None, False
-    except PermissionDeniedError:
-        pass
-    for agent_id in loaded.agents:
-        pending = await call_with_retries(
-            partial(client.claim_jobs, agent_id, limit=MAX_PAGE_LIMIT),
-            what="claim_jobs",
-            retry_for=FIND_RETRY_SECONDS,
-        )
-        for job in pending:
-            if job.id == job_id:
-                return job, False
-    try:
-        job = await call_with_retries(
-            lambda: client.report_status(job_id, JobStatus.ACCEPTED),
-            what="report_accepted",
-            retry_for=FIND_RETRY_SECONDS,
-        )
-    except NotFoundError:
-        return None, False
-    except ConflictError as exc:
-        raise _NotClaimable(exc.detail or str(exc)) from exc
-    return job, True
+        claimed = await client.claim_jobs(max=1, agent_ids=agents, job_ids=[job_id])
+    except APIStatusError as exc:
+        if exc.status_code < 500:
+            raise
+        claimed = await _claimed_despite_lost_answer(client, loaded, job_id)
+    except AgntError:
+        claimed = await _claimed_despite_lost_answer(client, loaded, job_id)
+    if claimed:
+        return claimed[0]
+    watched = await client.watch_jobs([job_id])
+    if job_id in watched.missing:
+        return None
+    job = next((j for j in watched.items if j.id == job_id), None)
+    if job is not None and job.agent_id not in loaded.agents:
+        raise _NotClaimable(f"agent '{job.agent_id}' is not in the manifest")
+    status = job.status.value if job is not None else "held by another executor"
+    raise _NotClaimable(f"job is {status}, not pending")
 
 
-async def _report_unserved(client: AsyncClient, job_id: UUID, why: str) -> None:
-    """A job claimed by the probe that this manifest cannot serve: fail it, saying why."""
-    try:
-        await client.report_status(job_id, JobStatus.FAILED, reason=why)
-    except AgntError as exc:
-        log_error("failure_not_reported", job_id=str(job_id), error=str(exc))
+async def _claimed_despite_lost_answer(
+    client: AsyncClient, loaded: LoadedManifest, job_id: UUID
+) -> list[Job]:
+    accepted = await accepted_jobs(client, loaded.agents)
+    return [accepted[job_id]] if job_id in accepted else []
 
 
 def _finish(job_id: UUID, outcome: str, code: HandoffExit) -> int:

@@ -1,6 +1,9 @@
-"""One job end to end: decide, accept, run the handler, keep the lease, upload, complete.
+"""One claimed job end to end: decide, run the handler, keep the lease, upload, complete.
 
 Both ``agnt-executor run`` (many jobs) and ``agnt-handoff`` (one job) drive a ``JobRun``.
+Every API call here is retried by the client (its policy, with the executor's deadline):
+status reports are answered alike when repeated and the completion carries an
+``Idempotency-Key``, so an answer lost on the way back costs a retry, never the job.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from agnt_client import (
 from agnt_executor.handlers import HandlerError, JobCanceled, JobContext
 from agnt_executor.logs import log_error, log_event, log_warning
 from agnt_executor.manifest import ExecutorSettings, ServedAgent
-from agnt_executor.retry import call_with_retries
 from agnt_models import Job, JobStatus, check_result_names
 from agnt_models.common import MAX_REASON_CHARS
 
@@ -41,7 +43,7 @@ class JobOutcome(StrEnum):
     SHUTDOWN = "shutdown"
     """Failed with ``executor_shutdown``: the executor stopped before the handler finished."""
     GONE = "gone"
-    """Taken by another executor, canceled by the buyer, or its lease ran out: not ours."""
+    """Canceled by the buyer, or its lease ran out: no longer ours."""
 
 
 class JobGone(Exception):
@@ -72,17 +74,18 @@ def result_files(output_dir: Path) -> list[tuple[str, Path]]:
 
 
 class JobRun:
-    """Drives one pending job through this executor.
+    """Drives one job this executor claimed (it arrives ``accepted``, with a lease).
 
-    ``decide()`` rejects or accepts it; ``execute()`` runs an accepted job to a terminal
-    status. ``stop_for_shutdown()`` makes a running handler stop and the job fail with
-    ``executor_shutdown``.
+    ``decide()`` rejects it by the agent's policy or keeps it; ``execute()`` runs a kept job
+    to a terminal status. ``call_off()`` stops the handler of a job that is no longer ours
+    (the executor's watch saw the buyer cancel it); ``stop_for_shutdown()`` stops it and
+    fails the job with ``executor_shutdown``.
     """
 
     def __init__(
         self, client: AsyncClient, agent: ServedAgent, job: Job, settings: ExecutorSettings
     ) -> None:
-        """Prepare to run ``job`` (still pending) with ``agent``'s handler."""
+        """Prepare to run ``job`` (claimed: accepted) with ``agent``'s handler."""
         self.client = client
         self.agent = agent
         self.job = job
@@ -91,7 +94,7 @@ class JobRun:
         self._ctx: JobContext | None = None
         self._shutdown = False
         self._gone_reason: str | None = None
-        self.accepted = False
+        self._handler_done = False
 
     @property
     def job_id(self) -> str:
@@ -104,15 +107,10 @@ class JobRun:
     async def _report(
         self, status: JobStatus, *, progress: int | None = None, reason: str | None = None
     ) -> Job:
-        """Report ``status``, retrying network errors; 404/409 raise ``JobGone``."""
+        """Report ``status`` (the client retries it); 404/409 raise ``JobGone``."""
         try:
-            job = await call_with_retries(
-                lambda: self.client.report_status(
-                    self.job.id, status, progress=progress, reason=reason
-                ),
-                what=f"report_{status.value}",
-                retry_for=self.settings.retry_seconds,
-                job_id=self.job_id,
+            job = await self.client.report_status(
+                self.job.id, status, progress=progress, reason=reason
             )
         except (ConflictError, NotFoundError) as exc:
             raise JobGone(f"{exc.code or exc.status_code}: {exc.detail or exc}") from exc
@@ -136,35 +134,25 @@ class JobRun:
         return max(MIN_HEARTBEAT_SECONDS, self._lease_seconds / 3)
 
     async def decide(self) -> JobOutcome | None:
-        """Reject the job (with the reason) or accept it; None means accepted, run it next."""
-        reason = self.agent.rejection_reason(self.job)
-        try:
-            if reason is not None:
-                await self._report(JobStatus.REJECTED, reason=fit_reason(reason))
-                self._log("job_rejected", reason=reason)
-                return JobOutcome.REJECTED
-            await self._report(JobStatus.ACCEPTED)
-            self.accepted = True
-        except JobGone as exc:
-            self._log("job_not_claimed", reason=str(exc))
-            return JobOutcome.GONE
-        self._log("job_accepted", lease_seconds=round(self._lease_seconds, 3))
-        return None
+        """Reject the job by the agent's policy (with the reason), or keep it: None, run it.
 
-    async def adopt_accepted(self) -> JobOutcome | None:
-        """Take over a job already accepted for this executor; a policy refusal fails it.
-
-        An accepted job can no longer be rejected, so the policy's reason becomes the
-        failure reason (and the outcome is ``REJECTED``).
+        The claim already accepted it; a rejection still tells the buyer why, as ``rejected``.
         """
-        self.accepted = True
         self._learn_lease(self.job)
         reason = self.agent.rejection_reason(self.job)
         if reason is None:
             self._log("job_accepted", lease_seconds=round(self._lease_seconds, 3))
             return None
-        outcome = await self._report_failed(reason, JobOutcome.REJECTED)
-        return outcome
+        try:
+            await self._report(JobStatus.REJECTED, reason=fit_reason(reason))
+        except JobGone as exc:
+            self._log("job_gone", reason=str(exc))
+            return JobOutcome.GONE
+        except AgntError as exc:
+            log_warning("rejection_not_reported", job_id=self.job_id, error=str(exc))
+            return JobOutcome.REJECTED
+        self._log("job_rejected", reason=reason)
+        return JobOutcome.REJECTED
 
     async def execute(self) -> JobOutcome:
         """Run an accepted job to its end and report it; returns how it ended."""
@@ -189,12 +177,25 @@ class JobRun:
         if self._ctx is not None:
             self._ctx.request_cancel()
 
+    def call_off(self, reason: str) -> None:
+        """The job is no longer ours (canceled, lease lost): stop its handler now.
+
+        A no-op once the handler has finished (the job ended by our own report).
+        """
+        if self._handler_done or self._gone_reason is not None:
+            return
+        self._gone_reason = reason
+        if self._ctx is not None:
+            self._ctx.request_cancel()
+
     async def _execute_in(self, work_dir: Path) -> JobOutcome:
         output_dir = work_dir / "output"
         output_dir.mkdir()
         ctx = JobContext(job=self.job, work_dir=work_dir, output_dir=output_dir)
         self._ctx = ctx
         if self._shutdown:
+            ctx.request_cancel()
+        if self._gone_reason is not None:
             ctx.request_cancel()
         handler_task = asyncio.create_task(self.agent.handler.run(ctx))
         keeper = asyncio.create_task(self._keep_lease(ctx))
@@ -205,6 +206,7 @@ class JobRun:
             )
             if not handler_task.done():
                 await self._stop_handler(handler_task)
+            self._handler_done = True
             error = (
                 asyncio.CancelledError() if handler_task.cancelled() else handler_task.exception()
             )
@@ -247,12 +249,10 @@ class JobRun:
             try:
                 await self._report(JobStatus.RUNNING, progress=ctx.progress)
             except JobGone as exc:
-                self._gone_reason = str(exc)
-                ctx.request_cancel()
+                self.call_off(str(exc))
                 return
             except AgntError as exc:
-                self._gone_reason = f"cannot reach the API to renew the lease: {exc}"
-                ctx.request_cancel()
+                self.call_off(f"cannot reach the API to renew the lease: {exc}")
                 return
             last_sent = loop.time()
 
@@ -296,12 +296,8 @@ class JobRun:
         files = await asyncio.to_thread(masker.mask_results, files)
         total = sum(path.stat().st_size for _, path in files)
         try:
-            await call_with_retries(
-                lambda: self.client.complete_job(self.job.id, files),
-                what="complete",
-                retry_for=self.settings.retry_seconds,
-                job_id=self.job_id,
-            )
+            # One key for this completion: every retry of it is answered with the stored job.
+            await self.client.complete_job(self.job.id, files)
         except (ConflictError, NotFoundError) as exc:
             self._log("job_gone", reason=f"{exc.code}: {exc.detail}")
             return JobOutcome.GONE
@@ -309,5 +305,9 @@ class JobRun:
             return await self._report_failed(
                 f"the API refused the result files: {exc}", JobOutcome.FAILED
             )
+        except AgntError as exc:
+            # The client's retries ran out: the lease will end the job on the API's side.
+            log_warning("completion_not_reported", job_id=self.job_id, error=str(exc))
+            return JobOutcome.FAILED
         self._log("job_completed", files=[name for name, _ in files], total_bytes=total)
         return JobOutcome.COMPLETED

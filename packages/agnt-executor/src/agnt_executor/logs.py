@@ -54,6 +54,13 @@ class _StderrJsonHandler(logging.StreamHandler[TextIO]):
     """The one handler this package installs."""
 
 
+class _ClientRetries(logging.Handler):
+    """The client's retry lines (it owns the retry policy) as this log's ``api_retry`` events."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log_event("api_retry", level=logging.WARNING, detail=record.getMessage())
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """Send this package's events to stderr as JSON lines (idempotent)."""
     _logger.setLevel(level)
@@ -62,6 +69,11 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler = _StderrJsonHandler(sys.stderr)
         handler.setFormatter(JsonLineFormatter())
         _logger.addHandler(handler)
+    client_logger = logging.getLogger("agnt_client")
+    if not any(isinstance(h, _ClientRetries) for h in client_logger.handlers):
+        client_logger.setLevel(logging.INFO)
+        client_logger.propagate = False
+        client_logger.addHandler(_ClientRetries())
 
 
 def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:

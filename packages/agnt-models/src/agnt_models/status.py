@@ -19,7 +19,10 @@ class JobStatus(StrEnum):
 
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.ACCEPTED, JobStatus.REJECTED, JobStatus.CANCELED}),
-    JobStatus.ACCEPTED: frozenset({JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELED}),
+    # accepted -> rejected: a claim accepts at once; the executor's policy may still refuse.
+    JobStatus.ACCEPTED: frozenset(
+        {JobStatus.RUNNING, JobStatus.REJECTED, JobStatus.FAILED, JobStatus.CANCELED}
+    ),
     JobStatus.RUNNING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED}),
     JobStatus.REJECTED: frozenset(),
     JobStatus.FAILED: frozenset(),

@@ -1,5 +1,12 @@
-"""``agnt order``, ``agnt jobs``, ``agnt status``, ``agnt cancel``: ordering and following jobs."""
+"""``agnt order``, ``agnt jobs``, ``agnt status``, ``agnt cancel``: ordering and following jobs.
 
+``agnt order --wait`` never loses the order to its caller: as soon as the job exists its id
+goes to stderr as one JSON line, ``{"created": "<id>"}``; and when the wait then ends
+badly (timeout: exit 7, the API unreachable: exit 6, a server error: exit 1, Ctrl-C: exit
+130), stdout still carries the job's last known state before the error on stderr.
+"""
+
+import sys
 from typing import Annotated
 
 import typer
@@ -15,7 +22,7 @@ from agnt_cli.commands.inputs import (
 from agnt_cli.connection import open_client
 from agnt_cli.errors import usage_error
 from agnt_cli.following import follow_job, require_completed
-from agnt_cli.output import print_document
+from agnt_cli.output import print_document, render_json
 from agnt_cli.params import build_params, parse_params_document
 
 JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job's id (a UUID).")]
@@ -64,7 +71,11 @@ def order(
     wait: WaitOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
-    """Order a job from an agent; prints the Job (its final state with --wait)."""
+    """Order a job from an agent; prints the Job (its final state with --wait).
+
+    With --wait, {"created": JOB_ID} goes to stderr at once, and the job's last known state
+    reaches stdout however the wait ends.
+    """
     if (prompt is None) == (prompt_file is None):
         raise usage_error("give exactly one of --prompt or --prompt-file", "missing_prompt")
     if prompt_file == STDIN and params_file == STDIN:
@@ -78,8 +89,15 @@ def order(
     with open_client(ctx) as client:
         job = client.create_job(agent_id, text, params, idempotency_key=idempotency_key)
         if wait:
-            job = require_completed(follow_job(client, str(job.id), timeout=timeout))
+            announce_created(str(job.id))
+            job = require_completed(follow_job(client, str(job.id), timeout=timeout, created=job))
     print_document(job.to_json_dict())
+
+
+def announce_created(job_id: str) -> None:
+    """``{"created": job_id}`` as one line on stderr, before a wait that may end badly."""
+    sys.stderr.write(render_json({"created": job_id}, pretty=False) + "\n")
+    sys.stderr.flush()
 
 
 def jobs(
