@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -22,6 +23,8 @@ import sqlalchemy as sa
 from agnt_api.db import Database
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CHANNEL = "agnt_events"
 
@@ -63,6 +66,12 @@ class Notifier:
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
+        self.stopping = False
+
+    def stop_waiting(self) -> None:
+        """The process is shutting down: every long-poll answers now, and new ones at once."""
+        self.stopping = True
+        self._wake_all()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topics: Iterable[str]) -> AsyncIterator[Subscription]:
@@ -157,6 +166,33 @@ class PostgresNotifier(Notifier):
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+async def long_poll(
+    notifier: Notifier,
+    topics: Iterable[str],
+    wait: float,
+    attempt: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+) -> T:
+    """``attempt()`` until ``done`` says its result is worth answering, for up to ``wait`` s.
+
+    The one long-poll loop of the API (buyers following a job, executors claiming or
+    watching). It subscribes to ``topics`` *before* each attempt reads the database, so a
+    change committed in between still wakes it; it re-attempts on each wake-up and answers
+    the last result at the deadline, or at once when the process starts shutting down.
+    """
+    if wait <= 0 or notifier.stopping:
+        return await attempt()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    async with notifier.subscribe(topics) as subscription:
+        while True:
+            result = await attempt()
+            remaining = deadline - loop.time()
+            if done(result) or remaining <= 0 or notifier.stopping:
+                return result
+            await subscription.wait(remaining)
 
 
 def _notify(connection: sa.Connection, payload: str) -> None:

@@ -97,6 +97,14 @@ jobs = sa.Table(
     sa.Index(None, "buyer_id", "created_at"),
     sa.Index(None, "agent_id", "status", "created_at"),
     sa.Index(None, "status", "lease_expires_at"),
+    # The claim's queue: only pending jobs, in arrival order (small, read from its head).
+    sa.Index(
+        "ix_jobs_pending_created_at_id",
+        "created_at",
+        "id",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
 )
 
 job_results = sa.Table(
@@ -110,6 +118,8 @@ job_results = sa.Table(
     ),
     sa.Column("files", Json, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # The completion's Idempotency-Key: a retried completion with it answers this result.
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
 )
 
 idempotency_keys = sa.Table(

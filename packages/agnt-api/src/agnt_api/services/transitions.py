@@ -103,6 +103,55 @@ def report_progress(
     return None if row is None else job_from_row(row)
 
 
+def claim_pending(
+    connection: sa.Connection,
+    executor: Principal,
+    *,
+    limit: int,
+    agent_ids: list[str] | None,
+    job_ids: list[uuid.UUID] | None,
+    lease_seconds: float,
+) -> list[Job]:
+    """Take up to ``limit`` pending jobs of the executor's agents, oldest first: ``accepted``.
+
+    One statement: ``WITH picked AS (SELECT id ... ORDER BY created_at LIMIT n FOR UPDATE
+    SKIP LOCKED) UPDATE jobs ... FROM picked WHERE jobs.id = picked.id RETURNING *``. SKIP LOCKED: concurrent claimers on Postgres
+    each take other rows instead of waiting for (or colliding on) the same ones. SQLite has
+    no row locks and renders no ``FOR UPDATE``; its writers run one at a time (``BEGIN
+    IMMEDIATE``), so each claim sees the previous one's result.
+    """
+    picked = sa.select(jobs.c.id).where(
+        jobs.c.status == JobStatus.PENDING.value, executor_scope(executor)
+    )
+    if agent_ids is not None:
+        picked = picked.where(jobs.c.agent_id.in_(agent_ids))
+    if job_ids is not None:
+        picked = picked.where(jobs.c.id.in_(job_ids))
+    # A CTE, not ``id IN (SELECT ... LIMIT n)``: Postgres may plan that subquery as the
+    # inner side of a semi join and run it once per outer row, taking more than n rows.
+    # MATERIALIZED: the locking SELECT runs exactly once.
+    chosen = (
+        picked.order_by(jobs.c.created_at, jobs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    now = utc_now()
+    rows = connection.execute(
+        jobs.update()
+        .where(jobs.c.id == chosen.c.id, jobs.c.status == JobStatus.PENDING.value)
+        .values(
+            status=JobStatus.ACCEPTED.value,
+            updated_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+        .returning(*jobs.c)
+    ).all()
+    # RETURNING follows no order; the caller gets the queue's order.
+    return sorted((job_from_row(row) for row in rows), key=lambda job: (job.created_at, job.id))
+
+
 def _update_or_explain(
     connection: sa.Connection,
     job_id: uuid.UUID,

@@ -17,10 +17,14 @@ from agnt_models import (
     MAX_WAIT_SECONDS,
     Agent,
     AgentPublish,
+    ClaimedJobs,
+    ClaimRequest,
     Job,
     JobPage,
     JobStatus,
+    JobWatch,
     StatusReport,
+    WatchedJobs,
 )
 
 router = APIRouter(prefix="/v1/executor", tags=["executor"])
@@ -75,6 +79,22 @@ async def list_executor_jobs(
     return await dispatch.executor_jobs(
         rt, caller, agent_id=agent_id, status=status, limit=limit, cursor=cursor, wait=wait
     )
+
+
+@router.post("/claims", response_model=ClaimedJobs)
+async def claim_jobs(rt: RuntimeDep, caller: Executor, body: ClaimRequest) -> ClaimedJobs:
+    """Take up to ``max`` pending jobs of the caller's agents, oldest first (now accepted).
+
+    Atomic: concurrent claimers never get the same job, and none gets a 409. With ``wait``
+    the call long-polls until at least one job was taken (or answers an empty list).
+    """
+    return await dispatch.claim_jobs(rt, caller, body)
+
+
+@router.post("/jobs/watch", response_model=WatchedJobs)
+async def watch_jobs(rt: RuntimeDep, caller: Executor, body: JobWatch) -> WatchedJobs:
+    """The named jobs the caller no longer holds (canceled, ended, lost); long-polls with ``wait``."""
+    return await dispatch.watch_jobs(rt, caller, body)
 
 
 @router.post("/jobs/{job_id}/status", response_model=Job)
