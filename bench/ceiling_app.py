@@ -183,13 +183,19 @@ class App:
     async def startup(self) -> None:
         if self.mode == "async":
             self.async_pool = AsyncConnectionPool(
-                self.database_url, min_size=16, max_size=16, open=False,
+                self.database_url,
+                min_size=16,
+                max_size=16,
+                open=False,
                 kwargs={"autocommit": True},
             )
             await self.async_pool.open(wait=True)
         else:
             self.sync_pool = ConnectionPool(
-                self.database_url, min_size=16, max_size=16, open=False,
+                self.database_url,
+                min_size=16,
+                max_size=16,
+                open=False,
                 kwargs={"autocommit": True},
             )
             self.sync_pool.open(wait=True)
@@ -282,13 +288,17 @@ class App:
         key = authorization.removeprefix("Bearer ")
         if method == "GET" and path.startswith("/v1/agents/"):
             agent_id = path.removeprefix("/v1/agents/")
-            rows = (await self._one_any(key, AGENT_SQL, (agent_id,)))
+            rows = await self._one_any(key, AGENT_SQL, (agent_id,))
             if not rows:
                 raise HttpError(404, "agent_not_found")
             row = rows[0]
             return {
-                "id": row[0], "name": row[1], "description": row[2], "tags": row[3],
-                "pricing": row[4], "created_at": row[5].isoformat(),
+                "id": row[0],
+                "name": row[1],
+                "description": row[2],
+                "tags": row[3],
+                "pricing": row[4],
+                "created_at": row[5].isoformat(),
             }
         if method == "POST" and path == "/v1/jobs":
             request = json.loads(body)
@@ -297,7 +307,10 @@ class App:
                 "buyer",
                 CREATE_SQL,
                 lambda me: (
-                    uuid.uuid4(), me, request["prompt"], json.dumps(request.get("params", {})),
+                    uuid.uuid4(),
+                    me,
+                    request["prompt"],
+                    json.dumps(request.get("params", {})),
                     request["agent_id"],
                 ),
             )
@@ -375,8 +388,9 @@ class App:
             if not message.get("more_body"):
                 break
         try:
-            status, answer = 200, await self.handle(
-                scope["method"], scope["path"], dict(scope["headers"]), body
+            status, answer = (
+                200,
+                await self.handle(scope["method"], scope["path"], dict(scope["headers"]), body),
             )
         except HttpError as error:
             status, answer = error.status, {"code": error.code}
