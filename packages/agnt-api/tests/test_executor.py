@@ -86,16 +86,17 @@ async def test_disallowed_transitions_get_409(api: Any, echo: Any) -> None:
     assert completed_by_status.status_code == 422
 
 
-async def test_twenty_concurrent_accepts_of_one_job_give_exactly_one_200(
+async def test_twenty_concurrent_accepts_of_one_job_all_answer_the_accepted_job(
     api: Any, echo: Any
 ) -> None:
     job = await api.order("buyer-a", "echo")
     responses = await asyncio.gather(
         *(api.report("executor-x", job["id"], "accepted") for _ in range(20))
     )
-    codes = sorted(r.status_code for r in responses)
-    assert codes == [200] + [409] * 19
-    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"invalid_transition"}
+    # One of them moved the job; the others repeat the report that produced its state.
+    assert [r.status_code for r in responses] == [200] * 20
+    assert {r.json()["status"] for r in responses} == {"accepted"}
+    assert {r.json()["created_at"] for r in responses} == {job["created_at"]}
 
 
 async def test_executor_cannot_touch_jobs_of_agents_it_does_not_own(api: Any, echo: Any) -> None:

@@ -16,10 +16,9 @@ from agnt_api.services.jobs import list_jobs
 from agnt_api.services.records import job_from_row
 from agnt_api.services.schemas import check_no_nul
 from agnt_api.services.transitions import (
+    apply_report,
     claim_pending,
     executor_scope,
-    move_job,
-    report_progress,
 )
 from agnt_models import (
     LEASED,
@@ -183,28 +182,14 @@ def _apply_report(
     lease_seconds: float,
 ) -> Job:
     check_no_nul("reason", report.reason)
-    scope = executor_scope(executor)
-    if report.progress is not None:
-        # Same status again with a progress: a progress report that renews the lease.
-        job = report_progress(
-            connection,
-            job_id,
-            report.status,
-            scope,
-            lease_seconds=lease_seconds,
-            progress=report.progress,
-            reason=report.reason,
-        )
-        if job is not None:
-            return job
-    return move_job(
+    return apply_report(
         connection,
         job_id,
         report.status,
-        scope,
+        executor_scope(executor),
         lease_seconds=lease_seconds,
-        reason=report.reason,
         progress=report.progress,
+        reason=report.reason,
     )
 
 

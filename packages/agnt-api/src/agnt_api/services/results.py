@@ -23,6 +23,7 @@ from agnt_api.errors import FileNotFound, InvalidTransition, JobNotCompleted, Va
 from agnt_api.notify import job_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services.records import as_utc, utc_now
+from agnt_api.services.schemas import check_no_nul
 from agnt_api.services.transitions import buyer_scope, executor_scope, load_job, move_job
 from agnt_models import FieldError, Job, JobResult, JobStatus, ResultFile
 
@@ -85,11 +86,29 @@ def mime_of(name: str, declared: str | None) -> str:
     return guessed or GENERIC_MIME
 
 
-def _running_job(connection: sa.Connection, executor: Principal, job_id: uuid.UUID) -> Job:
+def _completion_start(
+    connection: sa.Connection, executor: Principal, job_id: uuid.UUID, idempotency_key: str | None
+) -> Job | None:
+    """``None`` if the job may be completed now; the job if this completion already happened."""
     job = load_job(connection, job_id, executor_scope(executor))
-    if job.status is not JobStatus.RUNNING:
-        raise InvalidTransition(f"job {job_id} is {job.status.value}; it cannot become completed")
-    return job
+    if job.status is JobStatus.RUNNING:
+        return None
+    repeated = _repeated_completion(connection, job, idempotency_key)
+    if repeated is not None:
+        return repeated
+    raise InvalidTransition(f"job {job_id} is {job.status.value}; it cannot become completed")
+
+
+def _repeated_completion(
+    connection: sa.Connection, job: Job, idempotency_key: str | None
+) -> Job | None:
+    """The job, if it was completed by a request with this Idempotency-Key."""
+    if idempotency_key is None or job.status is not JobStatus.COMPLETED:
+        return None
+    stored_key = connection.execute(
+        sa.select(job_results.c.idempotency_key).where(job_results.c.job_id == job.id)
+    ).scalar_one_or_none()
+    return job if stored_key == idempotency_key else None
 
 
 def _record_completion(
@@ -98,20 +117,29 @@ def _record_completion(
     job_id: uuid.UUID,
     files: list[StoredResultFile],
     lease_seconds: float,
-) -> Job:
-    job = move_job(
-        connection,
-        job_id,
-        JobStatus.COMPLETED,
-        executor_scope(executor),
-        lease_seconds=lease_seconds,
-    )
+    idempotency_key: str | None,
+) -> tuple[Job, bool]:
+    """Complete the job with ``files``; ``(job, recorded)``, not recorded for a repeat."""
+    scope = executor_scope(executor)
+    try:
+        job = move_job(connection, job_id, JobStatus.COMPLETED, scope, lease_seconds=lease_seconds)
+    except InvalidTransition:
+        # A concurrent retry of this same completion may have committed first.
+        repeated = _repeated_completion(
+            connection, load_job(connection, job_id, scope), idempotency_key
+        )
+        if repeated is None:
+            raise
+        return repeated, False
     connection.execute(
         job_results.insert().values(
-            job_id=job_id, files=[f.to_record() for f in files], created_at=utc_now()
+            job_id=job_id,
+            files=[f.to_record() for f in files],
+            created_at=utc_now(),
+            idempotency_key=idempotency_key,
         )
     )
-    return job
+    return job, True
 
 
 async def complete_job(
@@ -119,11 +147,21 @@ async def complete_job(
     executor: Principal,
     job_id: uuid.UUID,
     uploads: AsyncIterable[ResultUpload],
+    idempotency_key: str | None = None,
 ) -> Job:
-    """Store every uploaded file, then complete the job and record its result atomically."""
-    await rt.database.run(_running_job, executor, job_id)
+    """Store every uploaded file, then complete the job and record its result atomically.
+
+    With an ``idempotency_key``, repeating a completion that already happened (its answer
+    was lost) answers the completed job instead of 409, and stores nothing new.
+    """
+    if idempotency_key is not None:
+        check_no_nul("Idempotency-Key", idempotency_key)
+    repeated = await rt.database.run(_completion_start, executor, job_id, idempotency_key)
+    if repeated is not None:
+        return repeated
     attempt = uuid.uuid4().hex
     stored: list[StoredResultFile] = []
+    recorded = False
     try:
         async for upload in uploads:
             check_file_name(upload.filename)
@@ -142,15 +180,23 @@ async def complete_job(
                 "send at least one file in a multipart part named 'files'",
                 errors=[FieldError(loc="files", message="no files")],
             )
-        job = await rt.database.run(
-            _record_completion, executor, job_id, stored, rt.settings.lease_seconds, write=True
+        job, recorded = await rt.database.run(
+            _record_completion,
+            executor,
+            job_id,
+            stored,
+            rt.settings.lease_seconds,
+            idempotency_key,
+            write=True,
         )
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            for done in stored:
-                await rt.storage.delete(done.key)
-        raise
-    await rt.notifier.publish([job_topic(job.id)])
+    finally:
+        if not recorded:
+            # Failed, or a repeat that another request recorded: keep no orphan files.
+            with anyio.CancelScope(shield=True):
+                for done in stored:
+                    await rt.storage.delete(done.key)
+    if recorded:
+        await rt.notifier.publish([job_topic(job.id)])
     return job
 
 

@@ -70,28 +70,67 @@ def move_job(
     return _update_or_explain(connection, job_id, target, scope, jobs.c.status.in_(allowed), values)
 
 
-def report_progress(
+def apply_report(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    target: JobStatus,
+    scope: sa.ColumnElement[bool],
+    *,
+    lease_seconds: float,
+    progress: int | None = None,
+    reason: str | None = None,
+) -> Job:
+    """An executor's report: move the job to ``target``, or repeat the current status.
+
+    Repeating the report that produced the current status is not an error (its first
+    answer may have been lost): on a leased job it renews the lease (and sets the
+    progress), on an ended one it answers the job as it is. Anything else that the
+    transition table refuses is ``InvalidTransition``.
+    """
+    if progress is not None:
+        # The common progress report: same status, new progress, renewed lease.
+        renewed = _renew_lease(connection, job_id, target, scope, lease_seconds, progress, reason)
+        if renewed is not None:
+            return renewed
+    try:
+        return move_job(
+            connection,
+            job_id,
+            target,
+            scope,
+            lease_seconds=lease_seconds,
+            reason=reason,
+            progress=progress,
+        )
+    except InvalidTransition:
+        renewed = _renew_lease(connection, job_id, target, scope, lease_seconds, progress, reason)
+        if renewed is not None:
+            return renewed
+        current = load_job(connection, job_id, scope)
+        if current.status is target and target in TERMINAL:
+            return current
+        raise
+
+
+def _renew_lease(
     connection: sa.Connection,
     job_id: uuid.UUID,
     status: JobStatus,
     scope: sa.ColumnElement[bool],
-    *,
     lease_seconds: float,
-    progress: int,
-    reason: str | None = None,
+    progress: int | None,
+    reason: str | None,
 ) -> Job | None:
-    """A progress report on a leased job still in ``status``: renew the lease, set progress.
-
-    ``None`` when the job is not in ``status`` (the caller then tries a transition).
-    """
+    """Renew the lease of a job still in the leased ``status``; ``None`` if it is not."""
     if status not in LEASED:
         return None
     now = utc_now()
     values: dict[str, Any] = {
-        "progress": progress,
         "updated_at": now,
         "lease_expires_at": now + timedelta(seconds=lease_seconds),
     }
+    if progress is not None:
+        values["progress"] = progress
     if reason is not None:
         values["decision_reason"] = reason
     row = connection.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from agnt_api.api.deps import Executor, RuntimeDep
 from agnt_api.api.multipart import iter_file_uploads
@@ -107,7 +107,19 @@ async def report_status(
 
 @router.post("/jobs/{job_id}/complete", response_model=Job, openapi_extra=_UPLOAD_BODY)
 async def complete_job(
-    rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, request: Request
+    rt: RuntimeDep,
+    caller: Executor,
+    job_id: uuid.UUID,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
 ) -> Job:
-    """Upload the result files (multipart parts named ``files``); the job becomes completed."""
-    return await results.complete_job(rt, caller, job_id, iter_file_uploads(request))
+    """Upload the result files (multipart parts named ``files``); the job becomes completed.
+
+    A retry with the same ``Idempotency-Key`` as a completion that happened answers 200
+    with the completed job (its first answer was lost) instead of 409.
+    """
+    return await results.complete_job(
+        rt, caller, job_id, iter_file_uploads(request), idempotency_key
+    )
