@@ -275,10 +275,11 @@ async def get_agent(target: Target, requests: int, concurrency: int) -> Sample:
 
 
 async def claims(
-    target: Target, jobs: int, executors: int
+    target: Target, jobs: int, executors: int, profile_to: Path | None = None
 ) -> tuple[Sample, list[tuple[Http, list[str]]]]:
     """``jobs`` pre-created jobs claimed one per request by ``executors`` executors; the
-    sample and each executor's connection with the ids it claimed (still open)."""
+    sample and each executor's connection with the ids it claimed (still open). With
+    ``profile_to``, py-spy samples the server during the claims (not the set-up)."""
     await _precreate(target, jobs, f"claims {executors}")
     connections = await _connections(target.url, target.keys.executor, executors)
     claimed: list[list[str]] = [[] for _ in connections]
@@ -297,9 +298,10 @@ async def claims(
             total += len(items)
 
     meter = target.meter()
-    meter.start()
-    await asyncio.gather(*(executor(i) for i in range(executors)))
-    sample = meter.stop(total, conflicts)
+    with sampled(target.pid, profile_to) if profile_to else contextlib.nullcontext():
+        meter.start()
+        await asyncio.gather(*(executor(i) for i in range(executors)))
+        sample = meter.stop(total, conflicts)
     return sample, list(zip(connections, claimed, strict=True))
 
 
@@ -475,9 +477,7 @@ def measure(target: Target, plan: Plan, profile_to: Path | None) -> dict[str, Sa
             continue
 
         async def claims_then_report() -> None:
-            profiling = sampled(target.pid, profile_to) if profile_to else contextlib.nullcontext()
-            with profiling:
-                sample, held = await claims(target, plan.claims, 8)
+            sample, held = await claims(target, plan.claims, 8, profile_to)
             results["claims 8"] = sample
             results["status"] = await per_job(target, held, report_running)
             results["complete"] = await per_job(target, held, complete)
@@ -538,7 +538,7 @@ def table(
     add("… server CPU ms per request", "get", lambda s: s.server_ms, ".2f", "get cpu")
     for executors in plan.executor_counts:
         add(
-            f"claims/s, {executors} executors",
+            f"claims/s, {executors} executor{'s' * (executors > 1)}",
             f"claims {executors}",
             lambda s: s.rate,
             ",.0f",
