@@ -50,7 +50,11 @@ start_postgres() {
     -o "-h 127.0.0.1 -p $pg_port -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >/dev/null
 }
 
-s3_running() { [ -f "$s3_pid" ] && kill -0 "$(cat "$s3_pid")" 2>/dev/null; }
+# Running, and SeaweedFS: a pid file left by an older services.sh (moto) does not count.
+s3_running() {
+  [ -f "$s3_pid" ] && kill -0 "$(cat "$s3_pid")" 2>/dev/null \
+    && tr '\0' ' ' <"/proc/$(cat "$s3_pid")/cmdline" 2>/dev/null | grep -q 'weed server'
+}
 
 s3_ready() { curl -fsS "http://127.0.0.1:$s3_port/healthz" >/dev/null 2>&1; }
 
