@@ -113,9 +113,10 @@ class Deployment:
         return self.keys
 
     @contextlib.contextmanager
-    def server(self, name: str = "api") -> Iterator[ApiServer]:
-        """A running replica of this deployment, stopped at the end of the block."""
-        api = ApiServer(self, self.workdir / name)
+    def server(self, name: str = "api", *, workers: int | None = None) -> Iterator[ApiServer]:
+        """A running replica of this deployment (``--workers`` when given), stopped at the
+        end of the block."""
+        api = ApiServer(self, self.workdir / name, workers=workers)
         api.start()
         try:
             yield api
@@ -126,9 +127,10 @@ class Deployment:
 class ApiServer:
     """A real ``agnt-server serve`` process on a free loopback port."""
 
-    def __init__(self, deployment: Deployment, data_dir: Path) -> None:
+    def __init__(self, deployment: Deployment, data_dir: Path, workers: int | None = None) -> None:
         self.deployment = deployment
         self.data_dir = data_dir
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
@@ -154,6 +156,7 @@ class ApiServer:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *([] if self.workers is None else ["--workers", str(self.workers)]),
                 ],
                 env={**self.deployment.env(self.data_dir), "AGNT_PUBLIC_URL": self.url},
                 stdout=log,
@@ -187,6 +190,48 @@ class ApiServer:
         if not self.log_path.exists():
             return "(no server log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def serve_supports_workers() -> bool:
+    """Whether ``agnt-server serve`` takes ``--workers`` (issue 14)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agnt_api.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return "--workers" in done.stdout
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process descending from it (uvicorn's workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending += children.get(pid, [])
+    return found
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of these processes, from /proc/<pid>/stat (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / _TICKS
 
 
 def sqlite_deployment(workdir: Path, extra_env: dict[str, str] | None = None) -> Deployment:

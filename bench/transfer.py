@@ -264,7 +264,7 @@ def main() -> None:
     notes = (
         f"Target: the API's peak RSS < {TARGET_EXTRA_RSS_MB} MB over idle and flat with size — "
         f"{'met' if worst < TARGET_EXTRA_RSS_MB else 'NOT met'} (worst +{worst:.0f} MB). "
-        "Client and server share the machine; the S3 server is moto (in-process Python)."
+        "Client and server share the machine; the S3 server is SeaweedFS (weed, on loopback)."
     )
     report("Transfer", f"{table}\n\n{notes}", record=not args.no_record, quick=args.quick)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import boto3
+import botocore.exceptions
 import psycopg
+import pytest
 
 
 def test_postgres_database_accepts_a_table_and_rows(postgres_url: str) -> None:
@@ -27,3 +30,18 @@ def test_s3_server_stores_and_returns_an_object(s3_client: Any, s3_bucket: str) 
     assert got == body
     listed = client.list_objects_v2(Bucket=s3_bucket)["Contents"]
     assert [o["Key"] for o in listed] == ["smoke/object.bin"]
+
+
+def test_s3_server_refuses_a_request_signed_with_the_wrong_secret(
+    s3_endpoint: str, s3_bucket: str
+) -> None:
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="guessed",
+    )
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        stranger.list_objects_v2(Bucket=s3_bucket)
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"

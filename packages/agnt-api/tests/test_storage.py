@@ -315,20 +315,69 @@ def test_s3_storage_refuses_parts_below_s3_minimum() -> None:
 async def test_s3_presigned_url_is_signed_for_the_requested_lifetime(
     make_s3_storage: Callable[..., S3Storage],
 ) -> None:
-    # The test server (moto) does not enforce X-Amz-Expires, so the signed window is
-    # checked here; S3 and MinIO answer 403 once it has passed.
     storage = make_s3_storage()
     await storage.save("jobs/e/a.txt", chunked(b"soon gone"), content_type="text/plain")
     url = await storage.presigned_url(
-        "jobs/e/a.txt", filename="a.txt", content_type="text/plain", expires_in=2
+        "jobs/e/a.txt", filename="a.txt", content_type="text/plain", expires_in=3
     )
     query = parse_qs(urlsplit(url).query)
-    assert query["X-Amz-Expires"] == ["2"]
+    assert query["X-Amz-Expires"] == ["3"]
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     signed_at = time.mktime(time.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")) - time.timezone
     assert abs(signed_at - time.time()) < 60
-    assert query["X-Amz-Signature"][0]
     assert (await plain_get(url)).content == b"soon gone"
+    # The server (SeaweedFS in tests, like S3 and MinIO) refuses the URL once its window passed.
+    await asyncio.sleep(max(0.0, signed_at + 3 + 1.5 - time.time()))
+    expired = await plain_get(url)
+    assert expired.status_code == 403
+    assert b"expired" in expired.content
+
+
+async def test_s3_presigned_url_works_only_as_signed(
+    make_s3_storage: Callable[..., S3Storage], s3_client: Any, s3_bucket: str
+) -> None:
+    storage = make_s3_storage()
+    await storage.save("jobs/s/a.txt", chunked(b"mine"), content_type="text/plain")
+    s3_client.put_object(Bucket=s3_bucket, Key="results/jobs/s/b.txt", Body=b"not yours")
+    url = await storage.presigned_url(
+        "jobs/s/a.txt", filename="a.txt", content_type="text/plain", expires_in=30
+    )
+    assert (await plain_get(url)).status_code == 200
+    other_key = url.replace("/jobs/s/a.txt?", "/jobs/s/b.txt?")
+    assert other_key != url
+    assert (await plain_get(other_key)).status_code == 403
+    longer = url.replace("X-Amz-Expires=30", "X-Amz-Expires=3600")
+    assert longer != url
+    assert (await plain_get(longer)).status_code == 403
+
+
+async def test_s3_check_fails_with_credentials_the_server_does_not_know(
+    make_s3_storage: Callable[..., S3Storage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    storage = make_s3_storage()
+    with pytest.raises(StorageError, match="403|SignatureDoesNotMatch|AccessDenied"):
+        await storage.check()
+
+
+@pytest.mark.parametrize("size", [1000, 2 * PART_SIZE + 1], ids=["one-put", "multipart"])
+async def test_s3_object_written_while_an_upload_streams_is_not_overwritten(
+    make_s3_storage: Callable[..., S3Storage], s3_client: Any, s3_bucket: str, size: int
+) -> None:
+    """The existence check before the upload cannot see this object: the server's
+    conditional write (``If-None-Match: *``) is what refuses the second writer."""
+    storage = make_s3_storage()
+
+    async def racing() -> AsyncIterator[bytes]:
+        s3_client.put_object(Bucket=s3_bucket, Key="results/jobs/r/out.bin", Body=b"first")
+        async for chunk in chunked(payload(size, seed=7), MIB):
+            yield chunk
+
+    with pytest.raises(ObjectExists):
+        await storage.save("jobs/r/out.bin", racing(), content_type="application/octet-stream")
+    got = s3_client.get_object(Bucket=s3_bucket, Key="results/jobs/r/out.bin")["Body"].read()
+    assert got == b"first"
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
 
 
 async def test_s3_presigned_url_for_public_endpoint_names_that_host(
