@@ -64,12 +64,6 @@ def test_buyer_cancel_terminates_the_handler_process(
         assert buyer.get_job(job.id).status is JobStatus.CANCELED
 
 
-@pytest.mark.xfail(
-    reason="agnt-api: a claim long-poll goes on after its client disconnected (the executor "
-    "abandons it on SIGTERM) and takes the next job for nobody; the API must stop claiming "
-    "for a client that is gone (issue 14)",
-    strict=False,
-)
 def test_sigterm_drains_running_jobs_then_fails_the_late_ones(
     start_executor: Callable[..., Any], buyer: Client
 ) -> None:

@@ -208,6 +208,7 @@ async def long_poll(
     wait: float,
     attempt: Callable[[], Awaitable[T]],
     done: Callable[[T], bool],
+    abandoned: Callable[[], Awaitable[bool]] | None = None,
 ) -> T:
     """``attempt()`` until ``done`` says its result is worth answering, for up to ``wait`` s.
 
@@ -215,6 +216,8 @@ async def long_poll(
     watching). It subscribes to ``topics`` *before* each attempt reads the database, so a
     change committed in between still wakes it; it re-attempts on each wake-up and answers
     the last result at the deadline, or at once when the process starts shutting down.
+    ``abandoned`` (the caller hung up) is asked after each wake-up, before the next attempt:
+    an attempt with effects (a claim) must not run for a caller who is gone.
     """
     if wait <= 0 or notifier.stopping:
         return await attempt()
@@ -227,6 +230,8 @@ async def long_poll(
             if done(result) or remaining <= 0 or notifier.stopping:
                 return result
             await subscription.wait(remaining)
+            if abandoned is not None and await abandoned():
+                return result
 
 
 def create_notifier(database: Database) -> Notifier:

@@ -7,6 +7,7 @@ notifier between attempts.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from agnt_api.auth import Principal
 from agnt_api.notify import job_topic, long_poll, owner_topic
@@ -60,8 +61,17 @@ async def executor_jobs(
     )
 
 
-async def claim_jobs(rt: Runtime, executor: Principal, request: ClaimRequest) -> ClaimedJobs:
-    """Take up to ``request.max`` pending jobs (accepted, leased); long-poll with ``wait``."""
+async def claim_jobs(
+    rt: Runtime,
+    executor: Principal,
+    request: ClaimRequest,
+    abandoned: Callable[[], Awaitable[bool]] | None = None,
+) -> ClaimedJobs:
+    """Take up to ``request.max`` pending jobs (accepted, leased); long-poll with ``wait``.
+
+    ``abandoned`` tells whether the caller hung up: a job arriving after that is left
+    pending for another executor instead of being claimed for nobody.
+    """
 
     async def attempt() -> list[Job]:
         return await rt.database.write(
@@ -74,6 +84,7 @@ async def claim_jobs(rt: Runtime, executor: Principal, request: ClaimRequest) ->
         min(request.wait, rt.settings.max_wait_seconds),
         attempt,
         bool,
+        abandoned,
     )
     return ClaimedJobs(items=claimed)
 

@@ -84,13 +84,16 @@ async def list_executor_jobs(
 
 
 @router.post("/claims", response_model=ClaimedJobs)
-async def claim_jobs(rt: RuntimeDep, caller: Executor, body: ClaimRequest) -> ClaimedJobs:
+async def claim_jobs(
+    rt: RuntimeDep, caller: Executor, body: ClaimRequest, request: Request
+) -> ClaimedJobs:
     """Take up to ``max`` pending jobs of the caller's agents, oldest first (now accepted).
 
     Atomic: concurrent claimers never get the same job, and none gets a 409. With ``wait``
-    the call long-polls until at least one job was taken (or answers an empty list).
+    the call long-polls until at least one job was taken (or answers an empty list); a
+    caller who hung up meanwhile claims nothing more.
     """
-    return await dispatch.claim_jobs(rt, caller, body)
+    return await dispatch.claim_jobs(rt, caller, body, request.is_disconnected)
 
 
 @router.post("/jobs/watch", response_model=WatchedJobs)
