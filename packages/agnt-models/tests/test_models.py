@@ -87,6 +87,28 @@ SAMPLES: list[BaseModel] = [
     m.ClaimRequest(max=4, agent_ids=["demo-echo"], wait=30),
     m.ClaimedJobs(items=[_job(status=m.JobStatus.ACCEPTED)]),
     m.JobWatch(job_ids=[JOB_ID], wait=30),
+    m.JobEvent(
+        job_id=JOB_ID, seq=3, kind=m.JobEventKind.PROGRESS, data={"progress": 40}, created_at=NOW
+    ),
+    m.JobEventPage(
+        items=[m.JobEvent(job_id=JOB_ID, seq=1, kind=m.JobEventKind.CREATED, created_at=NOW)],
+        last_seq=1,
+    ),
+    m.LogLine(stream="stderr", text="step 1 of 3"),
+    m.LogBatch(lines=[m.LogLine(text="hello")]),
+    m.WebhookTarget(url="https://example.com/hooks", events=[m.JobEventKind.COMPLETED]),
+    m.WebhookDelivery(
+        id=uuid.uuid4(),
+        event_seq=2,
+        attempt=1,
+        url="https://example.com/hooks",
+        status_code=204,
+        latency_ms=12.5,
+        delivered=True,
+        created_at=NOW,
+    ),
+    m.WebhookDeliveryPage(items=[]),
+    m.WebhookSecret(secret="whsec_abc", created_at=NOW),
     m.WatchedJobs(items=[_job(status=m.JobStatus.CANCELED)], missing=[uuid.uuid4()]),
 ]
 

@@ -23,6 +23,20 @@ from agnt_models.common import (
     WireModel,
 )
 from agnt_models.errors import PROBLEM_CONTENT_TYPE, ErrorCode, FieldError, Problem
+from agnt_models.events import (
+    MAX_LOG_LINE_CHARS,
+    MAX_LOG_LINES_PER_BATCH,
+    TERMINAL_EVENT_KINDS,
+    JobEvent,
+    JobEventKind,
+    JobEventPage,
+    LogBatch,
+    LogLine,
+    WebhookDelivery,
+    WebhookDeliveryPage,
+    WebhookSecret,
+    WebhookTarget,
+)
 from agnt_models.executor import (
     MAX_CLAIM,
     MAX_WATCHED_JOBS,
@@ -56,6 +70,18 @@ from agnt_models.status import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_LOG_LINE_CHARS",
+    "MAX_LOG_LINES_PER_BATCH",
+    "TERMINAL_EVENT_KINDS",
+    "JobEvent",
+    "JobEventKind",
+    "JobEventPage",
+    "LogBatch",
+    "LogLine",
+    "WebhookDelivery",
+    "WebhookDeliveryPage",
+    "WebhookSecret",
+    "WebhookTarget",
     "AGENT_ID_PATTERN",
     "DEFAULT_PAGE_LIMIT",
     "EXECUTOR_REPORTABLE",

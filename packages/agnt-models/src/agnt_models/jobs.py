@@ -15,6 +15,7 @@ from agnt_models.common import (
     Prompt,
     WireModel,
 )
+from agnt_models.events import WebhookTarget
 from agnt_models.status import EXECUTOR_REPORTABLE, JobStatus
 
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
@@ -27,6 +28,7 @@ class JobCreate(WireModel):
     agent_id: AgentId
     prompt: Prompt
     params: JsonObject = Field(default_factory=dict)
+    webhook: WebhookTarget | None = None
 
 
 class Job(WireModel):
