@@ -31,10 +31,11 @@ from agnt_api.api.problems import (
     problem_response,
     problem_responses,
 )
-from agnt_api.api.routes import agents, executor, files, health, jobs
+from agnt_api.api.routes import agents, executor, files, health, jobs, webhooks
 from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
+from agnt_api.services.webhook_delivery import run_webhook_deliveries
 from agnt_api.settings import Settings, load_settings
 from agnt_api.web import install_web_pages
 from agnt_models import ErrorCode
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
             async with anyio.create_task_group() as tasks:
                 if run_reaper_task:
                     tasks.start_soon(run_reaper, runtime)
+                if settings.webhook_workers:
+                    tasks.start_soon(run_webhook_deliveries, runtime)
                 try:
                     yield
                 finally:
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     errors = problem_responses(*API_ERROR_STATUSES)
     app.include_router(agents.router, responses=errors)
     app.include_router(jobs.router, responses=errors)
+    app.include_router(webhooks.router, responses=errors)
     app.include_router(files.router, responses=errors | problem_responses(416))
     app.include_router(executor.router, responses=errors | problem_responses(415))
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.

@@ -115,6 +115,27 @@ class Settings(BaseSettings):
     max_params_values: int = Field(
         default=20_000, gt=0, description="Most values (fields and items, counted recursively)."
     )
+    # Webhooks (``agnt_api.services.webhook_delivery``): attempt n waits base * 3**(n-1)
+    # after the previous one; the defaults make 8 attempts over about 18 hours.
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback, private, link-local or reserved "
+        "addresses (tests, a private deployment).",
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_backoff_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="Wait before the first retry; x3 each time."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=1_000, description="Deliveries in flight per API process."
+    )
+    webhook_poll_seconds: float = Field(
+        default=5.0, gt=0, le=3_600, description="Outbox check when no wake-up came."
+    )
+    webhook_workers: bool = Field(
+        default=True, description="false: this process delivers no webhooks."
+    )
 
     @field_validator("database_url")
     @classmethod

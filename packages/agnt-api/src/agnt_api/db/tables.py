@@ -160,3 +160,86 @@ web_sessions = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("expires_at", Timestamp, nullable=False),
 )
+
+job_webhooks = sa.Table(
+    "job_webhooks",
+    metadata,
+    # Where a job's events go (``JobCreate.webhook``); ``events`` is the list of kinds sent.
+    sa.Column("job_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "buyer_id",
+        sa.Uuid(),
+        sa.ForeignKey("principals.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("events", Json, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    # A shared signing secret, not a password: the API must read it back to sign, so a hash
+    # would not do. Stored as is (``whsec_...``), like the database's other credentials;
+    # whoever reads this table could also forge the events themselves.
+    sa.Column(
+        "principal_id",
+        sa.Uuid(),
+        sa.ForeignKey("principals.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+webhook_outbox = sa.Table(
+    "webhook_outbox",
+    metadata,
+    # One row per (event, target): written in the event's transaction, claimed by workers.
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("job_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_seq", sa.Integer(), nullable=False),
+    sa.Column("buyer_id", sa.Uuid(), nullable=False),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),
+    # pending -> delivered | failed (attempts ran out).
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    # When the next attempt is due; a claim moves it past the attempt's end, so a worker
+    # that dies mid-attempt leaves the row to be claimed again.
+    sa.Column("next_attempt_at", Timestamp, nullable=False),
+    sa.Column("claim_token", sa.Uuid(), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("job_id", "event_seq"),
+    # The workers' queue: only pending rows, by due time.
+    sa.Index(
+        "ix_webhook_outbox_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("state = 'pending'"),
+        sqlite_where=sa.text("state = 'pending'"),
+    ),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column(
+        "outbox_id",
+        sa.Uuid(),
+        sa.ForeignKey("webhook_outbox.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("job_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_seq", sa.Integer(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column("latency_ms", sa.Float(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("delivered", sa.Boolean(), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("next_attempt_at", Timestamp, nullable=True),
+    sa.Index(None, "job_id", "created_at"),
+)

@@ -15,6 +15,7 @@ from agnt_api.services import agents as agent_service
 from agnt_api.services import jobs as job_service
 from agnt_api.services.schemas import ParamsLimits, validate_params
 from agnt_api.services.transitions import buyer_scope
+from agnt_api.services.webhooks import check_webhook_target
 from agnt_models import (
     TERMINAL,
     Agent,
@@ -56,6 +57,7 @@ async def order_job(
     the write re-checks the agent's version and the order starts over if it was re-published.
     """
     job_service.check_order_input(body, idempotency_key)
+    await check_webhook_target(body.webhook, allow_private=rt.settings.webhook_allow_private)
     limits = ParamsLimits.of(rt.settings)
     for _ in range(ORDER_ATTEMPTS):
         target, earlier = await rt.database.run(

@@ -19,6 +19,7 @@ from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import as_utc, job_from_row, utc_now
 from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import buyer_scope, load_job, move_job
+from agnt_api.services.webhooks import store_webhook_target
 from agnt_models import Job, JobCreate, JobPage, JobStatus
 
 
@@ -114,6 +115,8 @@ def create_job(
                     updated_at=now,
                 )
             )
+            if body.webhook is not None:
+                store_webhook_target(connection, job_id, buyer.id, body.webhook, now)
             if idempotency_key is not None:
                 connection.execute(
                     idempotency_keys.insert().values(
