@@ -1,7 +1,7 @@
 """Webhooks: each job's target, per-principal signing secrets, the outbox and its attempts.
 
 Revision ID: 0007_webhooks
-Revises: 0004_claims
+Revises: 0006_events
 Create Date: 2026-11-30 11:35:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007_webhooks"
-down_revision: str | None = "0004_claims"
+down_revision: str | None = "0006_events"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

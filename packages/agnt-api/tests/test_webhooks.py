@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import threading
 import time
 import uuid
@@ -24,13 +25,11 @@ import standardwebhooks
 
 from agnt_api.services.webhook_delivery import run_webhook_deliveries
 from agnt_api.services.webhooks import (
-    enqueue_deliveries,
     is_public_address,
     message_id,
     new_secret,
     sign,
 )
-from agnt_models.events import JobEvent, JobEventKind
 
 Api = Any
 
@@ -139,19 +138,6 @@ async def order_with_webhook(api: Api, who: str, webhook: dict[str, Any]) -> htt
     )
 
 
-async def emit(api: Api, job_id: str, seq: int, kind: JobEventKind) -> JobEvent:
-    """Queue an event of the job for its webhook, as the event log does on each change."""
-    event = JobEvent(
-        job_id=uuid.UUID(job_id),
-        seq=seq,
-        kind=kind,
-        data={"status": kind.value},
-        created_at=datetime.now(UTC),
-    )
-    await api.runtime.database.write(enqueue_deliveries, uuid.UUID(job_id), event)
-    return event
-
-
 async def secret_of(api: Api, who: str) -> str:
     response = await api.client.get("/v1/webhooks/secret", headers=api.auth(who))
     assert response.status_code == 200, response.text
@@ -212,11 +198,13 @@ async def test_receiver_failing_three_times_gets_the_fourth_signed(
 ) -> None:
     api = await replica(make_api, api, **FAST)
     with serve_receiver(Receiver(statuses=[500, 503, 502])) as receiver:
-        ordered = await order_with_webhook(api, "buyer-a", {"url": receiver.url})
+        ordered = await order_with_webhook(
+            api, "buyer-a", {"url": receiver.url, "events": ["accepted"]}
+        )
         assert ordered.status_code == 201, ordered.text
         job_id = ordered.json()["id"]
         async with delivering(api):
-            await emit(api, job_id, 2, JobEventKind.ACCEPTED)
+            assert (await api.report("executor-x", job_id, "accepted")).status_code == 200
             got = await anyio.to_thread.run_sync(receiver.wait_for, 4)
             attempts = await eventually(
                 lambda: _attempts_when(api, job_id, lambda items: len(items) == 4)
@@ -252,7 +240,6 @@ async def test_redirect_is_a_recorded_failure_and_its_target_sees_nothing(
         ordered = await order_with_webhook(api, "buyer-a", {"url": redirecting.url})
         job_id = ordered.json()["id"]
         async with delivering(api):
-            await emit(api, job_id, 1, JobEventKind.CREATED)
             attempts = await eventually(
                 lambda: _attempts_when(api, job_id, lambda items: len(items) == 2)
             )
@@ -268,43 +255,60 @@ async def test_events_not_asked_for_are_not_sent(
     make_api: Callable[..., Any], api: Api, echo: dict[str, Any], receiver: Receiver
 ) -> None:
     api = await replica(make_api, api, **FAST)
-    ordered = await order_with_webhook(
+    only_completed = await order_with_webhook(
         api, "buyer-a", {"url": receiver.url, "events": ["completed"]}
     )
-    job_id = ordered.json()["id"]
+    narrow_id = only_completed.json()["id"]
     default = await order_with_webhook(api, "buyer-a", {"url": receiver.url})
     default_id = default.json()["id"]
     async with delivering(api):
-        await emit(api, job_id, 1, JobEventKind.RUNNING)
-        await emit(api, default_id, 1, JobEventKind.PROGRESS)
-        await emit(api, default_id, 2, JobEventKind.LOG)
-        await emit(api, job_id, 2, JobEventKind.COMPLETED)
-        got = await anyio.to_thread.run_sync(receiver.wait_for, 1)
-        await anyio.sleep(0.3)
-    assert len(receiver.received) == 1
-    assert got[0].headers["webhook-id"] == message_id(uuid.UUID(job_id), 2)
+        for job_id in (narrow_id, default_id):
+            await api.run_to_running("executor-x", job_id)
+            assert (
+                await api.report("executor-x", job_id, "running", progress=50)
+            ).status_code == 200
+        assert (await api.complete("executor-x", narrow_id, [("out.txt", b"x")])).status_code == 200
+        await anyio.to_thread.run_sync(receiver.wait_for, 4)
+        await anyio.sleep(0.5)
+    kinds = [
+        (uuid.UUID(json.loads(got.body)["job_id"]), json.loads(got.body)["kind"])
+        for got in receiver.received
+    ]
+    narrow, default_job = uuid.UUID(narrow_id), uuid.UUID(default_id)
+    assert sorted(kind for job, kind in kinds if job == narrow) == ["completed"]
+    # Default: status kinds only, no progress.
+    assert sorted(kind for job, kind in kinds if job == default_job) == [
+        "accepted",
+        "created",
+        "running",
+    ]
 
 
 async def test_a_slow_receiver_does_not_hold_up_other_deliveries(
     make_api: Callable[..., Any], api: Api, echo: dict[str, Any], receiver: Receiver
 ) -> None:
-    api = await replica(make_api, api, **FAST, webhook_timeout_seconds=1.0, webhook_max_attempts=1)
-    with serve_receiver(Receiver(delay=3.0)) as slow:
+    api = await replica(make_api, api, **FAST, webhook_timeout_seconds=3.0, webhook_max_attempts=1)
+    with serve_receiver(Receiver(delay=6.0)) as slow:
         slow_job = (await order_with_webhook(api, "buyer-a", {"url": slow.url})).json()["id"]
-        fast_job = (await order_with_webhook(api, "buyer-a", {"url": receiver.url})).json()["id"]
         async with delivering(api):
-            await emit(api, slow_job, 1, JobEventKind.CREATED)
             await anyio.to_thread.run_sync(slow.wait_for, 1)
             started = time.monotonic()
-            await emit(api, fast_job, 1, JobEventKind.CREATED)
+            # The slow receiver holds its attempt; the job goes on and ends at once.
+            await api.run_to_running("executor-x", slow_job)
+            completed = await api.complete("executor-x", slow_job, [("out.txt", b"x")])
+            completion_seconds = time.monotonic() - started
+            await order_with_webhook(api, "buyer-a", {"url": receiver.url})
             await anyio.to_thread.run_sync(receiver.wait_for, 1)
             fast_after = time.monotonic() - started
             attempts = await eventually(
-                lambda: _attempts_when(api, slow_job, lambda items: len(items) == 1)
+                lambda: _attempts_when(api, slow_job, lambda items: len(items) >= 1)
             )
-    assert fast_after < 1.0
+    assert completed.status_code == 200
+    # Each of the slow receiver's attempts takes 3 s: neither waited for one.
+    assert completion_seconds < 2.0
+    assert fast_after < 2.0
     assert attempts[0]["status_code"] is None
-    assert attempts[0]["error"] == "timed out after 1 s"
+    assert attempts[0]["error"] == "timed out after 3 s"
     assert attempts[0]["delivered"] is False
 
 
@@ -349,7 +353,6 @@ async def test_private_address_is_checked_again_at_delivery_time(
     job_id = (await order_with_webhook(permissive, "buyer-a", {"url": receiver.url})).json()["id"]
     strict = await replica(make_api, api, **{**FAST, "webhook_allow_private": False})
     async with delivering(strict):
-        await emit(strict, job_id, 1, JobEventKind.CREATED)
         attempts = await eventually(
             lambda: _attempts_when(strict, job_id, lambda items: len(items) >= 1)
         )

@@ -28,10 +28,12 @@ import httpx
 import sqlalchemy as sa
 
 import agnt_api
+from agnt_api.auth import Principal
 from agnt_api.db.tables import webhook_attempts, webhook_outbox
 from agnt_api.notify import Subscription
 from agnt_api.runtime import Runtime
 from agnt_api.services.records import as_utc, utc_now
+from agnt_api.services.transitions import buyer_scope, load_job
 from agnt_api.services.webhooks import (
     DELIVERED,
     FAILED,
@@ -44,6 +46,7 @@ from agnt_api.services.webhooks import (
     signing_secrets,
 )
 from agnt_api.settings import Settings
+from agnt_models.events import WebhookDelivery, WebhookDeliveryPage
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ BACKOFF_FACTOR = 3
 _CLAIM_MARGIN_SECONDS = 30.0
 """A claimed row is due again this long after the attempt's timeout (its worker died)."""
 _MAX_ERROR_CHARS = 500
+MAX_LISTED_ATTEMPTS = 1_000
+"""``GET /v1/jobs/{id}/webhook-deliveries`` lists at most this many attempts (the oldest)."""
 
 
 @dataclass(frozen=True)
@@ -322,3 +327,39 @@ async def _attempt(
         del in_flight[delivery.outbox_id]
         # A slot is free (and a retry may be due sooner than the loop's wait).
         wakeups.wake()
+
+
+def list_deliveries(
+    connection: sa.Connection, caller: Principal, job_id: uuid.UUID
+) -> WebhookDeliveryPage:
+    """Every delivery attempt of the caller's job, oldest first (``JobNotFound`` otherwise)."""
+    load_job(connection, job_id, buyer_scope(caller))
+    rows = connection.execute(
+        sa.select(webhook_attempts)
+        .where(webhook_attempts.c.job_id == job_id)
+        .order_by(
+            webhook_attempts.c.created_at,
+            webhook_attempts.c.event_seq,
+            webhook_attempts.c.attempt,
+        )
+        .limit(MAX_LISTED_ATTEMPTS)
+    ).all()
+    return WebhookDeliveryPage(
+        items=[
+            WebhookDelivery(
+                id=row.id,
+                event_seq=row.event_seq,
+                attempt=row.attempt,
+                url=row.url,
+                status_code=row.status_code,
+                latency_ms=row.latency_ms,
+                error=row.error,
+                delivered=row.delivered,
+                created_at=as_utc(row.created_at),
+                next_attempt_at=(
+                    as_utc(row.next_attempt_at) if row.next_attempt_at is not None else None
+                ),
+            )
+            for row in rows
+        ]
+    )

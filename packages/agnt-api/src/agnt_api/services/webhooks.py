@@ -4,6 +4,7 @@ A job's target is stored with the order; each event of the job that the target a
 becomes one outbox row in the event's own transaction (``enqueue_deliveries``), so an
 event is never lost and never sent for a change that rolled back. Delivery workers
 (``agnt_api.services.webhook_delivery``) claim the rows and record every attempt.
+This module imports nothing of the job services: the event log calls into it.
 
 Signing follows Standard Webhooks: ``webhook-signature: v1,<base64 HMAC-SHA256 of
 "{webhook-id}.{webhook-timestamp}.{body}">``, keyed with the bytes of the per-principal
@@ -28,17 +29,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from agnt_api.auth import Principal
-from agnt_api.db.tables import job_webhooks, webhook_attempts, webhook_outbox, webhook_secrets
+from agnt_api.db.tables import job_webhooks, webhook_outbox, webhook_secrets
 from agnt_api.errors import ValidationFailed
 from agnt_api.notify import announce
 from agnt_api.services.records import as_utc, utc_now
-from agnt_api.services.transitions import buyer_scope, load_job
 from agnt_models import FieldError
 from agnt_models.events import (
     JobEvent,
     JobEventKind,
-    WebhookDelivery,
-    WebhookDeliveryPage,
     WebhookSecret,
     WebhookTarget,
 )
@@ -54,8 +52,6 @@ DEFAULT_EVENT_KINDS: tuple[JobEventKind, ...] = tuple(
 SECRET_PREFIX = "whsec_"
 _SECRET_BYTES = 32
 _RESOLVE_TIMEOUT_SECONDS = 5.0
-MAX_LISTED_ATTEMPTS = 1_000
-"""``GET /v1/jobs/{id}/webhook-deliveries`` lists at most this many attempts (the oldest)."""
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -298,39 +294,3 @@ def enqueue_deliveries(connection: sa.Connection, job_id: uuid.UUID, event: JobE
         )
     )
     announce(connection, [WEBHOOKS_TOPIC])
-
-
-def list_deliveries(
-    connection: sa.Connection, caller: Principal, job_id: uuid.UUID
-) -> WebhookDeliveryPage:
-    """Every delivery attempt of the caller's job, oldest first (``JobNotFound`` otherwise)."""
-    load_job(connection, job_id, buyer_scope(caller))
-    rows = connection.execute(
-        sa.select(webhook_attempts)
-        .where(webhook_attempts.c.job_id == job_id)
-        .order_by(
-            webhook_attempts.c.created_at,
-            webhook_attempts.c.event_seq,
-            webhook_attempts.c.attempt,
-        )
-        .limit(MAX_LISTED_ATTEMPTS)
-    ).all()
-    return WebhookDeliveryPage(
-        items=[
-            WebhookDelivery(
-                id=row.id,
-                event_seq=row.event_seq,
-                attempt=row.attempt,
-                url=row.url,
-                status_code=row.status_code,
-                latency_ms=row.latency_ms,
-                error=row.error,
-                delivered=row.delivered,
-                created_at=as_utc(row.created_at),
-                next_attempt_at=(
-                    as_utc(row.next_attempt_at) if row.next_attempt_at is not None else None
-                ),
-            )
-            for row in rows
-        ]
-    )

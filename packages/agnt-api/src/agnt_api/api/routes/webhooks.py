@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from agnt_api.api.deps import Buyer, RuntimeDep
-from agnt_api.services import webhooks
+from agnt_api.services import webhook_delivery, webhooks
 from agnt_models.events import WebhookDeliveryPage, WebhookSecret
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -30,4 +30,4 @@ async def list_webhook_deliveries(
     rt: RuntimeDep, caller: Buyer, job_id: uuid.UUID
 ) -> WebhookDeliveryPage:
     """Every attempt to deliver the job's events: status code, latency, error, next try."""
-    return await rt.database.run(webhooks.list_deliveries, caller, job_id)
+    return await rt.database.run(webhook_delivery.list_deliveries, caller, job_id)
