@@ -391,3 +391,51 @@ async def test_deliveries_of_another_buyers_job_are_not_found(
     assert response.status_code == 404
     assert response.json()["code"] == "job_not_found"
     assert await deliveries_of(api, "buyer-a", job_id) == []
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_pending_delivery_survives_an_api_restart(
+    live_api_factory: Callable[..., Any], request: pytest.FixtureRequest, database: str
+) -> None:
+    database_url = None
+    if database == "postgres":
+        database_url = request.getfixturevalue("make_postgres_database")()
+    env = {
+        "AGNT_WEBHOOK_ALLOW_PRIVATE": "1",
+        "AGNT_WEBHOOK_BACKOFF_SECONDS": "2",
+        "AGNT_WEBHOOK_POLL_SECONDS": "0.5",
+    }
+    live = live_api_factory(database_url=database_url, env=env)
+    buyer = {"Authorization": f"Bearer {live.buyer_key}"}
+    executor = {"Authorization": f"Bearer {live.executor_key}"}
+    published = httpx.put(
+        f"{live.url}/v1/executor/agents/echo", headers=executor, json={"name": "Echo"}
+    )
+    assert published.status_code == 201, published.text
+    with serve_receiver(Receiver(statuses=[500])) as receiver:
+        ordered = httpx.post(
+            f"{live.url}/v1/jobs",
+            headers=buyer,
+            json={"agent_id": "echo", "prompt": "hi", "webhook": {"url": receiver.url}},
+        )
+        assert ordered.status_code == 201, ordered.text
+        receiver.wait_for(1)
+        # The retry is due in ~2 s: the server is gone by then.
+        live.stop()
+        time.sleep(2.5)
+        assert len(receiver.received) == 1
+        live.start()
+        got = receiver.wait_for(2)
+        secret = httpx.get(f"{live.url}/v1/webhooks/secret", headers=buyer).json()["secret"]
+        deliveries: list[Any] = []
+        deadline = time.monotonic() + 20
+        while len(deliveries) < 2 and time.monotonic() < deadline:
+            deliveries = httpx.get(
+                f"{live.url}/v1/jobs/{ordered.json()['id']}/webhook-deliveries", headers=buyer
+            ).json()["items"]
+            time.sleep(0.05)
+    payload = standardwebhooks.Webhook(secret).verify(got[1].body, got[1].headers)
+    assert payload["kind"] == "created"
+    assert [(item["attempt"], item["status_code"]) for item in deliveries] == [(1, 500), (2, 200)]
