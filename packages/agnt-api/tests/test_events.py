@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from agnt_api.services.leases import expire_leases, sweep_old_events
 from agnt_models import JobEvent
 
 from .conftest import Api
@@ -209,3 +210,36 @@ async def test_prefer_wait_answers_the_finished_job(api: Api, echo: dict[str, An
     assert clamped.status_code == 201
     assert clamped.json()["status"] == "pending"
     assert clamped.headers["preference-applied"] == "wait=0.2"
+
+
+async def test_lost_lease_records_lease_expired_then_failed(
+    make_api: Any, echo: dict[str, Any], api: Api
+) -> None:
+    short = await make_api(lease_seconds=0.05)
+    short.keys, short.principal_ids = api.keys, api.principal_ids
+    job = await short.order("buyer-a", "echo")
+    assert (await short.report("executor-x", job["id"], "accepted")).is_success
+    await asyncio.sleep(0.1)
+    assert await expire_leases(short.runtime) == [job["id"]]
+    page = await _events(short, job["id"])
+    assert [(e["kind"], e["data"]) for e in page["items"][1:]] == [
+        ("accepted", {"status": "accepted"}),
+        ("lease_expired", {}),
+        ("failed", {"status": "failed", "reason": "lease_expired"}),
+    ]
+    assert page["done"] is True
+
+
+async def test_sweep_deletes_only_events_of_jobs_that_ended_long_ago(
+    make_api: Any, echo: dict[str, Any], api: Api
+) -> None:
+    brief = await make_api(event_retention_days=0.5 / 86_400)
+    brief.keys, brief.principal_ids = api.keys, api.principal_ids
+    ended = await brief.order("buyer-a", "echo")
+    assert (await brief.report("executor-x", ended["id"], "rejected")).is_success
+    open_job = await brief.order("buyer-a", "echo")
+    assert await sweep_old_events(brief.runtime) == 0
+    await asyncio.sleep(0.6)
+    assert await sweep_old_events(brief.runtime) == 2
+    assert (await _events(brief, ended["id"]))["items"] == []
+    assert [e["kind"] for e in (await _events(brief, open_job["id"]))["items"]] == ["created"]

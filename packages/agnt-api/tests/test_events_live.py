@@ -91,3 +91,31 @@ def test_stream_resumes_after_a_cut_with_exactly_the_missed_events(events_api: A
 
     again = httpx.get(events_url, headers=buyer, params={"stream": "sse", "after": 4}, timeout=10)
     assert [t for k, t in _messages(iter(again.text.splitlines())) if k == "event"] == ["5 failed"]
+
+
+def test_open_stream_ends_cleanly_when_the_server_stops(live_api: Any) -> None:
+    import time
+
+    url = live_api.url
+    executor = {"Authorization": f"Bearer {live_api.executor_key}"}
+    buyer = {"Authorization": f"Bearer {live_api.buyer_key}"}
+    assert httpx.put(f"{url}/v1/executor/agents/stop", headers=executor, json={"name": "S"})
+    job = httpx.post(
+        f"{url}/v1/jobs", headers=buyer, json={"agent_id": "stop", "prompt": "p"}
+    ).json()
+    seen: list[str] = []
+    with httpx.stream(
+        "GET", f"{url}/v1/jobs/{job['id']}/events?stream=sse", headers=buyer, timeout=30
+    ) as stream:
+        lines = stream.iter_lines()
+        for kind, text in _messages(lines):
+            seen.append(text)
+            break
+        started = time.monotonic()
+        live_api.stop(grace=20)
+        rest = list(lines)
+        stopped_after = time.monotonic() - started
+    assert seen == ["1 created"]
+    assert all(not line.startswith("id:") for line in rest)
+    # The stream ended at once instead of holding the drain until the grace ran out.
+    assert stopped_after < 5
