@@ -6,10 +6,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from agnt_api.api.deps import get_runtime
 from agnt_api.api.routes import files
+from agnt_api.api.routes.jobs import event_stream
 from agnt_api.auth import Principal
 from agnt_api.errors import BadRequest, InvalidTransition
 from agnt_api.services import buyer, results
@@ -98,6 +99,20 @@ async def job_live(
     """The job as JSON for the page's live progress; ``wait`` long-polls for a change."""
     job = await buyer.get_job(get_runtime(request), principal, job_id, wait=wait)
     return JSONResponse(job.to_json_dict(), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_event_stream(
+    request: Request,
+    principal: SignedInBuyer,
+    job_id: uuid.UUID,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=32, pattern=r"^\d+$")
+    ] = None,
+) -> StreamingResponse:
+    """The job's event stream for the page (``EventSource``), signed in by the session."""
+    after = 0 if last_event_id is None else int(last_event_id)
+    return await event_stream(get_runtime(request), principal, job_id, after)
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])

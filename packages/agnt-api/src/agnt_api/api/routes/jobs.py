@@ -11,7 +11,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from agnt_api.api.deps import Buyer, RuntimeDep
+from agnt_api.auth import Principal
 from agnt_api.ratelimit import RATE_LIMITED_RESPONSES, RateAction, RateLimit
+from agnt_api.runtime import Runtime
 from agnt_api.services import buyer, results
 from agnt_models import (
     AGENT_ID_PATTERN,
@@ -169,6 +171,14 @@ async def job_events(
     wants_stream = stream == "sse" or SSE_MEDIA_TYPE in request.headers.get("accept", "")
     if not wants_stream:
         return await buyer.job_events(rt, caller, job_id, after=after, wait=wait)
+    return await event_stream(rt, caller, job_id, after)
+
+
+async def event_stream(
+    rt: Runtime, caller: Principal, job_id: uuid.UUID, after: int
+) -> StreamingResponse:
+    """The job's events after ``after`` as Server-Sent Events (also the web job page's)."""
+    # The first read happens here, so a job the caller cannot see is a 404, not a stream.
     first = await buyer.job_events(rt, caller, job_id, after=after)
     batches = buyer.follow_events(rt, caller, job_id, after=after, first=first)
     return StreamingResponse(
