@@ -13,9 +13,14 @@ import math
 import time
 from collections.abc import Callable
 
-from agnt_client.errors import APIConnectionError, APIStatusError, WaitTimeoutError
+from agnt_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    JobFailedError,
+    WaitTimeoutError,
+)
 from agnt_client.retries import RETRYABLE_STATUSES, RetryPolicy
-from agnt_models import MAX_WAIT_SECONDS, TERMINAL, Job
+from agnt_models import MAX_WAIT_SECONDS, TERMINAL, Job, JobStatus
 
 OUTAGE_SECONDS = 120.0
 """How long a follow without a timeout keeps retrying one long-poll through an outage."""
@@ -76,3 +81,33 @@ class JobWait:
             isinstance(error, APIStatusError) and error.status_code in RETRYABLE_STATUSES
         )
         return WaitTimeoutError(job, self.timeout or 0.0) if transient else None
+
+
+def prefer_wait_for(timeout: float | None) -> float:
+    """The ``Prefer: wait=`` of ``run``'s order: all of ``timeout``, at most the API's cap."""
+    return MAX_WAIT_SECONDS if timeout is None else min(MAX_WAIT_SECONDS, max(timeout, 0.0))
+
+
+def time_left(
+    timeout: float | None, started: float, clock: Callable[[], float] = time.monotonic
+) -> float | None:
+    """What is left of ``timeout`` seconds counted from ``started`` (never below zero)."""
+    return None if timeout is None else max(timeout - (clock() - started), 0.0)
+
+
+def run_outcome(job: Job) -> Job:
+    """``job`` when it completed; else raises ``JobFailedError`` (failed, rejected, canceled).
+
+    ``job`` must be terminal.
+    """
+    if job.status is JobStatus.COMPLETED:
+        return job
+    raise JobFailedError(job)
+
+
+def stream_unsupported(error: APIStatusError) -> bool:
+    """Whether the API answered the event stream like a server without it (an older one).
+
+    A 404 may also mean the job is unknown: the long-poll fallback then says so itself.
+    """
+    return error.status_code in {404, 405, 406} or 200 <= error.status_code < 300
