@@ -302,13 +302,16 @@ class AsyncClient:
         """A job's events after ``after`` as one JSON page; ``wait`` long-polls for new ones."""
         return await self._send(endpoints.job_events(job_id, after=after, wait=wait))
 
-    def stream_events(self, job_id: JobId, *, after: int | None = None) -> AsyncIterator[JobEvent]:
+    async def stream_events(
+        self, job_id: JobId, *, after: int | None = None
+    ) -> AsyncIterator[JobEvent]:
         """A job's events as they happen (SSE), ending after the terminal one.
 
         Reconnects by itself after a network error or a cut stream, resuming with
         ``Last-Event-ID``: no event is yielded twice or skipped.
         """
-        return self._follow_events(job_id, after, None)
+        async for event in self._follow_events(job_id, after, None):
+            yield event
 
     async def _follow_events(
         self,

@@ -143,9 +143,10 @@ class EventStreamResume:
         self.done = False
         self._clock = clock
         self._deadline = None if timeout is None else clock() + timeout
-        self._policy = dataclasses.replace(
-            policy, max_retries=None, deadline=timeout if timeout is not None else OUTAGE_SECONDS
-        )
+        # With a timeout, reconnects go on until it passes (each wait is cut to what is left,
+        # and the caller stops at the timeout); the policy's own deadline is only a backstop.
+        outage = OUTAGE_SECONDS if timeout is None else timeout + OUTAGE_SECONDS
+        self._policy = dataclasses.replace(policy, max_retries=None, deadline=outage)
         self._retry = RetryState(self._policy, idempotent=True, clock=clock)
         self._retry_ms: int | None = None
 
@@ -205,7 +206,7 @@ class EventStreamResume:
         if response.is_success:
             # A 2xx that is not an event stream: a server without the endpoint's SSE form.
             raise status_error_for(response)
-        return self._retry.wait_after_response(response)
+        return self._server_delay(self._retry.wait_after_response(response))
 
     def wait_after_cut(self, request: httpx.Request) -> float:
         """Seconds before reconnecting after the stream ended before the terminal event."""
@@ -214,7 +215,10 @@ class EventStreamResume:
 
     def _server_delay(self, delay: float) -> float:
         # The server's ``retry:`` field names its reconnect delay; our backoff may be longer.
-        return delay if self._retry_ms is None else max(delay, self._retry_ms / 1000)
+        if self._retry_ms is not None:
+            delay = max(delay, self._retry_ms / 1000)
+        remaining = self.remaining()
+        return delay if remaining is None else max(min(delay, remaining), 0.0)
 
 
 def is_event_stream(response: httpx.Response) -> bool:
