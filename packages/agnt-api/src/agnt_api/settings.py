@@ -87,6 +87,23 @@ class Settings(BaseSettings):
         description="How long a process remembers an authenticated key (0: never); a "
         "revoked key stops working within this time on every replica.",
     )
+    event_retention_days: float = Field(
+        default=30, gt=0, description="Event logs of jobs that ended longer ago are deleted."
+    )
+    event_sweep_interval_seconds: float = Field(
+        default=3_600, gt=0, description="How often the reaper deletes old event logs."
+    )
+    event_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="An idle event stream sends a comment line this often (keeps proxies open).",
+    )
+    max_log_bytes_per_job: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Handler log bytes stored per job; past it lines are dropped (and said so).",
+    )
     session_secret: str = ""
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)

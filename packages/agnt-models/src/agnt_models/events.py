@@ -87,6 +87,13 @@ class LogBatch(WireModel):
     lines: list[LogLine] = Field(min_length=1, max_length=MAX_LOG_LINES_PER_BATCH)
 
 
+class LogBatchAccepted(WireModel):
+    """Answer to a ``LogBatch`` (202): how many of its lines were stored and dropped."""
+
+    accepted: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+
+
 class WebhookTarget(WireModel):
     """Where a job's events are delivered (``JobCreate.webhook``).
 

@@ -94,6 +94,8 @@ jobs = sa.Table(
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Column("started_at", Timestamp, nullable=True),
     sa.Column("completed_at", Timestamp, nullable=True),
+    # Bytes of handler log lines stored for this job (the per-job log budget).
+    sa.Column("log_bytes", sa.Integer(), nullable=False, server_default="0"),
     sa.Index(None, "buyer_id", "created_at"),
     sa.Index(None, "agent_id", "status", "created_at"),
     sa.Index(None, "status", "lease_expires_at"),
@@ -159,4 +161,20 @@ web_sessions = sa.Table(
     ),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("expires_at", Timestamp, nullable=False),
+)
+
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column(
+        "job_id",
+        sa.Uuid(),
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Per job, from 1, no gaps: allocated under the job row's lock (see services/events.py).
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import anyio
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from agnt_api.errors import ServiceUnavailable
 from agnt_api.notify import announce, job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
+from agnt_api.services import events as event_service
 from agnt_api.services import jobs as job_service
 from agnt_api.services.schemas import ParamsLimits, validate_params
 from agnt_api.services.transitions import buyer_scope
@@ -22,6 +24,8 @@ from agnt_models import (
     AgentStats,
     Job,
     JobCreate,
+    JobEvent,
+    JobEventPage,
     JobPage,
     JobStatus,
 )
@@ -144,3 +148,69 @@ def _cancel_job(
     job = job_service.cancel_job(connection, buyer, job_id, lease_seconds)
     announce(connection, [job_topic(job.id)])
     return job
+
+
+async def wait_for_end(rt: Runtime, buyer: Principal, job: Job, wait: float) -> Job:
+    """The job once it has ended, or as it is after ``wait`` seconds (``Prefer: wait``)."""
+    if wait <= 0 or job.status in TERMINAL:
+        return job
+
+    async def attempt() -> Job:
+        return await rt.database.run(job_service.get_job, buyer, job.id)
+
+    return await long_poll(
+        rt.notifier,
+        [job_topic(job.id)],
+        min(wait, rt.settings.max_wait_seconds),
+        attempt,
+        lambda current: current.status in TERMINAL,
+    )
+
+
+async def job_events(
+    rt: Runtime, buyer: Principal, job_id: uuid.UUID, *, after: int, wait: float = 0
+) -> JobEventPage:
+    """The job's events after ``after``; with ``wait``, long-poll until there is one."""
+
+    async def attempt() -> JobEventPage:
+        return await rt.database.run(event_service.read_events, job_id, buyer_scope(buyer), after)
+
+    return await long_poll(
+        rt.notifier,
+        [job_topic(job_id)],
+        min(wait, rt.settings.max_wait_seconds),
+        attempt,
+        lambda page: bool(page.items) or page.done,
+    )
+
+
+async def follow_events(
+    rt: Runtime, buyer: Principal, job_id: uuid.UUID, *, after: int, first: JobEventPage
+) -> AsyncIterator[list[JobEvent]]:
+    """The job's events after ``after`` as they come, in batches, until the terminal one.
+
+    ``first`` is the read that found the job (so a missing job is a 404 before the stream
+    starts). An empty batch means nothing happened for ``event_heartbeat_seconds``. No
+    thread or connection is held while idle: each wake-up reads once and lets go. Ends
+    when the server starts shutting down (the client resumes with ``Last-Event-ID``).
+    """
+    page = first
+    # ``first`` was read before subscribing: read once more before the first wait, so a
+    # change committed in between is not missed.
+    fresh = False
+    async with rt.notifier.subscribe([job_topic(job_id)]) as subscription:
+        while True:
+            if page.items:
+                yield page.items
+            if page.done or rt.notifier.stopping:
+                return
+            if fresh and len(page.items) < event_service.MAX_EVENTS_PER_PAGE:
+                woke = await subscription.wait(rt.settings.event_heartbeat_seconds)
+                if rt.notifier.stopping:
+                    return
+                if not woke:
+                    yield []
+            page = await rt.database.run(
+                event_service.read_events, job_id, buyer_scope(buyer), page.last_seq
+            )
+            fresh = True

@@ -13,7 +13,9 @@ from agnt_api.auth import Principal
 from agnt_api.notify import job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
+from agnt_api.services import events as event_service
 from agnt_api.services import executor_queries
+from agnt_api.services.transitions import executor_scope
 from agnt_models import (
     Agent,
     AgentPublish,
@@ -23,6 +25,8 @@ from agnt_models import (
     JobPage,
     JobStatus,
     JobWatch,
+    LogBatch,
+    LogBatchAccepted,
     StatusReport,
     WatchedJobs,
 )
@@ -115,3 +119,22 @@ async def report_status(
     return await rt.database.write(
         executor_queries.report, executor, job_id, report, rt.settings.lease_seconds
     )
+
+
+async def append_logs(
+    rt: Runtime, executor: Principal, job_id: uuid.UUID, batch: LogBatch
+) -> LogBatchAccepted:
+    """Store a batch of the running handler's output lines as one ``log`` event.
+
+    Past the job's budget (``max_log_bytes_per_job``) lines are dropped, and the first
+    batch that crosses it leaves one ``{"truncated": true}`` event.
+    """
+    event_service.check_log_batch(batch)
+    accepted = await rt.database.write(
+        event_service.append_logs,
+        job_id,
+        executor_scope(executor),
+        batch,
+        rt.settings.max_log_bytes_per_job,
+    )
+    return LogBatchAccepted(accepted=accepted, dropped=len(batch.lines) - accepted)

@@ -16,10 +16,11 @@ from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, idempotency_keys, jobs
 from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
+from agnt_api.services.events import append_event
 from agnt_api.services.records import as_utc, job_from_row, utc_now
 from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import buyer_scope, load_job, move_job
-from agnt_models import Job, JobCreate, JobPage, JobStatus
+from agnt_models import Job, JobCreate, JobEventKind, JobPage, JobStatus
 
 
 def request_digest(body: JobCreate) -> str:
@@ -124,6 +125,7 @@ def create_job(
                         created_at=now,
                     )
                 )
+        append_event(connection, job_id, JobEventKind.CREATED, {"status": JobStatus.PENDING.value})
     except IntegrityError:
         # A concurrent request with the same key committed first: answer with its job.
         if idempotency_key is None:

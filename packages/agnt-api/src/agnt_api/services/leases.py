@@ -7,6 +7,7 @@ any number of replicas may run it at once: each expired job is failed exactly on
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import anyio
 import sqlalchemy as sa
@@ -14,8 +15,9 @@ import sqlalchemy as sa
 from agnt_api.db.tables import jobs
 from agnt_api.notify import announce, job_topic
 from agnt_api.runtime import Runtime
+from agnt_api.services.events import append_event, append_status_event, sweep_events
 from agnt_api.services.records import utc_now
-from agnt_models import LEASED, JobStatus
+from agnt_models import LEASED, JobEventKind, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,13 @@ def _fail_expired(connection: sa.Connection) -> list[str]:
         )
         .returning(jobs.c.id)
     )
-    expired = [str(job_id) for job_id in rows.scalars()]
+    expired = list(rows.scalars())
+    for job_id in expired:
+        append_event(connection, job_id, JobEventKind.LEASE_EXPIRED, {})
+        append_status_event(connection, job_id, JobStatus.FAILED, LEASE_EXPIRED)
     # The executors' watches learn that these jobs are no longer theirs.
     announce(connection, [job_topic(job_id) for job_id in expired])
-    return expired
+    return [str(job_id) for job_id in expired]
 
 
 async def expire_leases(rt: Runtime) -> list[str]:
@@ -53,11 +58,27 @@ async def expire_leases(rt: Runtime) -> list[str]:
     return expired
 
 
+async def sweep_old_events(rt: Runtime) -> int:
+    """Delete the event logs of jobs that ended more than ``event_retention_days`` ago."""
+    cutoff = utc_now() - timedelta(days=rt.settings.event_retention_days)
+    deleted = await rt.database.write(sweep_events, cutoff)
+    if deleted:
+        log.info("deleted %d event(s) of jobs that ended before %s", deleted, cutoff)
+    return deleted
+
+
 async def run_reaper(rt: Runtime) -> None:
-    """Expire leases every ``reaper_interval_seconds`` until cancelled."""
+    """Expire leases every ``reaper_interval_seconds`` until cancelled.
+
+    Every ``event_sweep_interval_seconds`` a round also sweeps old event logs.
+    """
+    next_sweep = 0.0
     while True:
         try:
             await expire_leases(rt)
+            if anyio.current_time() >= next_sweep:
+                next_sweep = anyio.current_time() + rt.settings.event_sweep_interval_seconds
+                await sweep_old_events(rt)
         except Exception:
             # A database hiccup must not kill the loop; the next round retries.
             log.exception("lease reaper round failed")

@@ -55,6 +55,10 @@ class StoredResultFile:
     mime: str
     sha256: str
 
+    def to_event(self) -> dict[str, Any]:
+        """The file as the ``completed`` event lists it (no storage key)."""
+        return {"name": self.name, "size": self.size, "mime": self.mime, "sha256": self.sha256}
+
     def to_record(self) -> dict[str, Any]:
         """The JSON stored in ``job_results.files``."""
         return {
@@ -125,7 +129,14 @@ def _record_completion(
     """Complete the job with ``files``; ``(job, recorded)``, not recorded for a repeat."""
     scope = executor_scope(executor)
     try:
-        job = move_job(connection, job_id, JobStatus.COMPLETED, scope, lease_seconds=lease_seconds)
+        job = move_job(
+            connection,
+            job_id,
+            JobStatus.COMPLETED,
+            scope,
+            lease_seconds=lease_seconds,
+            event_data={"files": [f.to_event() for f in files]},
+        )
     except InvalidTransition:
         # A concurrent retry of this same completion may have committed first.
         repeated = _repeated_completion(

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound
+from agnt_api.services.events import append_event, append_progress, append_status_event
 from agnt_api.services.records import job_from_row, utc_now
-from agnt_models import LEASED, TERMINAL, Job, JobStatus, Role, sources_of
+from agnt_models import LEASED, TERMINAL, Job, JobEventKind, JobStatus, Role, sources_of
 
 
 def buyer_scope(principal: Principal) -> sa.ColumnElement[bool]:
@@ -49,8 +50,12 @@ def move_job(
     lease_seconds: float,
     reason: str | None = None,
     progress: int | None = None,
+    event_data: dict[str, Any] | None = None,
 ) -> Job:
-    """Move the job to ``target`` if its current status allows it (atomically)."""
+    """Move the job to ``target`` if its current status allows it (atomically).
+
+    Appends the move's event to the job's log (with ``event_data`` added to its data).
+    """
     now = utc_now()
     values: dict[str, Any] = {"status": target.value, "updated_at": now}
     if reason is not None:
@@ -67,7 +72,9 @@ def move_job(
     if target is JobStatus.COMPLETED:
         values["progress"] = 100
     allowed = [status.value for status in sources_of(target)]
-    return _update_or_explain(connection, job_id, target, scope, jobs.c.status.in_(allowed), values)
+    job = _update_or_explain(connection, job_id, target, scope, jobs.c.status.in_(allowed), values)
+    append_status_event(connection, job.id, target, reason, event_data)
+    return job
 
 
 def apply_report(
@@ -85,8 +92,24 @@ def apply_report(
     Repeating the report that produced the current status is not an error (its first
     answer may have been lost): on a leased job it renews the lease (and sets the
     progress), on an ended one it answers the job as it is. Anything else that the
-    transition table refuses is ``InvalidTransition``.
+    transition table refuses is ``InvalidTransition``. A progress value is appended to the
+    job's log as a (coalesced) ``progress`` event.
     """
+    job = _apply_report(connection, job_id, target, scope, lease_seconds, progress, reason)
+    if progress is not None and job.status in LEASED:
+        append_progress(connection, job.id, progress)
+    return job
+
+
+def _apply_report(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    target: JobStatus,
+    scope: sa.ColumnElement[bool],
+    lease_seconds: float,
+    progress: int | None,
+    reason: str | None,
+) -> Job:
     if progress is not None:
         # The common progress report: same status, new progress, renewed lease.
         renewed = _renew_lease(connection, job_id, target, scope, lease_seconds, progress, reason)
@@ -188,7 +211,12 @@ def claim_pending(
         .returning(*jobs.c)
     ).all()
     # RETURNING follows no order; the caller gets the queue's order.
-    return sorted((job_from_row(row) for row in rows), key=lambda job: (job.created_at, job.id))
+    claimed = sorted((job_from_row(row) for row in rows), key=lambda job: (job.created_at, job.id))
+    for job in claimed:
+        append_event(
+            connection, job.id, JobEventKind.ACCEPTED, {"status": JobStatus.ACCEPTED.value}
+        )
+    return claimed
 
 
 def _update_or_explain(

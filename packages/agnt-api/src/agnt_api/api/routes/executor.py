@@ -24,6 +24,8 @@ from agnt_models import (
     JobPage,
     JobStatus,
     JobWatch,
+    LogBatch,
+    LogBatchAccepted,
     StatusReport,
     WatchedJobs,
 )
@@ -108,6 +110,23 @@ async def report_status(
 ) -> Job:
     """Accept, reject, start, fail, or report progress; renews the lease."""
     return await dispatch.report_status(rt, caller, job_id, body)
+
+
+@router.post(
+    "/jobs/{job_id}/logs",
+    response_model=LogBatchAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def append_logs(
+    rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, body: LogBatch
+) -> LogBatchAccepted:
+    """Add a batch of the handler's output lines to the job's log (one ``log`` event).
+
+    Only while the caller holds the job (accepted or running; else 409). Each job stores
+    at most ``AGNT_MAX_LOG_BYTES_PER_JOB`` bytes of lines: past it, lines are dropped and
+    one ``{"truncated": true}`` event says so; the answer is still 202 and counts them.
+    """
+    return await dispatch.append_logs(rt, caller, job_id, body)
 
 
 @router.post(
