@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +49,7 @@ from agnt_models import (
     JobPage,
     JobResult,
     JobStatus,
+    LogBatchAccepted,
     LogLine,
     WatchedJobs,
     WebhookTarget,
@@ -411,16 +412,24 @@ class AsyncClient:
             if (wait := follow.next_wait(job)) is None:
                 return
 
-    async def wait_for_job(self, job_id: JobId, *, timeout: float | None = None) -> Job:  # noqa: ASYNC109
+    async def wait_for_job(
+        self,
+        job_id: JobId,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a follow's timeout, not an I/O one
+        on_event: Callable[[JobEvent], None] | None = None,
+    ) -> Job:
         """Wait until a job is terminal and return that state.
 
-        Follows the job's event stream; an API without one is long-polled (``follow_job``).
+        Follows the job's event stream, handing each event to ``on_event`` (a progress
+        display); an API without the stream is long-polled (``follow_job``), without events.
         Raises ``WaitTimeoutError`` (with the last job seen) after ``timeout`` seconds.
         """
         started = time.monotonic()
         try:
-            async for _event in self._follow_events(job_id, None, timeout):
-                pass
+            async for event in self._follow_events(job_id, None, timeout):
+                if on_event is not None:
+                    on_event(event)
         except APIStatusError as exc:
             if not stream_unsupported(exc):
                 raise
@@ -535,9 +544,9 @@ class AsyncClient:
             endpoints.complete_job(job_id, files, idempotency_key=idempotency_key)
         )
 
-    async def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> None:
+    async def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> LogBatchAccepted:
         """Send handler output lines of a job you hold; they become its ``log`` events."""
-        await self._send(endpoints.post_logs(job_id, lines))
+        return await self._send(endpoints.post_logs(job_id, lines))
 
     async def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +48,7 @@ from agnt_models import (
     JobPage,
     JobResult,
     JobStatus,
+    LogBatchAccepted,
     LogLine,
     WatchedJobs,
     WebhookTarget,
@@ -391,16 +392,24 @@ class Client:
             if (wait := follow.next_wait(job)) is None:
                 return
 
-    def wait_for_job(self, job_id: JobId, *, timeout: float | None = None) -> Job:
+    def wait_for_job(
+        self,
+        job_id: JobId,
+        *,
+        timeout: float | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
+    ) -> Job:
         """Wait until a job is terminal and return that state.
 
-        Follows the job's event stream; an API without one is long-polled (``follow_job``).
+        Follows the job's event stream, handing each event to ``on_event`` (a progress
+        display); an API without the stream is long-polled (``follow_job``), without events.
         Raises ``WaitTimeoutError`` (with the last job seen) after ``timeout`` seconds.
         """
         started = time.monotonic()
         try:
-            for _event in self._follow_events(job_id, None, timeout):
-                pass
+            for event in self._follow_events(job_id, None, timeout):
+                if on_event is not None:
+                    on_event(event)
         except APIStatusError as exc:
             if not stream_unsupported(exc):
                 raise
@@ -509,9 +518,9 @@ class Client:
         """
         return self._send(endpoints.complete_job(job_id, files, idempotency_key=idempotency_key))
 
-    def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> None:
+    def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> LogBatchAccepted:
         """Send handler output lines of a job you hold; they become its ``log`` events."""
-        self._send(endpoints.post_logs(job_id, lines))
+        return self._send(endpoints.post_logs(job_id, lines))
 
     def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""

@@ -34,6 +34,7 @@ from agnt_models import (
     JobPage,
     JobResult,
     JobStatus,
+    LogBatchAccepted,
     LogLine,
     WatchedJobs,
     WebhookTarget,
@@ -198,7 +199,7 @@ def job_events(job_id: JobId, *, after: int | None, wait: float | None) -> ApiCa
     )
 
 
-def post_logs(job_id: JobId, lines: Sequence[LogLine]) -> ApiCall[None]:
+def post_logs(job_id: JobId, lines: Sequence[LogLine]) -> ApiCall[LogBatchAccepted]:
     """``POST /v1/executor/jobs/{job_id}/logs`` with a ``LogBatch`` body (202).
 
     Not repeatable: a batch whose answer was lost would be logged twice if sent again, so
@@ -206,7 +207,10 @@ def post_logs(job_id: JobId, lines: Sequence[LogLine]) -> ApiCall[None]:
     """
     body: dict[str, JsonValue] = {"lines": [line.to_json_dict() for line in lines]}
     return ApiCall(
-        "POST", f"/v1/executor/jobs/{segment(job_id)}/logs", lambda _response: None, json=body
+        "POST",
+        f"/v1/executor/jobs/{segment(job_id)}/logs",
+        parse_model(LogBatchAccepted),
+        json=body,
     )
 
 
