@@ -31,7 +31,7 @@ def older_server(handler: Handler) -> Handler:
 
 def test_wait_for_job_long_polls_until_terminal(make_client: Any, payloads: Any) -> None:
     job_id = str(uuid.uuid4())
-    states = iter(["pending", "running", "running", "completed"])
+    states = iter(["pending", "pending", "running", "running", "completed"])
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -40,9 +40,10 @@ def test_wait_for_job_long_polls_until_terminal(make_client: Any, payloads: Any)
 
     job = make_client(older_server(handler)).wait_for_job(job_id)
     assert job.status == "completed"
-    assert "wait" not in seen[0].url.params
-    assert [r.url.params["wait"] for r in seen[1:]] == ["60", "60", "60"]
-    assert seen[1].extensions["timeout"]["read"] == 90.0
+    # wait_for_job's own first look, then follow_job's, then the long-polls.
+    assert "wait" not in seen[0].url.params and "wait" not in seen[1].url.params
+    assert [r.url.params["wait"] for r in seen[2:]] == ["60", "60", "60"]
+    assert seen[2].extensions["timeout"]["read"] == 90.0
 
 
 def test_wait_for_job_returns_a_terminal_job_at_once(make_client: Any, payloads: Any) -> None:

@@ -30,10 +30,12 @@ from agnt_client.unchanged import UNCHANGED, Unchanged, given
 from agnt_client.uploads import UploadSource
 from agnt_client.waiting import (
     JobWait,
+    job_after,
     prefer_wait_for,
     run_outcome,
     stream_unsupported,
     time_left,
+    timed_out_by,
 )
 from agnt_models import (
     TERMINAL,
@@ -293,8 +295,7 @@ class AsyncClient:
             webhook=webhook,
             prefer_wait=prefer_wait_for(timeout),
         )
-        if job.status not in TERMINAL:
-            job = await self.wait_for_job(job.id, timeout=time_left(timeout, started))
+        job = await self._wait_from(job, timeout, None, started)
         return run_outcome(job)
 
     async def events(
@@ -426,24 +427,45 @@ class AsyncClient:
         Raises ``WaitTimeoutError`` (with the last job seen) after ``timeout`` seconds.
         """
         started = time.monotonic()
+        job = await self.get_job(job_id)
+        return await self._wait_from(job, timeout, on_event, started)
+
+    async def _wait_from(
+        self,
+        job: Job,
+        timeout: float | None,  # noqa: ASYNC109
+        on_event: Callable[[JobEvent], None] | None,
+        started: float,
+    ) -> Job:
+        if job.status in TERMINAL:
+            return job
         try:
-            async for event in self._follow_events(job_id, None, timeout):
+            async for event in self._follow_events(job.id, None, time_left(timeout, started)):
+                job = job_after(job, event)
                 if on_event is not None:
                     on_event(event)
-        except APIStatusError as exc:
-            if not stream_unsupported(exc):
+            final = await self.get_job(job.id)
+        except AgntError as exc:
+            if isinstance(exc, APIStatusError) and stream_unsupported(exc):
+                return await self._long_poll_job(job, time_left(timeout, started))
+            timed_out = timed_out_by(exc, job, timeout)
+            if timed_out is None:
                 raise
-            return await self._long_poll_job(job_id, time_left(timeout, started))
-        job = await self.get_job(job_id)
-        if job.status not in TERMINAL:
-            raise WaitTimeoutError(job, timeout or 0.0)
-        return job
+            raise timed_out from exc
+        if final.status not in TERMINAL:
+            raise WaitTimeoutError(final, timeout or 0.0)
+        return final
 
-    async def _long_poll_job(self, job_id: JobId, timeout: float | None) -> Job:  # noqa: ASYNC109
-        states = self.follow_job(job_id, timeout=timeout)
-        job = await anext(states)
-        async for job in states:  # noqa: B007 - the last state seen is the answer
-            pass
+    async def _long_poll_job(self, job: Job, timeout: float | None) -> Job:  # noqa: ASYNC109
+        job_id = job.id
+        try:
+            async for job in self.follow_job(job_id, timeout=timeout):  # noqa: B007 - the last state
+                pass
+        except AgntError as exc:
+            timed_out = timed_out_by(exc, job, timeout)
+            if timed_out is None:
+                raise
+            raise timed_out from exc
         return job
 
     async def get_result(self, job_id: JobId) -> JobResult:

@@ -20,7 +20,7 @@ from agnt_client.errors import (
     WaitTimeoutError,
 )
 from agnt_client.retries import RETRYABLE_STATUSES, RetryPolicy
-from agnt_models import MAX_WAIT_SECONDS, TERMINAL, Job, JobStatus
+from agnt_models import MAX_WAIT_SECONDS, TERMINAL, Job, JobEvent, JobEventKind, JobStatus
 
 OUTAGE_SECONDS = 120.0
 """How long a follow without a timeout keeps retrying one long-poll through an outage."""
@@ -77,10 +77,30 @@ class JobWait:
         """
         if self._deadline is None or job is None:
             return None
-        transient = isinstance(error, APIConnectionError) or (
-            isinstance(error, APIStatusError) and error.status_code in RETRYABLE_STATUSES
-        )
-        return WaitTimeoutError(job, self.timeout or 0.0) if transient else None
+        return timed_out_by(error, job, self.timeout or 0.0)
+
+
+def timed_out_by(error: Exception, job: Job, timeout: float | None) -> WaitTimeoutError | None:
+    """The ``WaitTimeoutError`` (carrying ``job``, the last state seen) to raise instead
+    of a transient ``error`` that outlasted a wait with a timeout; ``None``: raise ``error``."""
+    if timeout is None:
+        return None
+    transient = isinstance(error, APIConnectionError) or (
+        isinstance(error, APIStatusError) and error.status_code in RETRYABLE_STATUSES
+    )
+    return WaitTimeoutError(job, timeout) if transient else None
+
+
+def job_after(job: Job, event: JobEvent) -> Job:
+    """``job`` as ``event`` leaves its status and progress: the last state a stream saw."""
+    update: dict[str, object] = {}
+    status = event.data.get("status")
+    if isinstance(status, str) and status in JobStatus.__members__.values():
+        update["status"] = JobStatus(status)
+    progress = event.data.get("progress")
+    if event.kind is JobEventKind.PROGRESS and isinstance(progress, int):
+        update["progress"] = progress
+    return job.model_copy(update=update) if update else job
 
 
 def prefer_wait_for(timeout: float | None) -> float:
