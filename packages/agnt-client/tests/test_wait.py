@@ -1,8 +1,13 @@
-"""wait_for_job: repeats server long-polls until the job is terminal, or times out."""
+"""wait_for_job on an API without the event stream: long-polls until terminal, or times out.
+
+Each handler here is wrapped in ``older_server``, which answers the events endpoint 404
+as an API from before issue 15 does; the stream path is in ``test_events.py``.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -10,21 +15,35 @@ import pytest
 
 from agnt_client import APIConnectionError, NotFoundError, WaitTimeoutError
 
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def older_server(handler: Handler) -> Handler:
+    """``handler`` behind an API that has no ``/events`` endpoint (answers it 404)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return handler(request)
+
+    return answer
+
 
 def test_wait_for_job_long_polls_until_terminal(make_client: Any, payloads: Any) -> None:
     job_id = str(uuid.uuid4())
-    states = iter(["pending", "running", "running", "completed"])
+    states = iter(["pending", "pending", "running", "running", "completed"])
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(200, json=payloads.job(id=job_id, status=next(states)))
 
-    job = make_client(handler).wait_for_job(job_id)
+    job = make_client(older_server(handler)).wait_for_job(job_id)
     assert job.status == "completed"
-    assert "wait" not in seen[0].url.params
-    assert [r.url.params["wait"] for r in seen[1:]] == ["60", "60", "60"]
-    assert seen[1].extensions["timeout"]["read"] == 90.0
+    # wait_for_job's own first look, then follow_job's, then the long-polls.
+    assert "wait" not in seen[0].url.params and "wait" not in seen[1].url.params
+    assert [r.url.params["wait"] for r in seen[2:]] == ["60", "60", "60"]
+    assert seen[2].extensions["timeout"]["read"] == 90.0
 
 
 def test_wait_for_job_returns_a_terminal_job_at_once(make_client: Any, payloads: Any) -> None:
@@ -34,7 +53,10 @@ def test_wait_for_job_returns_a_terminal_job_at_once(make_client: Any, payloads:
         seen.append(request)
         return httpx.Response(200, json=payloads.job(status="rejected", decision_reason="busy"))
 
-    assert make_client(handler).wait_for_job(uuid.uuid4(), timeout=5).decision_reason == "busy"
+    assert (
+        make_client(older_server(handler)).wait_for_job(uuid.uuid4(), timeout=5).decision_reason
+        == "busy"
+    )
     assert len(seen) == 1
 
 
@@ -48,7 +70,7 @@ def test_wait_for_job_timeout_raises_with_the_last_job(make_client: Any, payload
         return httpx.Response(200, json=payloads.job(id=job_id, status="running", progress=30))
 
     with pytest.raises(WaitTimeoutError) as caught:
-        make_client(handler).wait_for_job(job_id, timeout=0.3)
+        make_client(older_server(handler)).wait_for_job(job_id, timeout=0.3)
     assert str(caught.value.job.id) == job_id
     assert caught.value.job.progress == 30
     assert waits and all(0 < w <= 0.3 for w in waits)
@@ -95,7 +117,7 @@ def test_wait_for_job_rides_out_a_restart_of_the_api(make_client: Any, payloads:
         assert isinstance(answer, httpx.Response)
         return answer
 
-    client = make_client(handler, max_retries=0)
+    client = make_client(older_server(handler), max_retries=0)
     assert client.wait_for_job(job_id, timeout=30).status == "completed"
 
 
@@ -112,7 +134,7 @@ def test_wait_for_job_gives_the_last_job_when_the_api_is_away_past_the_timeout(
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(WaitTimeoutError) as caught:
-        make_client(handler).wait_for_job(job_id, timeout=1.0)
+        make_client(older_server(handler)).wait_for_job(job_id, timeout=1.0)
     assert caught.value.job.progress == 7
     assert isinstance(caught.value.__cause__, APIConnectionError)
     assert len(polls) >= 3
@@ -126,7 +148,7 @@ def test_wait_for_job_does_not_retry_a_missing_job(make_client: Any, payloads: A
         return payloads.problem(404, "job_not_found")
 
     with pytest.raises(NotFoundError):
-        make_client(handler).wait_for_job(uuid.uuid4(), timeout=5)
+        make_client(older_server(handler)).wait_for_job(uuid.uuid4(), timeout=5)
     assert len(seen) == 1
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from agnt_cli.commands import agents, jobs, results, version
+from agnt_cli.commands import agents, events, jobs, results, version
 from agnt_cli.commands.config import config_app
 from agnt_cli.connection import GlobalOptions
 from agnt_cli.errors import CliError, error_from_exception, interrupted, usage_error
@@ -33,7 +33,8 @@ API_KEY_FLAG_WARNING = {
 """Written on stderr, one JSON line, whenever ``--api-key`` is used."""
 
 EPILOG = (
-    "\b\nstdout carries one JSON document per call; errors are one JSON object on stderr,\n"
+    "\b\nstdout carries one JSON document per call (`events`: one per line; `logs`: the\n"
+    "job's output text); errors are one JSON object on stderr,\n"
     '{"error": {"code", "message", "status"}}, with these exit codes:\n'
     f"{exit_code_table()}\n"
     "\b\nSettings: flags, then AGNT_API_URL / AGNT_API_KEY, then the config file\n"
@@ -116,6 +117,8 @@ app.command()(jobs.jobs)
 app.command()(jobs.status)
 app.command()(results.result)
 app.command()(jobs.cancel)
+app.command()(events.events)
+app.command()(events.logs)
 app.command()(version.version)
 app.add_typer(config_app, name="config")
 

@@ -29,7 +29,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.GENERAL: "general error (server error 5xx, rate limited, bad config file, I/O)",
     ExitCode.USAGE: "usage: bad flag or argument, malformed --param, input refused (400/413/422)",
-    ExitCode.NOT_FOUND: "not found: no such agent or job for this key (404)",
+    ExitCode.NOT_FOUND: "not found: no such agent or job for this key (404); also `events`/"
+    "`logs` against an API without the events endpoint",
     ExitCode.AUTH: "authentication: missing or invalid API key, or role not allowed (401/403)",
     ExitCode.CONFLICT: "conflict or not ready: 409 (result before completion, cancel of an "
     "ended job), or a different local file in the way of a download",

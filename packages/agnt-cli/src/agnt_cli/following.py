@@ -1,7 +1,8 @@
 """Following a job until it ends (``--wait``), with an optional deadline (``--timeout``).
 
-The following itself is the client's ``follow_job`` (long-poll rounding, riding out an API
-restart); this module only draws each state and turns its ends into ``CliError``s.
+The following itself is the client's ``wait_for_job`` (the job's event stream, resumed
+after a network error; long-polls on an older API); this module only draws each event and
+turns the wait's ends into ``CliError``s.
 """
 
 from __future__ import annotations
@@ -22,20 +23,21 @@ def follow_job(
 ) -> Job:
     """Follow ``job_id`` until it reaches a terminal status and return that state.
 
-    Each update redraws the progress bar (on a terminal). When ``timeout`` seconds pass
+    Each event redraws the progress bar and the latest log line (on a terminal). When ``timeout`` seconds pass
     first, raises a timeout error (exit 7) carrying the last state seen. For a job this
     call ``created``, any other failure (the API gone for good, Ctrl-C) keeps its own error
     and exit code but carries the last state seen too, so stdout still names the job.
     """
     from agnt_client import WaitTimeoutError
+    from agnt_models import TERMINAL
 
     last = created
-    states = client.follow_job(job_id, timeout=timeout)
     try:
-        last = next(states)
-        with job_progress(last) as show:
-            for last in states:
-                show(last)
+        if last is None:
+            last = client.get_job(job_id)
+        if last.status not in TERMINAL:
+            with job_progress(last) as show:
+                last = client.wait_for_job(job_id, timeout=timeout, on_event=show)
     except WaitTimeoutError as exc:
         raise CliError(
             "wait_timeout", str(exc), ExitCode.TIMEOUT, document=exc.job.to_json_dict()

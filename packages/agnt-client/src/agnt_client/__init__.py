@@ -23,6 +23,7 @@ from agnt_client.errors import (
     FileConflictError,
     HeaderValueError,
     InternalServerError,
+    JobFailedError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -61,6 +62,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UnsafeFileNameError",
     "UploadSource",
+    "JobFailedError",
     "WaitTimeoutError",
     "__version__",
 ]

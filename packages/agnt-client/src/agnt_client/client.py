@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -15,7 +15,7 @@ from pydantic import JsonValue
 from agnt_client import endpoints
 from agnt_client.downloads import DownloadedFile, PartialDownload, ResultDownload
 from agnt_client.endpoints import ApiCall, JobId
-from agnt_client.errors import AgntError
+from agnt_client.errors import AgntError, APIStatusError, WaitTimeoutError
 from agnt_client.options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -24,10 +24,20 @@ from agnt_client.options import (
 )
 from agnt_client.pagination import iterate_pages
 from agnt_client.retries import RetryPolicy, RetryState
+from agnt_client.sse import EventStreamResume, SSEDecoder, is_event_stream
 from agnt_client.unchanged import UNCHANGED, Unchanged, given
 from agnt_client.uploads import UploadSource
-from agnt_client.waiting import JobWait
+from agnt_client.waiting import (
+    JobWait,
+    job_after,
+    prefer_wait_for,
+    run_outcome,
+    stream_unsupported,
+    time_left,
+    timed_out_by,
+)
 from agnt_models import (
+    TERMINAL,
     Agent,
     AgentPublish,
     AgentSearchPage,
@@ -35,10 +45,15 @@ from agnt_models import (
     AgentSummary,
     Health,
     Job,
+    JobEvent,
+    JobEventPage,
     JobPage,
     JobResult,
     JobStatus,
+    LogBatchAccepted,
+    LogLine,
     WatchedJobs,
+    WebhookTarget,
 )
 
 T = TypeVar("T")
@@ -233,11 +248,96 @@ class Client:
         params: Mapping[str, JsonValue] | None = None,
         *,
         idempotency_key: str | None = None,
+        webhook: WebhookTarget | None = None,
+        prefer_wait: float | None = None,
     ) -> Job:
-        """Order a job. Safe to retry: without ``idempotency_key`` one is generated per call."""
+        """Order a job. Safe to retry: without ``idempotency_key`` one is generated per call.
+
+        ``webhook`` has the job's events delivered to a URL; ``prefer_wait`` (seconds, at
+        most 60) asks the API to answer only when the job ended or that time passed.
+        """
         return self._send(
-            endpoints.create_job(agent_id, prompt, params, idempotency_key=idempotency_key)
+            endpoints.create_job(
+                agent_id,
+                prompt,
+                params,
+                idempotency_key=idempotency_key,
+                webhook=webhook,
+                prefer_wait=prefer_wait,
+            )
         )
+
+    def run(
+        self,
+        agent_id: str,
+        prompt: str,
+        params: Mapping[str, JsonValue] | None = None,
+        *,
+        timeout: float | None = None,
+        webhook: WebhookTarget | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Order a job and wait for its end: the completed job, or ``JobFailedError``.
+
+        The order holds for up to 60 s (``Prefer: wait``), then the job's event stream is
+        followed. Raises ``WaitTimeoutError`` (with the last state) after ``timeout`` s.
+        """
+        started = time.monotonic()
+        job = self.create_job(
+            agent_id,
+            prompt,
+            params,
+            idempotency_key=idempotency_key,
+            webhook=webhook,
+            prefer_wait=prefer_wait_for(timeout),
+        )
+        job = self._wait_from(job, timeout, None, started)
+        return run_outcome(job)
+
+    def events(
+        self, job_id: JobId, *, after: int | None = None, wait: float | None = None
+    ) -> JobEventPage:
+        """A job's events after ``after`` as one JSON page; ``wait`` long-polls for new ones."""
+        return self._send(endpoints.job_events(job_id, after=after, wait=wait))
+
+    def stream_events(self, job_id: JobId, *, after: int | None = None) -> Iterator[JobEvent]:
+        """A job's events as they happen (SSE), ending after the terminal one.
+
+        Reconnects by itself after a network error or a cut stream, resuming with
+        ``Last-Event-ID``: no event is yielded twice or skipped.
+        """
+        return self._follow_events(job_id, after, None)
+
+    def _follow_events(
+        self, job_id: JobId, after: int | None, timeout: float | None
+    ) -> Iterator[JobEvent]:
+        resume = EventStreamResume(self._options.retry_policy, after, timeout=timeout)
+        while not resume.done and not resume.timed_out:
+            args = self._options.request_args(resume.call(job_id))
+            args["timeout"] = resume.timeout(args["timeout"])
+            request = self._http.build_request(**args)
+            try:
+                response = self._http.send(request, stream=True)
+                try:
+                    if not is_event_stream(response):
+                        response.read()
+                        delay = resume.wait_after_response(response)
+                    else:
+                        decoder = SSEDecoder()
+                        for text in response.iter_text():
+                            for message in decoder.feed(text):
+                                if (event := resume.accept(message)) is not None:
+                                    yield event
+                            if resume.done or resume.timed_out:
+                                return
+                        delay = resume.wait_after_cut(request)
+                finally:
+                    response.close()
+            except httpx.TransportError as exc:
+                if resume.timed_out:
+                    return
+                delay = resume.wait_after_error(exc)
+            time.sleep(delay)
 
     def list_jobs(
         self,
@@ -293,15 +393,59 @@ class Client:
             if (wait := follow.next_wait(job)) is None:
                 return
 
-    def wait_for_job(self, job_id: JobId, *, timeout: float | None = None) -> Job:
-        """Follow a job (``follow_job``) until it is terminal and return that state.
+    def wait_for_job(
+        self,
+        job_id: JobId,
+        *,
+        timeout: float | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
+    ) -> Job:
+        """Wait until a job is terminal and return that state.
 
+        Follows the job's event stream, handing each event to ``on_event`` (a progress
+        display); an API without the stream is long-polled (``follow_job``), without events.
         Raises ``WaitTimeoutError`` (with the last job seen) after ``timeout`` seconds.
         """
-        states = self.follow_job(job_id, timeout=timeout)
-        job = next(states)
-        for job in states:  # noqa: B007 - the last state seen is the answer
-            pass
+        started = time.monotonic()
+        job = self.get_job(job_id)
+        return self._wait_from(job, timeout, on_event, started)
+
+    def _wait_from(
+        self,
+        job: Job,
+        timeout: float | None,
+        on_event: Callable[[JobEvent], None] | None,
+        started: float,
+    ) -> Job:
+        if job.status in TERMINAL:
+            return job
+        try:
+            for event in self._follow_events(job.id, None, time_left(timeout, started)):
+                job = job_after(job, event)
+                if on_event is not None:
+                    on_event(event)
+            final = self.get_job(job.id)
+        except AgntError as exc:
+            if isinstance(exc, APIStatusError) and stream_unsupported(exc):
+                return self._long_poll_job(job, time_left(timeout, started))
+            timed_out = timed_out_by(exc, job, timeout)
+            if timed_out is None:
+                raise
+            raise timed_out from exc
+        if final.status not in TERMINAL:
+            raise WaitTimeoutError(final, timeout or 0.0)
+        return final
+
+    def _long_poll_job(self, job: Job, timeout: float | None) -> Job:
+        job_id = job.id
+        try:
+            for job in self.follow_job(job_id, timeout=timeout):  # noqa: B007 - the last state
+                pass
+        except AgntError as exc:
+            timed_out = timed_out_by(exc, job, timeout)
+            if timed_out is None:
+                raise
+            raise timed_out from exc
         return job
 
     def get_result(self, job_id: JobId) -> JobResult:
@@ -395,6 +539,10 @@ class Client:
         completion whose answer was lost answers 200 (the job) when the client repeats it.
         """
         return self._send(endpoints.complete_job(job_id, files, idempotency_key=idempotency_key))
+
+    def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> LogBatchAccepted:
+        """Send handler output lines of a job you hold; they become its ``log`` events."""
+        return self._send(endpoints.post_logs(job_id, lines))
 
     def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""

@@ -30,10 +30,14 @@ from agnt_models import (
     ClaimedJobs,
     Health,
     Job,
+    JobEventPage,
     JobPage,
     JobResult,
     JobStatus,
+    LogBatchAccepted,
+    LogLine,
     WatchedJobs,
+    WebhookTarget,
 )
 
 T = TypeVar("T")
@@ -144,11 +148,15 @@ def create_job(
     params: Mapping[str, JsonValue] | None,
     *,
     idempotency_key: str | None,
+    webhook: WebhookTarget | None = None,
+    prefer_wait: float | None = None,
 ) -> ApiCall[Job]:
     """``POST /v1/jobs``, always with an ``Idempotency-Key`` so that retrying it is safe.
 
     The key is generated here, once per call, when the caller gives none: every retry of
     the call carries the same key and the API answers with the job the first attempt made.
+    ``prefer_wait`` sends ``Prefer: wait=N``: the API holds the answer until the job ends
+    or N seconds (at most 60) pass, and answers the job as it is then.
     """
     key = idempotency_key or str(uuid.uuid4())
     body: dict[str, JsonValue] = {
@@ -156,8 +164,53 @@ def create_job(
         "prompt": prompt,
         "params": dict(params or {}),
     }
+    if webhook is not None:
+        body["webhook"] = webhook.to_json_dict()
+    headers = {IDEMPOTENCY_HEADER: key}
+    if prefer_wait is not None:
+        headers["Prefer"] = f"wait={format_seconds(prefer_wait)}"
     return ApiCall(
-        "POST", "/v1/jobs", parse_model(Job), json=body, headers={IDEMPOTENCY_HEADER: key}
+        "POST",
+        "/v1/jobs",
+        parse_model(Job),
+        json=body,
+        headers=headers,
+        long_poll=prefer_wait or 0.0,
+    )
+
+
+def job_events_path(job_id: JobId) -> str:
+    """``/v1/jobs/{job_id}/events``: the SSE stream, or JSON pages when asked for JSON."""
+    return f"/v1/jobs/{segment(job_id)}/events"
+
+
+def job_events(job_id: JobId, *, after: int | None, wait: float | None) -> ApiCall[JobEventPage]:
+    """``GET /v1/jobs/{job_id}/events`` as JSON: the events after ``after``, long-polled."""
+    params = _query(after=after)
+    if wait is not None:
+        params["wait"] = format_seconds(wait)
+    return ApiCall(
+        "GET",
+        job_events_path(job_id),
+        parse_model(JobEventPage),
+        params=params,
+        headers={"Accept": "application/json"},
+        long_poll=wait or 0.0,
+    )
+
+
+def post_logs(job_id: JobId, lines: Sequence[LogLine]) -> ApiCall[LogBatchAccepted]:
+    """``POST /v1/executor/jobs/{job_id}/logs`` with a ``LogBatch`` body (202).
+
+    Not repeatable: a batch whose answer was lost would be logged twice if sent again, so
+    it is retried only when the API certainly did not act on it.
+    """
+    body: dict[str, JsonValue] = {"lines": [line.to_json_dict() for line in lines]}
+    return ApiCall(
+        "POST",
+        f"/v1/executor/jobs/{segment(job_id)}/logs",
+        parse_model(LogBatchAccepted),
+        json=body,
     )
 
 

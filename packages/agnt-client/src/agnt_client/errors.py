@@ -21,6 +21,7 @@ The tree::
     ├── HeaderValueError               an extra header's value cannot be sent over HTTP
     ├── APIResponseValidationError     a 2xx body that is not the documented shape
     ├── WaitTimeoutError               wait_for_job ran out of time (.job is the last seen)
+    ├── JobFailedError                 run() saw the job fail, be rejected or canceled (.job)
     ├── ChecksumMismatchError          a downloaded file's sha256 or size is not the promised one
     ├── FileConflictError              a different file already exists where a download goes
     └── UnsafeFileNameError            the API named a result file unsafely (path, drive, device)
@@ -166,6 +167,15 @@ class WaitTimeoutError(AgntError):
         )
         self.job = job
         self.timeout = timeout
+
+
+class JobFailedError(AgntError):
+    """``run`` saw the job end failed, rejected or canceled; ``job`` is its final state."""
+
+    def __init__(self, job: Job) -> None:
+        reason = f": {job.decision_reason}" if job.decision_reason else ""
+        super().__init__(f"job {job.id} {job.status.value}{reason}")
+        self.job = job
 
 
 class ChecksumMismatchError(AgntError):

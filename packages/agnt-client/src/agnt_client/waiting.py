@@ -13,9 +13,14 @@ import math
 import time
 from collections.abc import Callable
 
-from agnt_client.errors import APIConnectionError, APIStatusError, WaitTimeoutError
+from agnt_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    JobFailedError,
+    WaitTimeoutError,
+)
 from agnt_client.retries import RETRYABLE_STATUSES, RetryPolicy
-from agnt_models import MAX_WAIT_SECONDS, TERMINAL, Job
+from agnt_models import MAX_WAIT_SECONDS, TERMINAL, Job, JobEvent, JobEventKind, JobStatus
 
 OUTAGE_SECONDS = 120.0
 """How long a follow without a timeout keeps retrying one long-poll through an outage."""
@@ -72,7 +77,57 @@ class JobWait:
         """
         if self._deadline is None or job is None:
             return None
-        transient = isinstance(error, APIConnectionError) or (
-            isinstance(error, APIStatusError) and error.status_code in RETRYABLE_STATUSES
-        )
-        return WaitTimeoutError(job, self.timeout or 0.0) if transient else None
+        return timed_out_by(error, job, self.timeout or 0.0)
+
+
+def timed_out_by(error: Exception, job: Job, timeout: float | None) -> WaitTimeoutError | None:
+    """The ``WaitTimeoutError`` (carrying ``job``, the last state seen) to raise instead
+    of a transient ``error`` that outlasted a wait with a timeout; ``None``: raise ``error``."""
+    if timeout is None:
+        return None
+    transient = isinstance(error, APIConnectionError) or (
+        isinstance(error, APIStatusError) and error.status_code in RETRYABLE_STATUSES
+    )
+    return WaitTimeoutError(job, timeout) if transient else None
+
+
+def job_after(job: Job, event: JobEvent) -> Job:
+    """``job`` as ``event`` leaves its status and progress: the last state a stream saw."""
+    update: dict[str, object] = {}
+    status = event.data.get("status")
+    if isinstance(status, str) and status in JobStatus.__members__.values():
+        update["status"] = JobStatus(status)
+    progress = event.data.get("progress")
+    if event.kind is JobEventKind.PROGRESS and isinstance(progress, int):
+        update["progress"] = progress
+    return job.model_copy(update=update) if update else job
+
+
+def prefer_wait_for(timeout: float | None) -> float:
+    """The ``Prefer: wait=`` of ``run``'s order: all of ``timeout``, at most the API's cap."""
+    return MAX_WAIT_SECONDS if timeout is None else min(MAX_WAIT_SECONDS, max(timeout, 0.0))
+
+
+def time_left(
+    timeout: float | None, started: float, clock: Callable[[], float] = time.monotonic
+) -> float | None:
+    """What is left of ``timeout`` seconds counted from ``started`` (never below zero)."""
+    return None if timeout is None else max(timeout - (clock() - started), 0.0)
+
+
+def run_outcome(job: Job) -> Job:
+    """``job`` when it completed; else raises ``JobFailedError`` (failed, rejected, canceled).
+
+    ``job`` must be terminal.
+    """
+    if job.status is JobStatus.COMPLETED:
+        return job
+    raise JobFailedError(job)
+
+
+def stream_unsupported(error: APIStatusError) -> bool:
+    """Whether the API answered the event stream like a server without it (an older one).
+
+    A 404 may also mean the job is unknown: the long-poll fallback then says so itself.
+    """
+    return error.status_code in {404, 405, 406} or 200 <= error.status_code < 300

@@ -24,6 +24,7 @@ from agnt_client import (
     NotFoundError,
 )
 from agnt_executor.handlers import HandlerError, JobCanceled, JobContext
+from agnt_executor.log_forwarder import LogForwarder
 from agnt_executor.logs import log_error, log_event, log_warning
 from agnt_executor.manifest import ExecutorSettings, ServedAgent
 from agnt_models import Job, JobStatus, check_result_names
@@ -197,6 +198,14 @@ class JobRun:
             ctx.request_cancel()
         if self._gone_reason is not None:
             ctx.request_cancel()
+        logs = LogForwarder(
+            self.client,
+            self.job_id,
+            self.agent.masker(self.client.options.api_key),
+            max_bytes=self.settings.max_log_bytes_per_job,
+        )
+        ctx.forward_logs_to(logs.add)
+        logs.start()
         handler_task = asyncio.create_task(self.agent.handler.run(ctx))
         keeper = asyncio.create_task(self._keep_lease(ctx))
         called_off = asyncio.create_task(ctx.wait_canceled())
@@ -207,6 +216,8 @@ class JobRun:
             if not handler_task.done():
                 await self._stop_handler(handler_task)
             self._handler_done = True
+            # The last lines go out before the job's end, so its stream shows them first.
+            await logs.close()
             error = (
                 asyncio.CancelledError() if handler_task.cancelled() else handler_task.exception()
             )
@@ -222,6 +233,7 @@ class JobRun:
             if not handler_task.done():
                 handler_task.cancel()
             await asyncio.gather(keeper, called_off, handler_task, return_exceptions=True)
+            await logs.close()
 
     async def _stop_handler(self, handler_task: asyncio.Task[None]) -> None:
         """The job was called off: give the handler the cancel grace, then cancel its task."""

@@ -29,6 +29,7 @@ from agnt_executor.handlers import (
     PythonHandlerImportError,
     build_handler,
 )
+from agnt_executor.log_forwarder import MAX_LOG_BYTES_PER_JOB
 from agnt_executor.masking import SecretMasker
 from agnt_executor.policy import AcceptPolicy
 from agnt_models import MAX_WAIT_SECONDS, AgentId, AgentPublish, Job
@@ -61,6 +62,11 @@ class ExecutorSettings(BaseModel):
         default=300.0, gt=0, description="How long one job's API calls retry network errors."
     )
     keep_work_dirs: bool = False
+    max_log_bytes_per_job: int = Field(
+        default=MAX_LOG_BYTES_PER_JOB,
+        ge=0,
+        description="Live-log budget per job; later handler output lines are not sent.",
+    )
 
 
 class AgentSpec(AgentPublish):

@@ -7,7 +7,7 @@ badly (timeout: exit 7, the API unreachable: exit 6, a server error: exit 1, Ctr
 """
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,9 @@ from agnt_cli.errors import usage_error
 from agnt_cli.following import follow_job, require_completed
 from agnt_cli.output import print_document, render_json
 from agnt_cli.params import build_params, parse_params_document
+
+if TYPE_CHECKING:
+    from agnt_models import WebhookTarget
 
 JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job's id (a UUID).")]
 WaitOption = Annotated[
@@ -68,6 +71,17 @@ def order(
         str | None,
         typer.Option(help="Send the same key again to get the same job instead of a new one."),
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="Deliver the job's events to this http(s) URL."),
+    ] = None,
+    webhook_event: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KIND",
+            help="With --webhook: only these event kinds (repeatable; default: status changes).",
+        ),
+    ] = None,
     wait: WaitOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
@@ -86,12 +100,34 @@ def order(
     if params_file is not None:
         base = parse_params_document(read_text_input(params_file, "--params-file"), params_file)
     params = build_params(param or [], base)
+    target = webhook_target(webhook, webhook_event)
     with open_client(ctx) as client:
-        job = client.create_job(agent_id, text, params, idempotency_key=idempotency_key)
+        job = client.create_job(
+            agent_id, text, params, idempotency_key=idempotency_key, webhook=target
+        )
         if wait:
             announce_created(str(job.id))
             job = require_completed(follow_job(client, str(job.id), timeout=timeout, created=job))
     print_document(job.to_json_dict())
+
+
+def webhook_target(url: str | None, kinds: list[str] | None) -> "WebhookTarget | None":
+    """``--webhook`` and ``--webhook-event`` as a ``WebhookTarget``; a bad one: exit 2."""
+    from pydantic import ValidationError
+
+    from agnt_models import WebhookTarget
+
+    if url is None:
+        if kinds:
+            raise usage_error("--webhook-event needs --webhook", "conflicting_options")
+        return None
+    try:
+        return WebhookTarget.model_validate({"url": url, "events": kinds or None})
+    except ValidationError as exc:
+        problem = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise usage_error(f"bad --webhook/--webhook-event: {problem}", "invalid_webhook") from None
 
 
 def announce_created(job_id: str) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import JsonValue
 
@@ -41,6 +42,9 @@ class JobContext:
     _progress_changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _cancel_flag: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _cancel_event: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _log_sink: Callable[[str, Literal["stderr", "stdout"]], None] | None = field(
+        default=None, init=False, repr=False
+    )
 
     @property
     def progress(self) -> int:
@@ -57,6 +61,20 @@ class JobContext:
             self._progress_changed.set()
         else:
             self._loop.call_soon_threadsafe(self._progress_changed.set)
+
+    def report_log(self, text: str, stream: Literal["stderr", "stdout"] = "stderr") -> None:
+        """Send one output line to the buyer's live log (masked and batched by the runtime)."""
+        sink = self._log_sink
+        if sink is None:
+            return
+        if _in_loop_thread(self._loop):
+            sink(text, stream)
+        else:
+            self._loop.call_soon_threadsafe(sink, text, stream)
+
+    def forward_logs_to(self, sink: Callable[[str, Literal["stderr", "stdout"]], None]) -> None:
+        """Runtime side: where ``report_log`` lines go (called in the event loop's thread)."""
+        self._log_sink = sink
 
     async def wait_progress_change(self) -> None:
         """Block until progress changes after the previous call."""

@@ -6,9 +6,10 @@ argument; ``{prompt}``, ``{job_id}``, ``{agent_id}``, ``{output_dir}``, ``{work_
 stdin. The environment is an allow-list (see ``handlers.environment``): a minimal base, the
 manifest's ``env``/``pass_env``/``secrets``, and ``AGNT_JOB_ID``, ``AGNT_AGENT_ID``,
 ``AGNT_PARAMS_JSON``, ``AGNT_OUTPUT_DIR`` and ``AGNT_WORK_DIR``; never the executor's key.
-A line ``AGNT_PROGRESS <n>`` on stderr reports progress. stdout and stderr are saved as
-result files unless the manifest says ``stdout_file = false`` / ``stderr_file = false``; a
-failure reason ends with the (masked) tail of stderr either way.
+A line ``AGNT_PROGRESS <n>`` on stderr reports progress; every other stderr line goes to
+the buyer's live log (masked), and stdout's lines too with ``stream_stdout = true``. stdout
+and stderr are saved as result files unless the manifest says ``stdout_file = false`` /
+``stderr_file = false``; a failure reason ends with the (masked) tail of stderr either way.
 
 Buyer text after an option belongs in the same element (``"--lang={params.lang}"``): as a
 separate element, a value such as ``--output=/etc/x`` would be parsed as an option.
@@ -49,6 +50,8 @@ _PROGRESS_LINE = re.compile(rb"^AGNT_PROGRESS[ =:]\s*(\d{1,3})\s*$")
 STDERR_TAIL_CHARS = 2000
 """At most this much of stderr's end goes into a failure reason (which is itself bounded)."""
 STREAM_DRAIN_SECONDS = 5.0
+LOG_LINE_BYTES = 16384
+"""A longer output line goes to the live log in pieces of this many bytes."""
 _STDIN_DISCARD_ERRORS = (BrokenPipeError, ConnectionResetError)
 
 FileName = Annotated[str, StringConstraints(pattern=r"^[^/\\]+$"), Field(min_length=1)]
@@ -82,6 +85,9 @@ class CommandSettings(EnvironmentSettings):
     )
     stderr_file: FileName | None = Field(
         default="stderr.txt", description="Result file for stderr; false keeps stderr private."
+    )
+    stream_stdout: bool = Field(
+        default=False, description="Also send stdout's lines to the buyer's live log."
     )
 
     @field_validator("stdout_file", "stderr_file", mode="before")
@@ -186,7 +192,7 @@ class CommandHandler:
                     stdin=asyncio.subprocess.PIPE
                     if self.settings.stdin == "prompt"
                     else asyncio.subprocess.DEVNULL,
-                    stdout=stdout_file,
+                    stdout=asyncio.subprocess.PIPE if self.settings.stream_stdout else stdout_file,
                     stderr=asyncio.subprocess.PIPE,
                     cwd=ctx.work_dir,
                     env=self.job_environment(ctx),
@@ -195,7 +201,7 @@ class CommandHandler:
             except OSError as exc:
                 raise HandlerError(f"cannot start command '{argv[0]}': {exc.strerror}") from exc
         try:
-            await self._supervise(process, ctx, stderr_path)
+            await self._supervise(process, ctx, stderr_path, stdout_path)
         finally:
             if process.returncode is None:
                 _signal_group(process, signal.SIGKILL)
@@ -203,9 +209,17 @@ class CommandHandler:
         self._raise_on_failure(process, stderr_path)
 
     async def _supervise(
-        self, process: asyncio.subprocess.Process, ctx: JobContext, stderr_path: Path
+        self,
+        process: asyncio.subprocess.Process,
+        ctx: JobContext,
+        stderr_path: Path,
+        stdout_path: Path,
     ) -> None:
-        feeders = [asyncio.create_task(_pump_stderr(process, stderr_path, ctx))]
+        feeders = [asyncio.create_task(_pump_output(process.stderr, stderr_path, ctx, "stderr"))]
+        if process.stdout is not None:
+            feeders.append(
+                asyncio.create_task(_pump_output(process.stdout, stdout_path, ctx, "stdout"))
+            )
         if process.stdin is not None:
             feeders.append(asyncio.create_task(_feed_stdin(process, ctx.job.prompt)))
         exited = asyncio.create_task(process.wait())
@@ -274,9 +288,16 @@ async def _feed_stdin(process: asyncio.subprocess.Process, prompt: str) -> None:
         await stdin.wait_closed()
 
 
-async def _pump_stderr(process: asyncio.subprocess.Process, path: Path, ctx: JobContext) -> None:
-    """Copy stderr to ``path`` and turn ``AGNT_PROGRESS <n>`` lines into progress reports."""
-    stream = process.stderr
+async def _pump_output(
+    stream: asyncio.StreamReader | None,
+    path: Path,
+    ctx: JobContext,
+    name: Literal["stderr", "stdout"],
+) -> None:
+    """Copy a child's output to ``path`` and its lines to the live log.
+
+    On stderr, ``AGNT_PROGRESS <n>`` lines become progress reports instead of log lines.
+    """
     if stream is None:
         return
     pending = b""
@@ -286,11 +307,21 @@ async def _pump_stderr(process: asyncio.subprocess.Process, path: Path, ctx: Job
             sink.flush()
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            pending = pending[-4096:]  # a progress line is short; never buffer a huge one
             for line in lines:
-                match = _PROGRESS_LINE.match(line.rstrip(b"\r"))
-                if match:
-                    ctx.report_progress(int(match.group(1)))
+                _forward_line(line.rstrip(b"\r"), ctx, name)
+            while len(pending) > LOG_LINE_BYTES:
+                # One unbroken run of output: sent in pieces, never buffered whole.
+                _forward_line(pending[:LOG_LINE_BYTES], ctx, name)
+                pending = pending[LOG_LINE_BYTES:]
+        if pending:
+            _forward_line(pending.rstrip(b"\r"), ctx, name)
+
+
+def _forward_line(line: bytes, ctx: JobContext, name: Literal["stderr", "stdout"]) -> None:
+    if name == "stderr" and (match := _PROGRESS_LINE.match(line)):
+        ctx.report_progress(int(match.group(1)))
+        return
+    ctx.report_log(line.decode("utf-8", errors="replace"), name)
 
 
 def stderr_tail(path: Path, budget: int, masker: SecretMasker) -> str:
