@@ -171,7 +171,6 @@ async def test_openapi_documents_429_on_the_limited_routes(limited: Any) -> None
     assert limited_operations == {
         ("/v1/jobs", "post"),
         ("/v1/executor/agents/{agent_id}", "put"),
-        ("/v1/executor/jobs/{job_id}/status", "post"),
         ("/v1/executor/jobs/{job_id}/complete", "post"),
     }
 
