@@ -9,7 +9,7 @@ Real ``agnt-server serve`` processes on one Postgres database (``AGNT_TEST_POSTG
   rotating over a few jobs so each job's reports are >= 0.65 s apart (progress events
   are coalesced to one per 0.5 s per job). Latency is measured from the report's answer
   (and, second column, from sending it) to the subscriber having the event.
-- subscribers: N SSE streams (one job each) held open on a fresh API process: its RSS,
+- subscribers: N SSE streams (one job each) held open on replica A (B stopped): its RSS,
   threads (``/proc/<pid>/status``) and Postgres connections (``pg_stat_activity`` of
   the bench database), before and while they are connected, and ``/healthz`` latency
   meanwhile; then every job is canceled and each stream must end with ``canceled``.
@@ -28,9 +28,11 @@ import contextlib
 import json
 import math
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -140,6 +142,14 @@ async def create_jobs(client: httpx.AsyncClient, buyer: str, count: int) -> list
             return str(response.json()["id"])
 
     return list(await asyncio.gather(*(one(number) for number in range(count))))
+
+
+_STARTED = time.monotonic()
+
+
+def step(what: str) -> None:
+    """A progress line on stderr (the table goes to stdout)."""
+    print(f"[events {time.monotonic() - _STARTED:5.1f}s] {what}", file=sys.stderr, flush=True)
 
 
 def ms(seconds: float) -> str:
@@ -430,13 +440,22 @@ def main() -> None:
         work = Path(tmp)
         deployment = Deployment(work, url, (work / "objects").as_uri(), extra_env=dict(ENV))
         keys = deployment.prepare()
-        with deployment.server("api-a") as first, deployment.server("api-b") as second:
+        step("database migrated, keys created")
+        first, second = ApiServer(deployment, work / "api-a"), ApiServer(deployment, work / "api-b")
+        try:
+            with ThreadPoolExecutor(2) as pool:  # both start at once: startup is most of --quick
+                list(pool.map(ApiServer.start, (first, second)))
             publish_agent(first.url, keys, AGENT)
+            step(f"replicas up; timing {samples} progress reports")
             sse, long_poll = asyncio.run(measure_latency(first, second, keys, samples))
-        with deployment.server("api-crowd") as crowd:
+            second.stop()  # only replica A's threads and connections count from here
+            step(f"replica B stopped; {subscribers} subscribers on A")
             crowd_rows = asyncio.run(
-                measure_subscribers(crowd, keys, admin_url, url.rsplit("/", 1)[1], subscribers)
+                measure_subscribers(first, keys, admin_url, url.rsplit("/", 1)[1], subscribers)
             )
+        finally:
+            first.stop()
+            second.stop()
 
     latency_table = markdown_table(
         [
