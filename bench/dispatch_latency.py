@@ -90,19 +90,16 @@ async def long_poll_latencies(
 
         async def executor_loop() -> None:
             while True:
-                page = await executor.get(
-                    "/v1/executor/jobs", params={"agent_id": agent_id, "wait": 30, "limit": 100}
+                claimed = await executor.post(
+                    "/v1/executor/claims",
+                    json={"max": 100, "agent_ids": [agent_id], "wait": 30},
                 )
                 arrived = time.perf_counter()
-                page.raise_for_status()
-                for job in page.json()["items"]:
+                claimed.raise_for_status()
+                for job in claimed.json()["items"]:
                     future = sighting(job["id"])
                     if not future.done():
                         future.set_result(arrived)
-                    accepted = await executor.post(
-                        f"/v1/executor/jobs/{job['id']}/status", json={"status": "accepted"}
-                    )
-                    accepted.raise_for_status()
 
         poller = asyncio.create_task(executor_loop())
         latencies: list[float] = []
@@ -136,27 +133,17 @@ async def polling_latencies(
     ):
 
         async def poll_once() -> None:
-            cursor: str | None = None
             while True:
-                params: dict[str, str | int] = {"agent_id": agent_id, "limit": 100}
-                if cursor:
-                    params["cursor"] = cursor
-                page = await executor.get("/v1/executor/jobs", params=params)
-                arrived = time.perf_counter()
-                page.raise_for_status()
-                body = page.json()
-                for job in body["items"]:
-                    seen_at.setdefault(job["id"], arrived)
-                await asyncio.gather(
-                    *(
-                        executor.post(
-                            f"/v1/executor/jobs/{job['id']}/status", json={"status": "accepted"}
-                        )
-                        for job in body["items"]
-                    )
+                # A claim that does not wait: what an executor polling every 2 s would send.
+                claimed = await executor.post(
+                    "/v1/executor/claims", json={"max": 100, "agent_ids": [agent_id]}
                 )
-                cursor = body.get("next_cursor")
-                if not cursor:
+                arrived = time.perf_counter()
+                claimed.raise_for_status()
+                items = claimed.json()["items"]
+                for job in items:
+                    seen_at.setdefault(job["id"], arrived)
+                if len(items) < 100:
                     if created_all.is_set() and created_at.keys() <= seen_at.keys():
                         seen_all.set()
                     return

@@ -139,12 +139,14 @@ def transfer(server: ApiServer, backend: str, source: Path, downloads: Path) -> 
         )
         created.raise_for_status()
         job_id = created.json()["id"]
-        for status in ("accepted", "running"):
-            http.post(
-                f"/v1/executor/jobs/{job_id}/status",
-                headers=auth(keys.executor),
-                json={"status": status},
-            ).raise_for_status()
+        http.post(
+            "/v1/executor/claims", headers=auth(keys.executor), json={"job_ids": [job_id]}
+        ).raise_for_status()
+        http.post(
+            f"/v1/executor/jobs/{job_id}/status",
+            headers=auth(keys.executor),
+            json={"status": "running"},
+        ).raise_for_status()
     size = source.stat().st_size
     with (
         PeakMemory(server.pid) as memory,
