@@ -2,9 +2,9 @@
 
 SQLite (embedded default): the sync pysqlite driver in WAL mode; writers take the lock up
 front (``BEGIN IMMEDIATE``) so concurrent transactions queue on ``busy_timeout`` instead of
-failing. Search is a LIKE fallback ranked by where the words hit.
-Postgres: psycopg 3 with a connection pool; search uses a generated, weighted ``tsvector``
-column with a GIN index; ``LISTEN/NOTIFY`` wakes long-pollers on every replica.
+failing. Search scans the stored, pre-tokenized search columns with ``LIKE``.
+Postgres: psycopg 3 with a connection pool; search finds matches through a generated
+``tsvector`` of the same words with a GIN index, then scores them like SQLite; ``LISTEN/NOTIFY`` wakes long-pollers on every replica.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 SEARCH_VECTOR_COLUMN = "search_vector"
 SEARCH_VECTOR_INDEX = "ix_agents_search_vector"
+SEARCH_DOCUMENT_COLUMN = "search_document"
+SEARCH_DOCUMENT_INDEX = "ix_agents_search_document"
 SQLITE_WRITE_OPTION = "agnt_sqlite_write"
 
 _SEARCH_VECTOR_SQL = (
@@ -96,68 +98,104 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def search_terms(query: str) -> list[str]:
-    """The words of a search query, lower-cased, punctuation dropped."""
-    return re.findall(r"\w+", query.lower())[:16]
+    """The words of a search query: lower-cased runs of letters and digits (``_`` splits)."""
+    return search_tokens(query)[:16]
+
+
+def search_tokens(text: str) -> list[str]:
+    """The words of ``text`` as search sees them, on both databases.
+
+    Lower-cased runs of letters and digits; a plural ``s`` is dropped (``logs`` finds
+    ``log``, ``recipe`` finds ``recipes``). No other stemming and no stop words: the same
+    words match on SQLite and Postgres.
+    """
+    return [_singular(word) for word in _WORD.findall(text.lower())]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+SEARCH_WEIGHT_KEY = 8
+"""Score of a query word found whole in the agent's id or name (prefix-only: half)."""
+SEARCH_WEIGHT_TAGS = 4
+"""Score of a query word found whole in the tags (prefix-only: half)."""
+SEARCH_WEIGHT_BODY = 2
+"""Score of a query word found whole in the description (prefix-only: half)."""
+SEARCH_EXACT_BOOST = 1_000
+"""Added when the query is the agent's id, or its name word for word: it comes first."""
+
+
+def search_fields(agent_id: str, name: str, tags: list[str], description: str) -> dict[str, str]:
+    """The stored search columns of an agent: its words per field, space-padded.
+
+    Python tokenizes once, at publish, for both databases, so a word matches the same agents
+    on SQLite and Postgres (``LIKE '% word %'`` on the padded text; ``'% word%'`` for a prefix).
+    """
+
+    def padded(text: str) -> str:
+        return " " + " ".join(search_tokens(text)) + " "
+
+    return {
+        "search_name": " ".join(search_tokens(name)),
+        "search_key": padded(f"{agent_id} {name}"),
+        "search_tags": padded(" ".join(tags)),
+        "search_body": padded(description),
+    }
 
 
 def agent_search(
     connection: sa.Connection,
+    query: str,
     terms: list[str],
     filters: list[sa.ColumnElement[bool]],
-    candidates: int,
 ) -> sa.Select[Any]:
-    """Agents matching every term (prefix match) and ``filters``, best score first.
+    """Agents matching every term (the last one as a prefix) and ``filters``, with ``score``.
 
-    The rows carry the ``agents`` columns plus ``score``. Only the first ``candidates``
-    matches (in the database's scan order) are scored and sorted, so a word that matches
-    a large share of the catalogue costs a bounded amount of work; matches beyond that
-    set are not returned. Ties in score are ordered by id, so pages are stable.
+    The rows carry the ``agents`` columns plus ``score``, an integer computed the same way on
+    both databases over every match (no candidate cap): per word, 8/4/2 when it is a whole
+    word of the id or name / tags / description (half for a prefix-only hit of the last word),
+    plus ``SEARCH_EXACT_BOOST`` when the query is the id or the name. Postgres finds the
+    matches through a GIN index over the same words (``'simple'`` config: no stemming, no
+    stop words), then re-checks them with the shared ``LIKE`` predicates; SQLite scans.
+    The caller orders (score, id) and pages by keyset.
     """
+    key, tags, body = agents.c.search_key, agents.c.search_tags, agents.c.search_body
+    conditions: list[sa.ColumnElement[bool]] = []
+    score: sa.ColumnElement[int] = sa.literal(0, sa.Integer)
+    for position, term in enumerate(terms):
+        whole = f"% {term} %"
+        last = position == len(terms) - 1
+        pattern = f"% {term}%" if last else whole
+        conditions.append(sa.or_(key.like(pattern), tags.like(pattern), body.like(pattern)))
+        for column, weight in (
+            (key, SEARCH_WEIGHT_KEY),
+            (tags, SEARCH_WEIGHT_TAGS),
+            (body, SEARCH_WEIGHT_BODY),
+        ):
+            if last:
+                hit = sa.case(
+                    (column.like(whole), weight), (column.like(pattern), weight // 2), else_=0
+                )
+            else:
+                hit = sa.case((column.like(whole), weight), else_=0)
+            score = score + hit
+    exact = sa.or_(agents.c.id == query.strip().lower(), agents.c.search_name == " ".join(terms))
+    score = score + sa.case((exact, SEARCH_EXACT_BOOST), else_=0)
     if connection.dialect.name == "postgresql":
         tsquery = sa.func.to_tsquery(
-            sa.literal_column("'english'"), " & ".join(f"{term}:*" for term in terms)
+            sa.literal_column("'simple'"),
+            " & ".join(
+                f"{term}:*" if n == len(terms) - 1 else term for n, term in enumerate(terms)
+            ),
         )
-        vector: sa.ColumnElement[Any] = sa.literal_column(SEARCH_VECTOR_COLUMN)
-        matched = (
-            sa.select(*agents.c, vector.label(SEARCH_VECTOR_COLUMN))
-            .where(vector.op("@@")(tsquery).self_group(), *filters)
-            .limit(candidates)
-            .subquery("candidates")
-        )
-        score = sa.cast(sa.func.ts_rank(matched.c[SEARCH_VECTOR_COLUMN], tsquery), sa.Float)
-        return _ranked(matched, score)
-    conditions: list[sa.ColumnElement[bool]] = []
-    for term in terms:
-        pattern = _like_pattern(term)
-        conditions.append(
-            sa.or_(
-                agents.c.name.ilike(pattern, escape="\\"),
-                agents.c.tags_text.ilike(pattern, escape="\\"),
-                agents.c.description.ilike(pattern, escape="\\"),
-            )
-        )
-    matched = (
-        sa.select(agents).where(*conditions, *filters).limit(candidates).subquery("candidates")
-    )
-    like_score: sa.ColumnElement[float] = sa.literal(0.0, sa.Float)
-    for term in terms:
-        pattern = _like_pattern(term)
-        like_score = (
-            like_score
-            + sa.case((matched.c.name.ilike(pattern, escape="\\"), 0.5), else_=0.0)
-            + sa.case((matched.c.tags_text.ilike(pattern, escape="\\"), 0.3), else_=0.0)
-            + sa.case((matched.c.description.ilike(pattern, escape="\\"), 0.1), else_=0.0)
-        )
-    return _ranked(matched, like_score)
-
-
-def _like_pattern(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _ranked(matched: sa.Subquery, score: sa.ColumnElement[float]) -> sa.Select[Any]:
-    columns = [matched.c[column.name] for column in agents.c]
-    return sa.select(*columns, score.label("score")).order_by(sa.desc("score"), matched.c.id)
+        document: sa.ColumnElement[Any] = sa.literal_column(SEARCH_DOCUMENT_COLUMN)
+        conditions.insert(0, document.op("@@")(tsquery).self_group())
+    return sa.select(*agents.c, score.label("score")).where(*conditions, *filters)
 
 
 def seconds_between(
@@ -188,6 +226,33 @@ def drop_search_index(op: Operations | ModuleType) -> None:
     op.execute(f"ALTER TABLE agents DROP COLUMN IF EXISTS {SEARCH_VECTOR_COLUMN}")
 
 
+def create_search_document(op: Operations | ModuleType) -> None:
+    """Migration step (0005): the words of the search columns as a generated ``tsvector``
+    (``'simple'``: no stemming, no stop words) with a GIN index (Postgres only)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        f"ALTER TABLE agents ADD COLUMN {SEARCH_DOCUMENT_COLUMN} tsvector GENERATED ALWAYS AS "
+        "(to_tsvector('simple', search_key || search_tags || search_body)) STORED"
+    )
+    op.execute(
+        f"CREATE INDEX {SEARCH_DOCUMENT_INDEX} ON agents USING gin ({SEARCH_DOCUMENT_COLUMN})"
+    )
+
+
+def drop_search_document(op: Operations | ModuleType) -> None:
+    """Migration step: undo ``create_search_document``."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP INDEX IF EXISTS {SEARCH_DOCUMENT_INDEX}")
+    op.execute(f"ALTER TABLE agents DROP COLUMN IF EXISTS {SEARCH_DOCUMENT_COLUMN}")
+
+
 def is_schema_object_of_dialect(name: str | None) -> bool:
-    """Whether a schema object exists only through ``create_search_index`` (not in metadata)."""
-    return name in (SEARCH_VECTOR_COLUMN, SEARCH_VECTOR_INDEX)
+    """Whether a schema object exists only through the search migrations (not in metadata)."""
+    return name in (
+        SEARCH_VECTOR_COLUMN,
+        SEARCH_VECTOR_INDEX,
+        SEARCH_DOCUMENT_COLUMN,
+        SEARCH_DOCUMENT_INDEX,
+    )
