@@ -104,7 +104,7 @@ class AgentSearchPage(WireModel):
     """A page of ``GET /v1/agents/search``; pass ``next_cursor`` back as ``cursor``.
 
     ``facets``: the 20 most frequent tags over all matches (not only this page), most
-    frequent first; present on the first page when asked for (``facets=true``).
+    frequent first; present when asked for (``facets=true``), the same on every page.
     """
 
     items: list[AgentSummary]

@@ -105,8 +105,8 @@ def search_agents(
     """Agents matching every word of ``query`` (and ``tag``, ``pricing``), in ``sort`` order.
 
     Every match is ranked (no candidate cap); pages follow a keyset on (sort key, id), so
-    paging walks every match exactly once, to the end. ``facets``: on the first page, the
-    most frequent tags over all matches.
+    paging walks every match exactly once, to the end. ``facets``: the most frequent tags
+    over all matches (the same on every page; one more query).
     """
     check_no_nul("q", query)
     check_no_nul("tag", tag)
@@ -146,7 +146,7 @@ def search_agents(
         values = [_json_value(getattr(last, name)) for name, _, _ in keys]
         next_cursor = encode_cursor("agents", query_key, {"v": values, "id": last.id})
     tag_counts = None
-    if facets and not cursor:
+    if facets:
         tag_counts = _facets(connection, matched)
     return AgentSearchPage(items=items, next_cursor=next_cursor, facets=tag_counts)
 
