@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 
 from agnt_api.db.tables import agents
@@ -159,14 +160,16 @@ def agent_search(
     The rows carry the ``agents`` columns plus ``score``, an integer computed the same way on
     both databases over every match (no candidate cap): per word, 8/4/2 when it is a whole
     word of the id or name / tags / description (half for a prefix-only hit of the last word),
-    plus ``SEARCH_EXACT_BOOST`` when the query is the id or the name. Postgres finds the
-    matches through a GIN index over the same words (``'simple'`` config: no stemming, no
-    stop words), then re-checks them with the shared ``LIKE`` predicates; SQLite scans.
-    The caller orders (score, id) and pages by keyset.
+    plus ``SEARCH_EXACT_BOOST`` when the query is the id or the name. SQLite scans the
+    stored words with ``LIKE``; Postgres reads the same words from a weighted ``tsvector``
+    (``'simple'`` config: no stemming, no stop words) through a GIN index. The caller orders
+    by (score, id) and pages by keyset.
     """
+    if connection.dialect.name == "postgresql":
+        return _postgres_search(query, terms, filters)
     key, tags, body = agents.c.search_key, agents.c.search_tags, agents.c.search_body
     conditions: list[sa.ColumnElement[bool]] = []
-    score: sa.ColumnElement[int] = sa.literal(0, sa.Integer)
+    score: sa.ColumnElement[int] = _exact_boost(query, terms)
     for position, term in enumerate(terms):
         whole = f"% {term} %"
         last = position == len(terms) - 1
@@ -184,18 +187,43 @@ def agent_search(
             else:
                 hit = sa.case((column.like(whole), weight), else_=0)
             score = score + hit
-    exact = sa.or_(agents.c.id == query.strip().lower(), agents.c.search_name == " ".join(terms))
-    score = score + sa.case((exact, SEARCH_EXACT_BOOST), else_=0)
-    if connection.dialect.name == "postgresql":
-        tsquery = sa.func.to_tsquery(
-            sa.literal_column("'simple'"),
-            " & ".join(
-                f"{term}:*" if n == len(terms) - 1 else term for n, term in enumerate(terms)
-            ),
-        )
-        document: sa.ColumnElement[Any] = sa.literal_column(SEARCH_DOCUMENT_COLUMN)
-        conditions.insert(0, document.op("@@")(tsquery).self_group())
     return sa.select(*agents.c, score.label("score")).where(*conditions, *filters)
+
+
+def _exact_boost(query: str, terms: list[str]) -> sa.ColumnElement[int]:
+    exact = sa.or_(agents.c.id == query.strip().lower(), agents.c.search_name == " ".join(terms))
+    return sa.case((exact, SEARCH_EXACT_BOOST), else_=0)
+
+
+_FIELD_LABELS = (("A", SEARCH_WEIGHT_KEY), ("B", SEARCH_WEIGHT_TAGS), ("C", SEARCH_WEIGHT_BODY))
+
+
+def _postgres_search(
+    query: str, terms: list[str], filters: list[sa.ColumnElement[bool]]
+) -> sa.Select[Any]:
+    """The same matches and scores as the ``LIKE`` statement, read from the weighted
+    ``tsvector`` (A: id and name, B: tags, C: description): one GIN lookup finds the
+    matches, then ``@@`` against weight-restricted constant queries (a binary search in
+    the row's sorted lexemes) scores each field instead of scanning its text."""
+    document: sa.ColumnElement[Any] = sa.literal_column(SEARCH_DOCUMENT_COLUMN)
+
+    def has(text: str) -> sa.ColumnElement[bool]:
+        return document.op("@@")(sa.cast(sa.literal(text), postgresql.TSQUERY)).self_group()
+
+    score: sa.ColumnElement[int] = _exact_boost(query, terms)
+    for position, term in enumerate(terms):
+        last = position == len(terms) - 1
+        for label, weight in _FIELD_LABELS:
+            whole = has(f"'{term}':{label}")
+            if last:
+                hit = sa.case((whole, weight), (has(f"'{term}':*{label}"), weight // 2), else_=0)
+            else:
+                hit = sa.case((whole, weight), else_=0)
+            score = score + hit
+    matching = " & ".join(
+        f"'{term}':*" if n == len(terms) - 1 else f"'{term}'" for n, term in enumerate(terms)
+    )
+    return sa.select(*agents.c, score.label("score")).where(has(matching), *filters)
 
 
 def seconds_between(
@@ -227,13 +255,16 @@ def drop_search_index(op: Operations | ModuleType) -> None:
 
 
 def create_search_document(op: Operations | ModuleType) -> None:
-    """Migration step (0005): the words of the search columns as a generated ``tsvector``
-    (``'simple'``: no stemming, no stop words) with a GIN index (Postgres only)."""
+    """Migration step (0005): the words of the search columns as a generated, weighted
+    ``tsvector`` (``'simple'``: no stemming, no stop words; A: id and name, B: tags,
+    C: description) with a GIN index (Postgres only)."""
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
-        f"ALTER TABLE agents ADD COLUMN {SEARCH_DOCUMENT_COLUMN} tsvector GENERATED ALWAYS AS "
-        "(to_tsvector('simple', search_key || search_tags || search_body)) STORED"
+        f"ALTER TABLE agents ADD COLUMN {SEARCH_DOCUMENT_COLUMN} tsvector GENERATED ALWAYS AS ("
+        "setweight(to_tsvector('simple', search_key), 'A') || "
+        "setweight(to_tsvector('simple', search_tags), 'B') || "
+        "setweight(to_tsvector('simple', search_body), 'C')) STORED"
     )
     op.execute(
         f"CREATE INDEX {SEARCH_DOCUMENT_INDEX} ON agents USING gin ({SEARCH_DOCUMENT_COLUMN})"
