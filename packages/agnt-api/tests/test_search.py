@@ -8,7 +8,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from agnt_api.db import Database, dialect
 from agnt_api.db.migrate import alembic_config, upgrade
+from agnt_api.db.tables import jobs, principals
 from agnt_api.errors import InvalidCursor
 from agnt_api.services.agents import search_agents
 from agnt_api.services.cursors import encode_cursor
@@ -283,3 +284,46 @@ async def test_the_api_sorts_filters_by_price_and_counts_facets(api: Any) -> Non
     )
     assert stale.status_code == 400
     assert stale.json()["code"] == "invalid_cursor"
+
+
+def test_sort_popular_puts_most_completed_jobs_of_30_days_first(database: Database) -> None:
+    rows = corpus(40)
+    _load(database, rows)
+    now = datetime.now(UTC)
+    buyer = uuid.uuid4()
+    done: list[tuple[str, str, timedelta]] = [
+        ("pdf-summarizer", "completed", timedelta(days=1)),
+        ("pdf-summarizer", "completed", timedelta(days=2)),
+        ("pdf-summarizer", "failed", timedelta(days=1)),
+        ("code-reviewer", "completed", timedelta(days=3)),
+        ("code-reviewer", "completed", timedelta(days=40)),
+        ("code-reviewer", "completed", timedelta(days=45)),
+        ("code-reviewer", "completed", timedelta(days=50)),
+    ]
+    with database.engine.begin() as connection:
+        connection.execute(
+            sa.insert(principals), [{"id": buyer, "name": "b", "role": "buyer", "created_at": now}]
+        )
+        connection.execute(
+            sa.insert(jobs),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "agent_id": agent_id,
+                    "buyer_id": buyer,
+                    "prompt": "p",
+                    "params": {},
+                    "status": status,
+                    "progress": 100,
+                    "created_at": now - age,
+                    "updated_at": now - age,
+                    "completed_at": now - age,
+                }
+                for agent_id, status, age in done
+            ],
+        )
+    walked = _walk(database, "", 7, sort=SearchSort.POPULAR)
+    ids = [item.id for item in walked]
+    assert ids[:2] == ["pdf-summarizer", "code-reviewer"]
+    assert len(ids) == len(set(ids)) == 40
+    assert ids[2:] == sorted(ids[2:])

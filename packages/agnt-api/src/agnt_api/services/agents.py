@@ -124,9 +124,13 @@ def search_agents(
         matched = dialect.agent_search(connection, query, terms, filters)
     else:
         matched = sa.select(*agents.c, sa.literal(None, sa.Integer).label("score")).where(*filters)
-    keys = _sort_keys(sort, ranked)
+    recent = _recent_completions()
+    keys = _sort_keys(sort, ranked, recent)
     extra = [expression.label(name) for name, expression, _ in keys if name in _COMPUTED_KEYS]
-    rows_of = matched.add_columns(*extra).subquery("matched")
+    extended = matched.add_columns(*extra)
+    if sort is SearchSort.POPULAR:
+        extended = extended.outerjoin(recent, recent.c.agent_id == agents.c.id)
+    rows_of = extended.subquery("matched")
     ordering: list[tuple[sa.ColumnElement[Any], bool]] = [
         (rows_of.c[name], descending) for name, _, descending in keys
     ]
@@ -154,20 +158,23 @@ def search_agents(
 _COMPUTED_KEYS = ("popularity", "price")
 
 
-def _sort_keys(sort: SearchSort, ranked: bool) -> list[tuple[str, sa.ColumnElement[Any], bool]]:
+def _recent_completions() -> sa.Subquery:
+    """Jobs completed per agent in the last ``POPULAR_DAYS`` (one aggregate, hash-joined)."""
+    since = utc_now() - timedelta(days=POPULAR_DAYS)
+    return (
+        sa.select(jobs.c.agent_id, sa.func.count().label("completed"))
+        .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.created_at >= since)
+        .group_by(jobs.c.agent_id)
+        .subquery("recent_completions")
+    )
+
+
+def _sort_keys(
+    sort: SearchSort, ranked: bool, recent: sa.Subquery
+) -> list[tuple[str, sa.ColumnElement[Any], bool]]:
     """(column name, expression, descending) of the order before the final ``id``."""
     if sort is SearchSort.POPULAR:
-        since = utc_now() - timedelta(days=POPULAR_DAYS)
-        completed = (
-            sa.select(sa.func.count())
-            .where(
-                jobs.c.agent_id == agents.c.id,
-                jobs.c.status == JobStatus.COMPLETED.value,
-                jobs.c.created_at >= since,
-            )
-            .scalar_subquery()
-        )
-        return [("popularity", completed, True)]
+        return [("popularity", sa.func.coalesce(recent.c.completed, 0), True)]
     if sort is SearchSort.NEWEST:
         return [("created_at", agents.c.created_at, True)]
     if sort is SearchSort.PRICE:
