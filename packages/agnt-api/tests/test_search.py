@@ -196,11 +196,46 @@ def _key_of(cursor: str) -> str:
     return str(document["q"])
 
 
+UNUSUAL = [
+    ("Café Naïve", "Straße und Ünïcode, 東京 and İstanbul."),
+    ("v1.2 x2 3d", "1e5 0x1f e-mail re_write O'Brien it's"),
+    ("The Analysis Bus", "Classes, glasses, status, virus: the analysis of buses."),
+]
+UNUSUAL_QUERIES = [
+    "café",
+    "東京",
+    "strasse",
+    "straße",
+    "istanbul",
+    "v1.2",
+    "1e5",
+    "o'brien",
+    "it's",
+    "re_wri",
+    "bus",
+    "buses",
+    "analysi",
+    "class",
+    "status",
+]
+
+
 @pytest.mark.postgres
 def test_sqlite_and_postgres_give_the_same_order(
     tmp_path: Any, make_postgres_database: Any
 ) -> None:
     rows = corpus(3_000, seed=11)
+    for n, (name, description) in enumerate(UNUSUAL):
+        template = rows[n]
+        rows.append(
+            {
+                **template,
+                "id": f"unusual-{n}",
+                "name": name,
+                "description": description,
+                **dialect.search_fields(f"unusual-{n}", name, template["tags"], description),
+            }
+        )
     answers: list[list[tuple[str, float | None]]] = []
     for url in (f"sqlite:///{tmp_path / 'agree.db'}", make_postgres_database()):
         database = Database(Settings(database_url=url).database_url)
@@ -208,13 +243,15 @@ def test_sqlite_and_postgres_give_the_same_order(
             upgrade(database.engine)
             _load(database, rows)
             answer: list[tuple[str, float | None]] = []
-            for query in [*QUERIES, *(query for query, _ in LABELLED)]:
+            for query in [*QUERIES, *UNUSUAL_QUERIES, *(query for query, _ in LABELLED)]:
                 answer.extend((item.id, item.score) for item in _walk(database, query, 1_000))
             answers.append(answer)
         finally:
             database.dispose()
     assert answers[0] == answers[1]
     assert len(answers[0]) > 3_000
+    found = {agent_id for agent_id, _ in answers[0]}
+    assert {"unusual-0", "unusual-1", "unusual-2"} <= found
 
 
 def test_agents_stored_before_the_search_migration_are_found_after_it(
