@@ -183,12 +183,33 @@ def test_a_cursor_with_a_forged_position_is_invalid_cursor(database: Database) -
     with database.engine.connect() as connection:
         page = search_agents(connection, "code", None, 1, None)
         assert page.next_cursor is not None
-        for position in ({"v": ["x"], "id": "a"}, {"v": [1]}, {"offset": 3}, {"v": [], "id": 1}):
+        for position in (
+            {"v": ["x"], "id": "a"},
+            {"v": [1]},
+            {"offset": 3},
+            {"v": [], "id": 1},
+            {"v": [10**30], "id": "a"},
+            {"v": [True], "id": "a"},
+            {"v": [None], "id": "a"},
+            {"v": [3], "id": "a\x00"},
+        ):
             forged = encode_cursor("agents", _key_of(page.next_cursor), position)
             with pytest.raises(InvalidCursor):
                 search_agents(connection, "code", None, 1, forged)
         with pytest.raises(InvalidCursor):
             search_agents(connection, "other", None, 1, page.next_cursor)
+        browse_key = _key_of(search_agents(connection, "", None, 1, None).next_cursor or "")
+        for position in ({"v": ["a\x00"], "id": "a"}, {"v": [4], "id": "a"}):
+            forged = encode_cursor("agents", browse_key, position)
+            with pytest.raises(InvalidCursor):
+                search_agents(connection, "", None, 1, forged)
+        newest = search_agents(connection, "", None, 1, None, sort=SearchSort.NEWEST)
+        for value in ("yesterday", 5, "2026-13-01T00:00:00"):
+            forged = encode_cursor(
+                "agents", _key_of(newest.next_cursor or ""), {"v": [value], "id": "a"}
+            )
+            with pytest.raises(InvalidCursor):
+                search_agents(connection, "", None, 1, forged, sort=SearchSort.NEWEST)
 
 
 def _key_of(cursor: str) -> str:

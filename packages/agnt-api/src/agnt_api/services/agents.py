@@ -156,6 +156,8 @@ def search_agents(
 
 
 _COMPUTED_KEYS = ("popularity", "price")
+_MAX_CURSOR_INT = 2**53
+"""Integer sort keys in a cursor stay within what both databases bind as integers."""
 
 
 def _recent_completions() -> sa.Subquery:
@@ -200,7 +202,12 @@ def _cursor_values(
     position: dict[str, Any], keys: list[tuple[str, sa.ColumnElement[Any], bool]]
 ) -> list[Any]:
     stored, last_id = position.get("v"), position.get("id")
-    if not isinstance(stored, list) or len(stored) != len(keys) or not isinstance(last_id, str):
+    if (
+        not isinstance(stored, list)
+        or len(stored) != len(keys)
+        or not isinstance(last_id, str)
+        or "\x00" in last_id
+    ):
         raise InvalidCursor("the cursor's position is invalid")
     values: list[Any] = []
     for (name, _, _), value in zip(keys, stored, strict=True):
@@ -210,10 +217,10 @@ def _cursor_values(
             except (TypeError, ValueError) as exc:
                 raise InvalidCursor("the cursor's position is invalid") from exc
         elif name == "name":
-            if not isinstance(value, str):
+            if not isinstance(value, str) or "\x00" in value:
                 raise InvalidCursor("the cursor's position is invalid")
             values.append(value)
-        elif type(value) is not int:
+        elif type(value) is not int or abs(value) > _MAX_CURSOR_INT:
             raise InvalidCursor("the cursor's position is invalid")
         else:
             values.append(value)
