@@ -52,7 +52,9 @@ SAMPLES: list[BaseModel] = [
             )
         ],
         next_cursor="abc",
+        facets=[m.TagCount(tag="text", count=3)],
     ),
+    m.TagCount(tag="demo", count=12),
     m.AgentStats(
         agent_id="demo-echo",
         total=5,

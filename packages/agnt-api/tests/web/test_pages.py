@@ -95,6 +95,9 @@ async def test_tag_chips_count_every_match_not_only_the_page(site) -> None:
     assert 'value="newest" selected' in newest.text
     priced = await site.client.get("/?q=bulk&pricing=per_job", headers=HTML)
     assert "No agents found" in priced.text
+    any_price = await site.client.get("/?q=bulk&sort=relevance&pricing=", headers=HTML)
+    assert any_price.status_code == 200
+    assert any_price.text.count('class="card agent-card"') == 12
 
 
 async def test_agent_page_shows_pricing_schemas_stats_and_the_generated_form(site) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -131,11 +131,12 @@ async def marketplace(
     tag: Annotated[str | None, Query(max_length=50)] = None,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
     sort: Annotated[SearchSort, Query()] = SearchSort.RELEVANCE,
-    pricing: Annotated[PricingModel | None, Query()] = None,
+    price: Annotated[PricingModel | Literal[""], Query(alias="pricing")] = "",
 ) -> Response:
     """Search agents: a search box, sort and price filters, tag chips with counts over all
     matches, result cards, pagination, an empty state."""
     tag = tag.strip().lower() if tag and tag.strip() else None
+    pricing = price or None  # the form's "Any price" sends pricing=
     page = await buyer.search_agents(
         get_runtime(request),
         q,
