@@ -26,9 +26,10 @@ _COLUMNS = ("search_name", "search_key", "search_tags", "search_body")
 
 def upgrade() -> None:
     """Apply this revision."""
-    with op.batch_alter_table("agents") as batch:
-        for column in _COLUMNS:
-            batch.add_column(sa.Column(column, sa.Text(), nullable=False, server_default=""))
+    # Plain ADD/DROP COLUMN (SQLite >= 3.35 has both): a batch copy of ``agents`` would drop
+    # the old table, and with foreign keys on that cascades to ``agent_tags``.
+    for column in _COLUMNS:
+        op.add_column("agents", sa.Column(column, sa.Text(), nullable=False, server_default=""))
     op.create_index(op.f("ix_agents_created_at_id"), "agents", ["created_at", "id"])
     bind = op.get_bind()
     table = sa.table(
@@ -54,6 +55,5 @@ def downgrade() -> None:
     dialect.drop_search_document(op)
     dialect.create_search_index(op)
     op.drop_index(op.f("ix_agents_created_at_id"), table_name="agents")
-    with op.batch_alter_table("agents") as batch:
-        for column in reversed(_COLUMNS):
-            batch.drop_column(column)
+    for column in reversed(_COLUMNS):
+        op.drop_column("agents", column)

@@ -300,8 +300,18 @@ def test_agents_stored_before_the_search_migration_are_found_after_it(
                 ),
                 {"owner": owner.hex if connection.dialect.name == "sqlite" else owner, "now": now},
             )
+        connection_tags = sa.text("SELECT count(*) FROM agent_tags")
+        with database.engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO agent_tags (agent_id, tag) VALUES ('demo-wordcount', 'text')")
+            )
+        upgrade(database.engine)
+        with database.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0003_trust")
+            assert connection.execute(connection_tags).scalar_one() == 1
         upgrade(database.engine)
         with database.engine.connect() as connection:
+            assert connection.execute(connection_tags).scalar_one() == 1
             found = search_agents(connection, "demo-wordcount", None, 5, None)
             typed = search_agents(connection, "word cou", None, 5, None)
     finally:
