@@ -1,6 +1,7 @@
 """The layer rules: the client side of agnt never depends on the server side, and the
-server never depends on the client side (the executor, the client, httpx) except through
-the ``agnt-api[demo]`` extra that `agnt-server demo` needs.
+server never depends on the client side (the executor, the client) except through the
+``agnt-api[demo]`` extra that `agnt-server demo` needs. httpx is allowed on both sides: the
+API delivers webhooks with it.
 
 Checked on the installed dependency closure (what `pip install agnt-client` brings), on the
 modules actually imported at run time, and on the import statements of the source.
@@ -22,7 +23,7 @@ SERVER_SIDE = {"agnt-api", "fastapi", "sqlalchemy", "starlette", "alembic", "uvi
 CLIENT_SIDE = ["agnt-client", "agnt-cli", "agnt-executor"]
 
 
-CLIENT_SIDE_MODULES = ("agnt_executor", "agnt_client", "httpx")
+CLIENT_SIDE_MODULES = ("agnt_executor", "agnt_client")
 API_SOURCE = Path(__file__).resolve().parent.parent / "packages" / "agnt-api" / "src" / "agnt_api"
 # The one place agnt_api may import the client side: the demo's executor, behind [demo].
 DEMO_IMPORT = ("agnt_api/demo.py", "executor_command", "agnt_executor")
@@ -77,11 +78,11 @@ def test_client_side_imports_no_server_module(module: str) -> None:
 def test_api_dependency_closure_without_demo_has_no_client_side() -> None:
     closure = _closure("agnt-api")
     assert "agnt-models" in closure
-    assert closure & {"agnt-executor", "agnt-client", "httpx"} == set()
+    assert closure & {"agnt-executor", "agnt-client"} == set()
 
 
 def test_api_demo_extra_brings_the_executor() -> None:
-    assert {"agnt-executor", "agnt-client", "httpx"} <= _closure("agnt-api", ("demo",))
+    assert {"agnt-executor", "agnt-client"} <= _closure("agnt-api", ("demo",))
 
 
 def test_api_imports_no_client_side_module_at_run_time() -> None:

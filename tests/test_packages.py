@@ -134,10 +134,10 @@ def _free_port() -> int:
         return port
 
 
-def test_installed_api_wheel_has_no_executor_client_or_httpx(api_venv: Path) -> None:
+def test_installed_api_wheel_has_no_executor_or_client(api_venv: Path) -> None:
     installed = _installed(api_venv)
     assert {"agnt-api", "agnt-models"} <= installed
-    assert installed & {"agnt-executor", "agnt-client", "httpx"} == set()
+    assert installed & {"agnt-executor", "agnt-client"} == set()
 
 
 def test_installed_api_wheel_migrates_and_serves_outside_the_repository(
@@ -207,4 +207,4 @@ def test_demo_without_the_extra_names_the_extra(api_venv: Path, tmp_path: Path) 
 
 def test_api_wheel_with_the_demo_extra_brings_the_executor(built: Built, tmp_path: Path) -> None:
     python = _venv_with(built, tmp_path / "venv", "agnt-api[demo]")
-    assert {"agnt-executor", "agnt-client", "httpx"} <= _installed(python)
+    assert {"agnt-executor", "agnt-client"} <= _installed(python)

@@ -1,7 +1,7 @@
 """Each job's event log, and the bytes of handler log lines it holds.
 
 Revision ID: 0006_events
-Revises: 0004_claims
+Revises: 0005_search
 Create Date: 2026-11-30 11:40:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0006_events"
-down_revision: str | None = "0004_claims"
+down_revision: str | None = "0005_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -88,7 +88,7 @@ async def test_search_ranks_name_hits_first_and_filters_by_tag(api: Any) -> None
     nothing = await api.client.get(
         "/v1/agents/search", params={"q": "zebra"}, headers=api.auth("buyer-a")
     )
-    assert nothing.json() == {"items": [], "next_cursor": None}
+    assert nothing.json() == {"items": [], "next_cursor": None, "facets": None}
 
 
 async def test_search_pages_with_an_opaque_cursor_bound_to_its_query(api: Any) -> None:

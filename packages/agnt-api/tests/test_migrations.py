@@ -67,12 +67,12 @@ def test_postgres_search_uses_a_generated_tsvector_with_a_gin_index(
             generated = connection.execute(
                 sa.text(
                     "SELECT is_generated FROM information_schema.columns "
-                    "WHERE table_name = 'agents' AND column_name = 'search_vector'"
+                    "WHERE table_name = 'agents' AND column_name = 'search_document'"
                 )
             ).scalar_one()
             index = connection.execute(
                 sa.text(
-                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_agents_search_vector'"
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_agents_search_document'"
                 )
             ).scalar_one()
     finally:

@@ -71,7 +71,19 @@ def test_search_info_and_stats_print_the_model_shapes(buyer, echo_agent: str) ->
         a.id
         for a in AgentSearchPage.model_validate(buyer("search", "--tag", "cli-test").ok()).items
     ] == [echo_agent]
-    assert buyer("search", "--tag", "no-such-tag").ok() == {"items": [], "next_cursor": None}
+    assert buyer("search", "--tag", "no-such-tag").ok() == {
+        "items": [],
+        "next_cursor": None,
+        "facets": None,
+    }
+    faceted = AgentSearchPage.model_validate(
+        buyer("search", "--tag", "cli-test", "--facets", "--sort", "newest").ok()
+    )
+    assert faceted.facets is not None
+    assert {(f.tag, f.count) for f in faceted.facets} == {("cli-test", 1), ("text", 1)}
+    priced = buyer("search", "--tag", "cli-test", "--pricing", "per_second", "--sort", "price")
+    assert priced.ok()["items"] == []
+    assert buyer("search", "--sort", "cheapest").exit_code == 2
     everything = AgentSearchPage.model_validate(buyer("search", "--limit", "1", "--all").ok())
     assert echo_agent in [a.id for a in everything.items]
     assert everything.next_cursor is None

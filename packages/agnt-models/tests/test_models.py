@@ -52,7 +52,9 @@ SAMPLES: list[BaseModel] = [
             )
         ],
         next_cursor="abc",
+        facets=[m.TagCount(tag="text", count=3)],
     ),
+    m.TagCount(tag="demo", count=12),
     m.AgentStats(
         agent_id="demo-echo",
         total=5,
@@ -96,6 +98,7 @@ SAMPLES: list[BaseModel] = [
     ),
     m.LogLine(stream="stderr", text="step 1 of 3"),
     m.LogBatch(lines=[m.LogLine(text="hello")]),
+    m.LogBatchAccepted(accepted=3, dropped=1),
     m.WebhookTarget(url="https://example.com/hooks", events=[m.JobEventKind.COMPLETED]),
     m.WebhookDelivery(
         id=uuid.uuid4(),

@@ -178,7 +178,7 @@ def test_buyer_finds_orders_follows_downloads_and_cancels_in_the_browser(
     shoot(page, "job-running", "desktop")
     page.get_by_role("button", name="Cancel job").click()
     expect(page.locator("[data-job-status] .badge")).to_have_text("canceled")
-    expect(page.get_by_text("canceled by the buyer")).to_be_visible()
+    expect(page.get_by_text("canceled by the buyer", exact=True)).to_be_visible()
     shoot(page, "job-canceled", "desktop")
 
     # Both jobs appear in my jobs; the status filter narrows them.

@@ -78,6 +78,28 @@ async def test_marketplace_pages_through_many_agents(site) -> None:
     assert "First page" in second.text
 
 
+async def test_tag_chips_count_every_match_not_only_the_page(site) -> None:
+    for number in range(14):
+        tags = ["bulk", "late"] if number >= 12 else ["bulk"]
+        site.publish(f"bulk-{number:02d}", tags=tags)
+    await site.sign_in()
+    first = await site.client.get("/?q=bulk", headers=HTML)
+    assert first.text.count('class="card agent-card"') == 12
+    assert "/agents/bulk-13" not in first.text
+    assert re.search(r'href="/\?tag=late&amp;q=bulk">#late <span class="chip-count">2<', first.text)
+    assert re.search(r'#bulk <span class="chip-count">14<', first.text)
+    newest = await site.client.get("/?q=bulk&sort=newest", headers=HTML)
+    assert "/agents/bulk-13" in newest.text
+    assert "/agents/bulk-00" not in newest.text
+    assert "sort=newest" in re.search(r'rel="next" href="([^"]+)"', newest.text).group(1)
+    assert 'value="newest" selected' in newest.text
+    priced = await site.client.get("/?q=bulk&pricing=per_job", headers=HTML)
+    assert "No agents found" in priced.text
+    any_price = await site.client.get("/?q=bulk&sort=relevance&pricing=", headers=HTML)
+    assert any_price.status_code == 200
+    assert any_price.text.count('class="card agent-card"') == 12
+
+
 async def test_agent_page_shows_pricing_schemas_stats_and_the_generated_form(site) -> None:
     await site.sign_in()
     page = await site.client.get("/agents/report-maker", headers=HTML)

@@ -53,6 +53,8 @@ from agnt_models import (
     JobStatus,
     LogBatchAccepted,
     LogLine,
+    PricingModel,
+    SearchSort,
     WatchedJobs,
     WebhookTarget,
 )
@@ -222,9 +224,22 @@ class AsyncClient:
         tag: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        sort: SearchSort | None = None,
+        pricing: PricingModel | None = None,
+        facets: bool = False,
     ) -> AgentSearchPage:
-        """One page of agents matching ``query`` (and ``tag``), most relevant first."""
-        return await self._send(endpoints.search_agents(query, tag=tag, limit=limit, cursor=cursor))
+        """One page of agents matching ``query`` (and ``tag``, ``pricing``), in ``sort`` order
+        (relevance by default); ``facets``: the first page counts tags over all matches."""
+        call = endpoints.search_agents(
+            query,
+            tag=tag,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            pricing=pricing,
+            facets=facets,
+        )
+        return await self._send(call)
 
     async def iter_agents(
         self, query: str = "", *, tag: str | None = None, page_size: int | None = None

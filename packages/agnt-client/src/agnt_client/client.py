@@ -52,6 +52,8 @@ from agnt_models import (
     JobStatus,
     LogBatchAccepted,
     LogLine,
+    PricingModel,
+    SearchSort,
     WatchedJobs,
     WebhookTarget,
 )
@@ -221,9 +223,22 @@ class Client:
         tag: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        sort: SearchSort | None = None,
+        pricing: PricingModel | None = None,
+        facets: bool = False,
     ) -> AgentSearchPage:
-        """One page of agents matching ``query`` (and ``tag``), most relevant first."""
-        return self._send(endpoints.search_agents(query, tag=tag, limit=limit, cursor=cursor))
+        """One page of agents matching ``query`` (and ``tag``, ``pricing``), in ``sort`` order
+        (relevance by default); ``facets``: the first page counts tags over all matches."""
+        call = endpoints.search_agents(
+            query,
+            tag=tag,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            pricing=pricing,
+            facets=facets,
+        )
+        return self._send(call)
 
     def iter_agents(
         self, query: str = "", *, tag: str | None = None, page_size: int | None = None

@@ -36,6 +36,8 @@ from agnt_models import (
     JobStatus,
     LogBatchAccepted,
     LogLine,
+    PricingModel,
+    SearchSort,
     WatchedJobs,
     WebhookTarget,
 )
@@ -125,10 +127,25 @@ def ready() -> ApiCall[Health]:
 
 
 def search_agents(
-    query: str, *, tag: str | None, limit: int | None, cursor: str | None
+    query: str,
+    *,
+    tag: str | None,
+    limit: int | None,
+    cursor: str | None,
+    sort: SearchSort | None = None,
+    pricing: PricingModel | None = None,
+    facets: bool = False,
 ) -> ApiCall[AgentSearchPage]:
-    """``GET /v1/agents/search``: one page of agents ranked by relevance."""
-    params = _query(q=query, tag=tag, limit=limit, cursor=cursor)
+    """``GET /v1/agents/search``: one page of agents, by relevance unless ``sort`` says."""
+    params = _query(
+        q=query,
+        tag=tag,
+        limit=limit,
+        cursor=cursor,
+        sort=None if sort is None else SearchSort(sort).value,
+        pricing=None if pricing is None else PricingModel(pricing).value,
+        facets="true" if facets else None,
+    )
     return ApiCall("GET", "/v1/agents/search", parse_model(AgentSearchPage), params=params)
 
 

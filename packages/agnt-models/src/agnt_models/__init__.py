@@ -11,6 +11,8 @@ from agnt_models.agents import (
     AgentSummary,
     Pricing,
     PricingModel,
+    SearchSort,
+    TagCount,
 )
 from agnt_models.common import (
     AGENT_ID_PATTERN,
@@ -119,12 +121,14 @@ __all__ = [
     "JsonObject",
     "Pricing",
     "PricingModel",
+    "SearchSort",
     "Problem",
     "ResultFile",
     "ResultFileName",
     "ResultNames",
     "Role",
     "StatusReport",
+    "TagCount",
     "WatchedJobs",
     "WireModel",
     "can_transition",

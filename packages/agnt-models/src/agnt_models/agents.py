@@ -79,11 +79,37 @@ class AgentSummary(WireModel):
     score: float | None = Field(default=None, description="Relevance; higher is better.")
 
 
+class SearchSort(StrEnum):
+    """Order of search results; every order ends with the agent id, so pages are stable.
+
+    ``relevance``: best score first (browsing without words: by name); ``popular``: most
+    jobs completed in the last 30 days first; ``newest``: latest published first;
+    ``price``: cheapest ``amount_cents`` first.
+    """
+
+    RELEVANCE = "relevance"
+    POPULAR = "popular"
+    NEWEST = "newest"
+    PRICE = "price"
+
+
+class TagCount(WireModel):
+    """How many of all a search's matches carry ``tag``."""
+
+    tag: str
+    count: int
+
+
 class AgentSearchPage(WireModel):
-    """A page of ``GET /v1/agents/search``; pass ``next_cursor`` back as ``cursor``."""
+    """A page of ``GET /v1/agents/search``; pass ``next_cursor`` back as ``cursor``.
+
+    ``facets``: the 20 most frequent tags over all matches (not only this page), most
+    frequent first; present when asked for (``facets=true``), the same on every page.
+    """
 
     items: list[AgentSummary]
     next_cursor: str | None = None
+    facets: list[TagCount] | None = None
 
 
 class AgentStats(WireModel):

@@ -2,9 +2,9 @@
 
 SQLite (embedded default): the sync pysqlite driver in WAL mode; writers take the lock up
 front (``BEGIN IMMEDIATE``) so concurrent transactions queue on ``busy_timeout`` instead of
-failing. Search is a LIKE fallback ranked by where the words hit.
-Postgres: psycopg 3 with a connection pool; search uses a generated, weighted ``tsvector``
-column with a GIN index; ``LISTEN/NOTIFY`` wakes long-pollers on every replica.
+failing. Search scans the stored, pre-tokenized search columns with ``LIKE``.
+Postgres: psycopg 3 with a connection pool; search finds matches through a generated
+``tsvector`` of the same words with a GIN index, then scores them like SQLite; ``LISTEN/NOTIFY`` wakes long-pollers on every replica.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 
 from agnt_api.db.tables import agents
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 SEARCH_VECTOR_COLUMN = "search_vector"
 SEARCH_VECTOR_INDEX = "ix_agents_search_vector"
+SEARCH_DOCUMENT_COLUMN = "search_document"
+SEARCH_DOCUMENT_INDEX = "ix_agents_search_document"
 SQLITE_WRITE_OPTION = "agnt_sqlite_write"
 
 _SEARCH_VECTOR_SQL = (
@@ -96,68 +99,131 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def search_terms(query: str) -> list[str]:
-    """The words of a search query, lower-cased, punctuation dropped."""
-    return re.findall(r"\w+", query.lower())[:16]
+    """The words of a search query: lower-cased runs of letters and digits (``_`` splits)."""
+    return search_tokens(query)[:16]
+
+
+def search_tokens(text: str) -> list[str]:
+    """The words of ``text`` as search sees them, on both databases.
+
+    Lower-cased runs of letters and digits; a plural ``s`` is dropped (``logs`` finds
+    ``log``, ``recipe`` finds ``recipes``). No other stemming and no stop words: the same
+    words match on SQLite and Postgres.
+    """
+    return [_singular(word) for word in _WORD.findall(text.lower())]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+SEARCH_WEIGHT_KEY = 8
+"""Score of a query word found whole in the agent's id or name (prefix-only: half)."""
+SEARCH_WEIGHT_TAGS = 4
+"""Score of a query word found whole in the tags (prefix-only: half)."""
+SEARCH_WEIGHT_BODY = 2
+"""Score of a query word found whole in the description (prefix-only: half)."""
+SEARCH_EXACT_BOOST = 1_000
+"""Added when the query is the agent's id, or its name word for word: it comes first."""
+
+
+def search_fields(agent_id: str, name: str, tags: list[str], description: str) -> dict[str, str]:
+    """The stored search columns of an agent: its words per field, space-padded.
+
+    Python tokenizes once, at publish, for both databases, so a word matches the same agents
+    on SQLite and Postgres (``LIKE '% word %'`` on the padded text; ``'% word%'`` for a prefix).
+    """
+
+    def padded(text: str) -> str:
+        return " " + " ".join(search_tokens(text)) + " "
+
+    return {
+        "search_name": " ".join(search_tokens(name)),
+        "search_key": padded(f"{agent_id} {name}"),
+        "search_tags": padded(" ".join(tags)),
+        "search_body": padded(description),
+    }
 
 
 def agent_search(
     connection: sa.Connection,
+    query: str,
     terms: list[str],
     filters: list[sa.ColumnElement[bool]],
-    candidates: int,
 ) -> sa.Select[Any]:
-    """Agents matching every term (prefix match) and ``filters``, best score first.
+    """Agents matching every term (the last one as a prefix) and ``filters``, with ``score``.
 
-    The rows carry the ``agents`` columns plus ``score``. Only the first ``candidates``
-    matches (in the database's scan order) are scored and sorted, so a word that matches
-    a large share of the catalogue costs a bounded amount of work; matches beyond that
-    set are not returned. Ties in score are ordered by id, so pages are stable.
+    The rows carry the ``agents`` columns plus ``score``, an integer computed the same way on
+    both databases over every match (no candidate cap): per word, 8/4/2 when it is a whole
+    word of the id or name / tags / description (half for a prefix-only hit of the last word),
+    plus ``SEARCH_EXACT_BOOST`` when the query is the id or the name. SQLite scans the
+    stored words with ``LIKE``; Postgres reads the same words from a weighted ``tsvector``
+    (``'simple'`` config: no stemming, no stop words) through a GIN index. The caller orders
+    by (score, id) and pages by keyset.
     """
     if connection.dialect.name == "postgresql":
-        tsquery = sa.func.to_tsquery(
-            sa.literal_column("'english'"), " & ".join(f"{term}:*" for term in terms)
-        )
-        vector: sa.ColumnElement[Any] = sa.literal_column(SEARCH_VECTOR_COLUMN)
-        matched = (
-            sa.select(*agents.c, vector.label(SEARCH_VECTOR_COLUMN))
-            .where(vector.op("@@")(tsquery).self_group(), *filters)
-            .limit(candidates)
-            .subquery("candidates")
-        )
-        score = sa.cast(sa.func.ts_rank(matched.c[SEARCH_VECTOR_COLUMN], tsquery), sa.Float)
-        return _ranked(matched, score)
+        return _postgres_search(query, terms, filters)
+    key, tags, body = agents.c.search_key, agents.c.search_tags, agents.c.search_body
     conditions: list[sa.ColumnElement[bool]] = []
-    for term in terms:
-        pattern = _like_pattern(term)
-        conditions.append(
-            sa.or_(
-                agents.c.name.ilike(pattern, escape="\\"),
-                agents.c.tags_text.ilike(pattern, escape="\\"),
-                agents.c.description.ilike(pattern, escape="\\"),
-            )
-        )
-    matched = (
-        sa.select(agents).where(*conditions, *filters).limit(candidates).subquery("candidates")
+    score: sa.ColumnElement[int] = _exact_boost(query, terms)
+    for position, term in enumerate(terms):
+        whole = f"% {term} %"
+        last = position == len(terms) - 1
+        pattern = f"% {term}%" if last else whole
+        conditions.append(sa.or_(key.like(pattern), tags.like(pattern), body.like(pattern)))
+        for column, weight in (
+            (key, SEARCH_WEIGHT_KEY),
+            (tags, SEARCH_WEIGHT_TAGS),
+            (body, SEARCH_WEIGHT_BODY),
+        ):
+            if last:
+                hit = sa.case(
+                    (column.like(whole), weight), (column.like(pattern), weight // 2), else_=0
+                )
+            else:
+                hit = sa.case((column.like(whole), weight), else_=0)
+            score = score + hit
+    return sa.select(*agents.c, score.label("score")).where(*conditions, *filters)
+
+
+def _exact_boost(query: str, terms: list[str]) -> sa.ColumnElement[int]:
+    exact = sa.or_(agents.c.id == query.strip().lower(), agents.c.search_name == " ".join(terms))
+    return sa.case((exact, SEARCH_EXACT_BOOST), else_=0)
+
+
+_FIELD_LABELS = (("A", SEARCH_WEIGHT_KEY), ("B", SEARCH_WEIGHT_TAGS), ("C", SEARCH_WEIGHT_BODY))
+
+
+def _postgres_search(
+    query: str, terms: list[str], filters: list[sa.ColumnElement[bool]]
+) -> sa.Select[Any]:
+    """The same matches and scores as the ``LIKE`` statement, read from the weighted
+    ``tsvector`` (A: id and name, B: tags, C: description): one GIN lookup finds the
+    matches, then ``@@`` against weight-restricted constant queries (a binary search in
+    the row's sorted lexemes) scores each field instead of scanning its text."""
+    document: sa.ColumnElement[Any] = sa.literal_column(SEARCH_DOCUMENT_COLUMN)
+
+    def has(text: str) -> sa.ColumnElement[bool]:
+        return document.op("@@")(sa.cast(sa.literal(text), postgresql.TSQUERY)).self_group()
+
+    score: sa.ColumnElement[int] = _exact_boost(query, terms)
+    for position, term in enumerate(terms):
+        last = position == len(terms) - 1
+        for label, weight in _FIELD_LABELS:
+            whole = has(f"'{term}':{label}")
+            if last:
+                hit = sa.case((whole, weight), (has(f"'{term}':*{label}"), weight // 2), else_=0)
+            else:
+                hit = sa.case((whole, weight), else_=0)
+            score = score + hit
+    matching = " & ".join(
+        f"'{term}':*" if n == len(terms) - 1 else f"'{term}'" for n, term in enumerate(terms)
     )
-    like_score: sa.ColumnElement[float] = sa.literal(0.0, sa.Float)
-    for term in terms:
-        pattern = _like_pattern(term)
-        like_score = (
-            like_score
-            + sa.case((matched.c.name.ilike(pattern, escape="\\"), 0.5), else_=0.0)
-            + sa.case((matched.c.tags_text.ilike(pattern, escape="\\"), 0.3), else_=0.0)
-            + sa.case((matched.c.description.ilike(pattern, escape="\\"), 0.1), else_=0.0)
-        )
-    return _ranked(matched, like_score)
-
-
-def _like_pattern(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _ranked(matched: sa.Subquery, score: sa.ColumnElement[float]) -> sa.Select[Any]:
-    columns = [matched.c[column.name] for column in agents.c]
-    return sa.select(*columns, score.label("score")).order_by(sa.desc("score"), matched.c.id)
+    return sa.select(*agents.c, score.label("score")).where(has(matching), *filters)
 
 
 def seconds_between(
@@ -188,6 +254,36 @@ def drop_search_index(op: Operations | ModuleType) -> None:
     op.execute(f"ALTER TABLE agents DROP COLUMN IF EXISTS {SEARCH_VECTOR_COLUMN}")
 
 
+def create_search_document(op: Operations | ModuleType) -> None:
+    """Migration step (0005): the words of the search columns as a generated, weighted
+    ``tsvector`` (``'simple'``: no stemming, no stop words; A: id and name, B: tags,
+    C: description) with a GIN index (Postgres only)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        f"ALTER TABLE agents ADD COLUMN {SEARCH_DOCUMENT_COLUMN} tsvector GENERATED ALWAYS AS ("
+        "setweight(to_tsvector('simple', search_key), 'A') || "
+        "setweight(to_tsvector('simple', search_tags), 'B') || "
+        "setweight(to_tsvector('simple', search_body), 'C')) STORED"
+    )
+    op.execute(
+        f"CREATE INDEX {SEARCH_DOCUMENT_INDEX} ON agents USING gin ({SEARCH_DOCUMENT_COLUMN})"
+    )
+
+
+def drop_search_document(op: Operations | ModuleType) -> None:
+    """Migration step: undo ``create_search_document``."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP INDEX IF EXISTS {SEARCH_DOCUMENT_INDEX}")
+    op.execute(f"ALTER TABLE agents DROP COLUMN IF EXISTS {SEARCH_DOCUMENT_COLUMN}")
+
+
 def is_schema_object_of_dialect(name: str | None) -> bool:
-    """Whether a schema object exists only through ``create_search_index`` (not in metadata)."""
-    return name in (SEARCH_VECTOR_COLUMN, SEARCH_VECTOR_INDEX)
+    """Whether a schema object exists only through the search migrations (not in metadata)."""
+    return name in (
+        SEARCH_VECTOR_COLUMN,
+        SEARCH_VECTOR_INDEX,
+        SEARCH_DOCUMENT_COLUMN,
+        SEARCH_DOCUMENT_INDEX,
+    )

@@ -62,7 +62,13 @@ agents = sa.Table(
     sa.Column("output_schema", Json, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Search (``dialect.search_fields``): the fields' words, lower-cased and space-padded.
+    sa.Column("search_name", sa.Text(), nullable=False, server_default=""),
+    sa.Column("search_key", sa.Text(), nullable=False, server_default=""),
+    sa.Column("search_tags", sa.Text(), nullable=False, server_default=""),
+    sa.Column("search_body", sa.Text(), nullable=False, server_default=""),
     sa.Index(None, "name", "id"),
+    sa.Index(None, "created_at", "id"),
 )
 
 agent_tags = sa.Table(

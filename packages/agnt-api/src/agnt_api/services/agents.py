@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,14 +15,22 @@ from agnt_api.errors import AgentNotFound, AgentOwnedByOther, InvalidCursor
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
 from agnt_api.services.schemas import check_schema, check_storable
-from agnt_models import Agent, AgentPublish, AgentSearchPage, AgentStats, JobStatus
+from agnt_models import (
+    Agent,
+    AgentPublish,
+    AgentSearchPage,
+    AgentStats,
+    JobStatus,
+    PricingModel,
+    SearchSort,
+    TagCount,
+)
 
-MAX_SEARCH_OFFSET = 100_000
-"""Deepest search position a cursor may hold (cursors we hand out never get near it)."""
+FACET_TAGS = 20
+"""How many tags a search's facets list (the most frequent over all matches)."""
 
-SEARCH_CANDIDATES = 1_000
-"""How many matches of a text query are ranked; the rest are not returned (bounds the work
-for words that match a large share of the catalogue: p95 stays flat with catalogue size)."""
+POPULAR_DAYS = 30
+"""``sort=popular`` counts the jobs an agent completed in this many days."""
 
 
 def publish_agent(
@@ -38,6 +47,7 @@ def publish_agent(
         "description": body.description,
         "tags": body.tags,
         "tags_text": " ".join(body.tags),
+        **dialect.search_fields(agent_id, body.name, body.tags, body.description),
         "pricing": body.pricing.model_dump(mode="json"),
         "input_schema": body.input_schema,
         "output_schema": body.output_schema,
@@ -87,37 +97,153 @@ def search_agents(
     tag: str | None,
     limit: int,
     cursor: str | None,
+    *,
+    sort: SearchSort = SearchSort.RELEVANCE,
+    pricing: PricingModel | None = None,
+    facets: bool = False,
 ) -> AgentSearchPage:
-    """Agents matching every word of ``query`` (and ``tag``), most relevant first."""
+    """Agents matching every word of ``query`` (and ``tag``, ``pricing``), in ``sort`` order.
+
+    Every match is ranked (no candidate cap); pages follow a keyset on (sort key, id), so
+    paging walks every match exactly once, to the end. ``facets``: the most frequent tags
+    over all matches (the same on every page; one more query).
+    """
     check_storable("q", query)
     check_storable("tag", tag)
     terms = dialect.search_terms(query)
     tag = tag.strip().lower() if tag else None
-    query_key = fingerprint(terms, tag)
-    offset = 0
-    if cursor:
-        position = decode_cursor(cursor, "agents", query_key)
-        stored = position.get("offset")
-        if type(stored) is not int or not 0 <= stored <= MAX_SEARCH_OFFSET:
-            raise InvalidCursor("the cursor's position is invalid")
-        offset = stored
+    query_key = fingerprint(terms, query.strip().lower(), tag, sort, pricing)
     filters: list[sa.ColumnElement[bool]] = []
     if tag:
         tagged = sa.select(agent_tags.c.agent_id).where(agent_tags.c.tag == tag)
         filters.append(agents.c.id.in_(tagged))
+    if pricing is not None:
+        filters.append(agents.c.pricing["model"].as_string() == pricing.value)
     ranked = bool(terms)
     if ranked:
-        statement = dialect.agent_search(connection, terms, filters, SEARCH_CANDIDATES)
+        matched = dialect.agent_search(connection, query, terms, filters)
     else:
-        statement = sa.select(agents).where(*filters).order_by(agents.c.name, agents.c.id)
-    rows = connection.execute(statement.offset(offset).limit(limit + 1)).all()
-    items = [
-        agent_summary_from_row(row, float(row.score) if ranked else None) for row in rows[:limit]
+        matched = sa.select(*agents.c, sa.literal(None, sa.Integer).label("score")).where(*filters)
+    recent = _recent_completions()
+    keys = _sort_keys(sort, ranked, recent)
+    extra = [expression.label(name) for name, expression, _ in keys if name in _COMPUTED_KEYS]
+    extended = matched.add_columns(*extra)
+    if sort is SearchSort.POPULAR:
+        extended = extended.outerjoin(recent, recent.c.agent_id == agents.c.id)
+    rows_of = extended.subquery("matched")
+    ordering: list[tuple[sa.ColumnElement[Any], bool]] = [
+        (rows_of.c[name], descending) for name, _, descending in keys
     ]
+    ordering.append((rows_of.c.id, False))
+    statement = sa.select(rows_of).order_by(
+        *(column.desc() if descending else column.asc() for column, descending in ordering)
+    )
+    if cursor:
+        position = decode_cursor(cursor, "agents", query_key)
+        statement = statement.where(_after(ordering, _cursor_values(position, keys)))
+    rows = connection.execute(statement.limit(limit + 1)).all()
+    page = rows[:limit]
+    items = [agent_summary_from_row(row, float(row.score) if ranked else None) for row in page]
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = encode_cursor("agents", query_key, {"offset": offset + limit})
-    return AgentSearchPage(items=items, next_cursor=next_cursor)
+        last = page[-1]
+        values = [_json_value(getattr(last, name)) for name, _, _ in keys]
+        next_cursor = encode_cursor("agents", query_key, {"v": values, "id": last.id})
+    tag_counts = None
+    if facets:
+        tag_counts = _facets(connection, matched)
+    return AgentSearchPage(items=items, next_cursor=next_cursor, facets=tag_counts)
+
+
+_COMPUTED_KEYS = ("popularity", "price")
+_MAX_CURSOR_INT = 2**53
+"""Integer sort keys in a cursor stay within what both databases bind as integers."""
+
+
+def _recent_completions() -> sa.Subquery:
+    """Jobs completed per agent in the last ``POPULAR_DAYS`` (one aggregate, hash-joined)."""
+    since = utc_now() - timedelta(days=POPULAR_DAYS)
+    return (
+        sa.select(jobs.c.agent_id, sa.func.count().label("completed"))
+        .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.created_at >= since)
+        .group_by(jobs.c.agent_id)
+        .subquery("recent_completions")
+    )
+
+
+def _sort_keys(
+    sort: SearchSort, ranked: bool, recent: sa.Subquery
+) -> list[tuple[str, sa.ColumnElement[Any], bool]]:
+    """(column name, expression, descending) of the order before the final ``id``."""
+    if sort is SearchSort.POPULAR:
+        return [("popularity", sa.func.coalesce(recent.c.completed, 0), True)]
+    if sort is SearchSort.NEWEST:
+        return [("created_at", agents.c.created_at, True)]
+    if sort is SearchSort.PRICE:
+        return [("price", agents.c.pricing["amount_cents"].as_integer(), False)]
+    if ranked:
+        return [("score", sa.literal_column("score"), True)]
+    return [("name", agents.c.name, False)]
+
+
+def _after(
+    ordering: list[tuple[sa.ColumnElement[Any], bool]], values: list[Any]
+) -> sa.ColumnElement[bool]:
+    """Rows strictly after ``values`` in the lexicographic ``ordering``."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    for index, (column, descending) in enumerate(ordering):
+        beyond = column < values[index] if descending else column > values[index]
+        equal = [ordering[n][0] == values[n] for n in range(index)]
+        clauses.append(sa.and_(*equal, beyond))
+    return sa.or_(*clauses)
+
+
+def _cursor_values(
+    position: dict[str, Any], keys: list[tuple[str, sa.ColumnElement[Any], bool]]
+) -> list[Any]:
+    stored, last_id = position.get("v"), position.get("id")
+    if (
+        not isinstance(stored, list)
+        or len(stored) != len(keys)
+        or not isinstance(last_id, str)
+        or "\x00" in last_id
+    ):
+        raise InvalidCursor("the cursor's position is invalid")
+    values: list[Any] = []
+    for (name, _, _), value in zip(keys, stored, strict=True):
+        if name == "created_at":
+            try:
+                values.append(datetime.fromisoformat(value))
+            except (TypeError, ValueError) as exc:
+                raise InvalidCursor("the cursor's position is invalid") from exc
+        elif name == "name":
+            if not isinstance(value, str) or "\x00" in value:
+                raise InvalidCursor("the cursor's position is invalid")
+            values.append(value)
+        elif type(value) is not int or abs(value) > _MAX_CURSOR_INT:
+            raise InvalidCursor("the cursor's position is invalid")
+        else:
+            values.append(value)
+    return [*values, last_id]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _facets(connection: sa.Connection, matched: sa.Select[Any]) -> list[TagCount]:
+    ids = matched.with_only_columns(agents.c.id).subquery("facet_ids")
+    count = sa.func.count().label("n")
+    rows = connection.execute(
+        sa.select(agent_tags.c.tag, count)
+        .join(ids, ids.c.id == agent_tags.c.agent_id)
+        .group_by(agent_tags.c.tag)
+        .order_by(count.desc(), agent_tags.c.tag)
+        .limit(FACET_TAGS)
+    ).all()
+    return [TagCount(tag=row.tag, count=row.n) for row in rows]
 
 
 def agent_stats(connection: sa.Connection, agent_id: str) -> AgentStats:

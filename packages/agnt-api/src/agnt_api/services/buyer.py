@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 
@@ -29,6 +30,8 @@ from agnt_models import (
     JobEventPage,
     JobPage,
     JobStatus,
+    PricingModel,
+    SearchSort,
 )
 
 ORDER_ATTEMPTS = 3
@@ -36,10 +39,24 @@ ORDER_ATTEMPTS = 3
 
 
 async def search_agents(
-    rt: Runtime, query: str, *, tag: str | None, limit: int, cursor: str | None
+    rt: Runtime,
+    query: str,
+    *,
+    tag: str | None,
+    limit: int,
+    cursor: str | None,
+    sort: SearchSort = SearchSort.RELEVANCE,
+    pricing: PricingModel | None = None,
+    facets: bool = False,
 ) -> AgentSearchPage:
-    """Agents matching ``query`` (and ``tag``), most relevant first."""
-    return await rt.database.run(agent_service.search_agents, query, tag, limit, cursor)
+    """Agents matching ``query`` (and ``tag``, ``pricing``), in ``sort`` order."""
+    return await rt.database.run(
+        functools.partial(agent_service.search_agents, sort=sort, pricing=pricing, facets=facets),
+        query,
+        tag,
+        limit,
+        cursor,
+    )
 
 
 async def get_agent(rt: Runtime, agent_id: str) -> Agent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -32,7 +32,7 @@ from agnt_api.web.sessions import (
     sign_out,
 )
 from agnt_api.web.templating import render
-from agnt_models import AGENT_ID_PATTERN, Agent, JobCreate
+from agnt_models import AGENT_ID_PATTERN, Agent, JobCreate, PricingModel, SearchSort
 
 router = APIRouter(include_in_schema=False)
 
@@ -130,17 +130,46 @@ async def marketplace(
     q: Annotated[str, Query(max_length=500)] = "",
     tag: Annotated[str | None, Query(max_length=50)] = None,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    sort: Annotated[SearchSort, Query()] = SearchSort.RELEVANCE,
+    price: Annotated[PricingModel | Literal[""], Query(alias="pricing")] = "",
 ) -> Response:
-    """Search agents: a search box, tag chips, result cards, pagination, an empty state."""
+    """Search agents: a search box, sort and price filters, tag chips with counts over all
+    matches, result cards, pagination, an empty state."""
     tag = tag.strip().lower() if tag and tag.strip() else None
+    pricing = price or None  # the form's "Any price" sends pricing=
     page = await buyer.search_agents(
-        get_runtime(request), q, tag=tag, limit=PAGE_SIZE, cursor=cursor
+        get_runtime(request),
+        q,
+        tag=tag,
+        limit=PAGE_SIZE,
+        cursor=cursor,
+        sort=sort,
+        pricing=pricing,
+        facets=True,
     )
-    tags = sorted({t for agent in page.items for t in agent.tags} | ({tag} if tag else set()))
+    chips = [(facet.tag, facet.count) for facet in page.facets or []]
+    if tag and tag not in {name for name, _ in chips}:
+        chips.insert(0, (tag, 0))
+    filters = {
+        "q": q,
+        "sort": None if sort is SearchSort.RELEVANCE else sort.value,
+        "pricing": None if pricing is None else pricing.value,
+    }
     return await render(
         request,
         "marketplace.html",
-        {"q": q, "tag": tag, "tags": tags, "page": page, "cursor": cursor},
+        {
+            "q": q,
+            "tag": tag,
+            "chips": chips,
+            "page": page,
+            "cursor": cursor,
+            "filters": filters,
+            "sort": sort.value,
+            "sorts": [s.value for s in SearchSort],
+            "pricing": None if pricing is None else pricing.value,
+            "pricings": [m.value for m in PricingModel],
+        },
         session=session,
     )
 

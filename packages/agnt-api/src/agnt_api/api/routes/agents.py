@@ -15,6 +15,8 @@ from agnt_models import (
     Agent,
     AgentSearchPage,
     AgentStats,
+    PricingModel,
+    SearchSort,
 )
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -30,9 +32,22 @@ async def search_agents(
     tag: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    sort: Annotated[SearchSort, Query(description="Order of the results.")] = (
+        SearchSort.RELEVANCE
+    ),
+    pricing: Annotated[PricingModel | None, Query(description="Only this price model.")] = None,
+    facets: Annotated[
+        bool, Query(description="First page: tag counts over all matches (top 20).")
+    ] = False,
 ) -> AgentSearchPage:
-    """Agents matching every word of ``q`` (prefixes count), most relevant first."""
-    return await buyer.search_agents(rt, q, tag=tag, limit=limit, cursor=cursor)
+    """Agents matching every word of ``q`` (the last one as a prefix), in ``sort`` order.
+
+    Relevance: a word in the id or name counts most, then tags, then the description; the
+    query equal to an agent's id or name puts it first; ties go by id.
+    """
+    return await buyer.search_agents(
+        rt, q, tag=tag, limit=limit, cursor=cursor, sort=sort, pricing=pricing, facets=facets
+    )
 
 
 @router.get("/{agent_id}", response_model=Agent)

@@ -1,0 +1,1 @@
+"""Test and bench helpers that ship with the API (generated corpora); no test framework here."""
