@@ -133,7 +133,8 @@ async def test_stats_count_outcomes_success_rate_and_duration(api: Any, echo: An
         1,
         1,
     )
-    assert stats.success_rate == 0.5
+    # Only jobs that ran count (issue 16): the rejection and the cancel do not lower it.
+    assert stats.success_rate == 1.0
     assert stats.avg_duration_seconds is not None and stats.avg_duration_seconds >= 0
     missing = await api.client.get("/v1/agents/ghost/stats", headers=api.auth("buyer-a"))
     assert missing.status_code == 404

@@ -126,3 +126,15 @@ class ServiceUnavailable(ApiError):
     """A dependency (database, storage) is unreachable."""
 
     code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class OrderRefused(ApiError):
+    """The agent's published accept rules refuse the order; the detail is the executor's reason."""
+
+    code = ErrorCode.ORDER_REFUSED
+
+
+class AgentUnpublished(ApiError):
+    """The agent was unpublished by its owner: it takes no orders until published again."""
+
+    code = ErrorCode.AGENT_UNPUBLISHED

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agnt_api.db import Database
 from agnt_api.notify import Notifier, create_notifier
 from agnt_api.services.key_cache import KeyCache
+from agnt_api.services.presence import SeenThrottle
 from agnt_api.settings import Settings
 from agnt_api.storage import Storage, create_storage
 
@@ -20,6 +21,7 @@ class Runtime:
     storage: Storage
     notifier: Notifier
     keys: KeyCache
+    seen: SeenThrottle = field(default_factory=SeenThrottle)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

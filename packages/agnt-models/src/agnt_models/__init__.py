@@ -3,6 +3,7 @@
 No I/O lives here; the API, the client, the CLI and the executor all import these.
 """
 
+from agnt_models.accept import AcceptRules, ParamRule
 from agnt_models.agents import (
     Agent,
     AgentPublish,
@@ -138,4 +139,6 @@ __all__ = [
     "result_name_key",
     "result_name_problem",
     "sources_of",
+    "AcceptRules",
+    "ParamRule",
 ]

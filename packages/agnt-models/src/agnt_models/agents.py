@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, StringConstraints
 from pydantic.types import UUID4
 
+from agnt_models.accept import AcceptRules
 from agnt_models.common import (
     MAX_DESCRIPTION_CHARS,
     MAX_NAME_CHARS,
@@ -48,7 +49,9 @@ class AgentPublish(WireModel):
     """Body of ``PUT /v1/executor/agents/{agent_id}``: create or update an agent one owns.
 
     ``input_schema`` is the JSON Schema that a job's ``params`` must satisfy;
-    ``output_schema`` describes the result files (informational).
+    ``output_schema`` describes the result files (informational). ``accept_rules`` are the
+    executor's own limits (prompt size, param ranges, allowed values): the API refuses an
+    order that breaks them (``order_refused``) with the executor's reason.
     """
 
     name: Name
@@ -57,15 +60,26 @@ class AgentPublish(WireModel):
     pricing: Pricing = Field(default_factory=Pricing)
     input_schema: JsonObject = Field(default_factory=_any_object_schema)
     output_schema: JsonObject = Field(default_factory=dict)
+    accept_rules: AcceptRules | None = Field(
+        default=None, description="The executor's accept rules; null: none published."
+    )
 
 
 class Agent(AgentPublish):
-    """An agent as the API returns it (``GET /v1/agents/{agent_id}``)."""
+    """An agent as the API returns it (``GET /v1/agents/{agent_id}``).
+
+    ``online``: an executor serving the agent was seen (claiming or watching jobs) within
+    two lease periods; orders to an offline agent wait until one comes. ``published``:
+    false once its owner unpublished it (hidden from search, orders refused).
+    """
 
     id: AgentId
     owner_id: UUID4
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    published: bool = True
+    online: bool = False
+    last_seen_at: AwareDatetime | None = None
 
 
 class AgentSummary(WireModel):
@@ -77,6 +91,8 @@ class AgentSummary(WireModel):
     tags: list[str]
     pricing: Pricing
     score: float | None = Field(default=None, description="Relevance; higher is better.")
+    online: bool = False
+    last_seen_at: AwareDatetime | None = None
 
 
 class SearchSort(StrEnum):
@@ -115,7 +131,8 @@ class AgentSearchPage(WireModel):
 class AgentStats(WireModel):
     """Counts of an agent's jobs by outcome.
 
-    ``success_rate`` is completed / (completed + failed + rejected), null before any of those;
+    ``success_rate`` counts only jobs that ran: completed / (completed + failed), null before
+    any of those (rejected and canceled jobs never ran; they have their own counts);
     ``avg_duration_seconds`` averages completed jobs' durations.
     """
 
@@ -127,5 +144,7 @@ class AgentStats(WireModel):
     failed: int = Field(ge=0)
     rejected: int = Field(ge=0)
     canceled: int = Field(ge=0)
-    success_rate: float | None = Field(default=None, ge=0, le=1)
+    success_rate: float | None = Field(
+        default=None, ge=0, le=1, description="completed / (completed + failed): jobs that ran."
+    )
     avg_duration_seconds: float | None = Field(default=None, ge=0)

@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    ORDER_REFUSED = "order_refused"
+    AGENT_UNPUBLISHED = "agent_unpublished"
 
     @property
     def http_status(self) -> int:
@@ -69,6 +71,8 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.ORDER_REFUSED: 422,
+    ErrorCode.AGENT_UNPUBLISHED: 409,
 }
 
 _TITLES: dict[ErrorCode, str] = {
@@ -94,6 +98,8 @@ _TITLES: dict[ErrorCode, str] = {
     ErrorCode.RATE_LIMITED: "Too many requests",
     ErrorCode.INTERNAL_ERROR: "Internal error",
     ErrorCode.SERVICE_UNAVAILABLE: "Service unavailable",
+    ErrorCode.ORDER_REFUSED: "The agent's accept rules refuse this order",
+    ErrorCode.AGENT_UNPUBLISHED: "Agent unpublished",
 }
 
 

@@ -51,6 +51,14 @@ class Job(WireModel):
     completed_at: AwareDatetime | None = None
     lease_expires_at: AwareDatetime | None = None
     duration_seconds: float | None = Field(default=None, ge=0)
+    agent_online: bool | None = Field(
+        default=None,
+        description="On an order's answer: whether an executor serving the agent was seen "
+        "recently (false: the job waits until one comes); null elsewhere.",
+    )
+    warning: str | None = Field(
+        default=None, description="On an order's answer: something the buyer should know."
+    )
 
 
 class JobPage(WireModel):

@@ -67,6 +67,12 @@ agents = sa.Table(
     sa.Column("search_key", sa.Text(), nullable=False, server_default=""),
     sa.Column("search_tags", sa.Text(), nullable=False, server_default=""),
     sa.Column("search_body", sa.Text(), nullable=False, server_default=""),
+    # The executor's accept rules (``AcceptRules``), checked at order time; null: none.
+    sa.Column("accept_rules", Json, nullable=True),
+    # When an executor serving the agent last claimed or watched (throttled): ``online``.
+    sa.Column("last_seen_at", Timestamp, nullable=True),
+    # Set by an unpublish (hidden from search, orders refused); a publish clears it.
+    sa.Column("unpublished_at", Timestamp, nullable=True),
     sa.Index(None, "name", "id"),
     sa.Index(None, "created_at", "id"),
 )

@@ -1,4 +1,4 @@
-"""Agents: publish (owner only), read, search (ranked, tag filter, cursor), stats."""
+"""Agents: publish and unpublish (owner only), read, search (ranked, tag filter, cursor), stats."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from agnt_api.auth import Principal
 from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, jobs
-from agnt_api.errors import AgentNotFound, AgentOwnedByOther, InvalidCursor
+from agnt_api.errors import AgentNotFound, AgentOwnedByOther, Forbidden, InvalidCursor
+from agnt_api.notify import announce, job_topic
+from agnt_api.services.events import append_status_event
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
 from agnt_api.services.schemas import check_schema, check_storable
@@ -26,6 +28,9 @@ from agnt_models import (
     TagCount,
 )
 
+AGENT_UNPUBLISHED = "agent_unpublished"
+"""The reason of the pending jobs an unpublish cancels."""
+
 FACET_TAGS = 20
 """How many tags a search's facets list (the most frequent over all matches)."""
 
@@ -39,6 +44,8 @@ def publish_agent(
     """Create or update ``agent_id`` for ``owner``; ``(agent, created)``."""
     for field in ("name", "description", "tags", "input_schema", "output_schema"):
         check_storable(field, getattr(body, field))
+    rules = None if body.accept_rules is None else body.accept_rules.model_dump(mode="json")
+    check_storable("accept_rules", rules)
     check_schema("input_schema", body.input_schema)
     check_schema("output_schema", body.output_schema)
     now = utc_now()
@@ -52,6 +59,9 @@ def publish_agent(
         "input_schema": body.input_schema,
         "output_schema": body.output_schema,
         "updated_at": now,
+        "accept_rules": rules,
+        # Publishing again brings an unpublished agent back.
+        "unpublished_at": None,
     }
     created = False
     owner_id = _owner_of(connection, agent_id)
@@ -83,12 +93,53 @@ def _owner_of(connection: sa.Connection, agent_id: str) -> Any:
     ).scalar_one_or_none()
 
 
-def get_agent(connection: sa.Connection, agent_id: str) -> Agent:
-    """The agent, or ``AgentNotFound``."""
+def get_agent(
+    connection: sa.Connection, agent_id: str, online_after: datetime | None = None
+) -> Agent:
+    """The agent, or ``AgentNotFound``; ``online`` when last seen at/after ``online_after``."""
     row = connection.execute(sa.select(agents).where(agents.c.id == agent_id)).one_or_none()
     if row is None:
         raise AgentNotFound(f"no agent {agent_id}")
-    return agent_from_row(row)
+    return agent_from_row(row, online_after)
+
+
+def unpublish_agent(
+    connection: sa.Connection, owner: Principal, agent_id: str
+) -> tuple[Agent, list[Any]]:
+    """Hide ``owner``'s agent and cancel its pending jobs; ``(agent, canceled job ids)``.
+
+    Accepted and running jobs go on. Orders are refused until the agent is published again;
+    bumping ``updated_at`` makes an order validated before this unpublish start over.
+    Unpublishing an unpublished agent again changes nothing.
+    """
+    owner_id = _owner_of(connection, agent_id)
+    if owner_id is None:
+        raise AgentNotFound(f"no agent {agent_id}")
+    if owner_id != owner.id:
+        raise Forbidden(f"agent {agent_id} belongs to another executor")
+    now = utc_now()
+    connection.execute(
+        agents.update()
+        .where(agents.c.id == agent_id, agents.c.unpublished_at.is_(None))
+        .values(unpublished_at=now, updated_at=now)
+    )
+    canceled = list(
+        connection.execute(
+            jobs.update()
+            .where(jobs.c.agent_id == agent_id, jobs.c.status == JobStatus.PENDING.value)
+            .values(
+                status=JobStatus.CANCELED.value,
+                decision_reason=AGENT_UNPUBLISHED,
+                completed_at=now,
+                updated_at=now,
+            )
+            .returning(jobs.c.id)
+        ).scalars()
+    )
+    for job_id in canceled:
+        append_status_event(connection, job_id, JobStatus.CANCELED, AGENT_UNPUBLISHED)
+    announce(connection, [job_topic(job_id) for job_id in canceled])
+    return get_agent(connection, agent_id), canceled
 
 
 def search_agents(
@@ -101,6 +152,8 @@ def search_agents(
     sort: SearchSort = SearchSort.RELEVANCE,
     pricing: PricingModel | None = None,
     facets: bool = False,
+    online_after: datetime | None = None,
+    online_only: bool = False,
 ) -> AgentSearchPage:
     """Agents matching every word of ``query`` (and ``tag``, ``pricing``), in ``sort`` order.
 
@@ -112,8 +165,11 @@ def search_agents(
     check_storable("tag", tag)
     terms = dialect.search_terms(query)
     tag = tag.strip().lower() if tag else None
-    query_key = fingerprint(terms, query.strip().lower(), tag, sort, pricing)
-    filters: list[sa.ColumnElement[bool]] = []
+    query_key = fingerprint(terms, query.strip().lower(), tag, sort, pricing, online_only)
+    # Unpublished agents are hidden; ``online_only``: only agents seen since ``online_after``.
+    filters: list[sa.ColumnElement[bool]] = [agents.c.unpublished_at.is_(None)]
+    if online_only:
+        filters.append(agents.c.last_seen_at >= (online_after or utc_now()))
     if tag:
         tagged = sa.select(agent_tags.c.agent_id).where(agent_tags.c.tag == tag)
         filters.append(agents.c.id.in_(tagged))
@@ -143,7 +199,10 @@ def search_agents(
         statement = statement.where(_after(ordering, _cursor_values(position, keys)))
     rows = connection.execute(statement.limit(limit + 1)).all()
     page = rows[:limit]
-    items = [agent_summary_from_row(row, float(row.score) if ranked else None) for row in page]
+    items = [
+        agent_summary_from_row(row, float(row.score) if ranked else None, online_after)
+        for row in page
+    ]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
@@ -264,7 +323,8 @@ def agent_stats(connection: sa.Connection, agent_id: str) -> AgentStats:
             jobs.c.started_at.is_not(None),
         )
     ).scalar_one_or_none()
-    decided = counts[JobStatus.COMPLETED] + counts[JobStatus.FAILED] + counts[JobStatus.REJECTED]
+    # Only jobs that ran count: a rejection or a cancel says nothing of how the agent works.
+    ran = counts[JobStatus.COMPLETED] + counts[JobStatus.FAILED]
     return AgentStats(
         agent_id=agent_id,
         total=sum(counts.values()),
@@ -274,6 +334,6 @@ def agent_stats(connection: sa.Connection, agent_id: str) -> AgentStats:
         failed=counts[JobStatus.FAILED],
         rejected=counts[JobStatus.REJECTED],
         canceled=counts[JobStatus.CANCELED],
-        success_rate=counts[JobStatus.COMPLETED] / decided if decided else None,
+        success_rate=counts[JobStatus.COMPLETED] / ran if ran else None,
         avg_duration_seconds=None if average is None else max(float(average), 0.0),
     )

@@ -10,17 +10,19 @@ import anyio
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
-from agnt_api.errors import ServiceUnavailable
+from agnt_api.errors import AgentUnpublished, OrderRefused, ServiceUnavailable
 from agnt_api.notify import announce, job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services import events as event_service
 from agnt_api.services import jobs as job_service
+from agnt_api.services import presence
 from agnt_api.services.schemas import ParamsLimits, validate_params
 from agnt_api.services.transitions import buyer_scope
 from agnt_api.services.webhooks import check_webhook_target
 from agnt_models import (
     TERMINAL,
+    AcceptRules,
     Agent,
     AgentSearchPage,
     AgentStats,
@@ -48,10 +50,18 @@ async def search_agents(
     sort: SearchSort = SearchSort.RELEVANCE,
     pricing: PricingModel | None = None,
     facets: bool = False,
+    online: bool = False,
 ) -> AgentSearchPage:
-    """Agents matching ``query`` (and ``tag``, ``pricing``), in ``sort`` order."""
+    """Agents matching ``query`` (and ``tag``, ``pricing``, ``online``), in ``sort`` order."""
     return await rt.database.run(
-        functools.partial(agent_service.search_agents, sort=sort, pricing=pricing, facets=facets),
+        functools.partial(
+            agent_service.search_agents,
+            sort=sort,
+            pricing=pricing,
+            facets=facets,
+            online_after=presence.online_after(rt.settings),
+            online_only=online,
+        ),
         query,
         tag,
         limit,
@@ -61,7 +71,9 @@ async def search_agents(
 
 async def get_agent(rt: Runtime, agent_id: str) -> Agent:
     """One agent, in full."""
-    return await rt.database.run(agent_service.get_agent, agent_id)
+    return await rt.database.run(
+        agent_service.get_agent, agent_id, presence.online_after(rt.settings)
+    )
 
 
 async def agent_stats(rt: Runtime, agent_id: str) -> AgentStats:
@@ -76,6 +88,9 @@ async def order_job(
 
     Params are validated between a read and the write, never inside a write transaction;
     the write re-checks the agent's version and the order starts over if it was re-published.
+    An unpublished agent takes no orders (``AgentUnpublished``); an order its published
+    accept rules refuse is ``OrderRefused`` with the executor's reason, before it is queued.
+    A new job's answer says whether the agent is online (``agent_online``, ``warning``).
     """
     job_service.check_order_input(body, idempotency_key)
     await check_webhook_target(body.webhook, allow_private=rt.settings.webhook_allow_private)
@@ -86,15 +101,44 @@ async def order_job(
         )
         if earlier is not None:
             return earlier, False
+        if target.unpublished:
+            raise AgentUnpublished(f"agent {body.agent_id} was unpublished by its owner")
         await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
+        _check_accept_rules(target, body)
         try:
-            return await rt.database.write(_create_job, buyer, body, idempotency_key, target)
+            job, created = await rt.database.write(
+                _create_job, buyer, body, idempotency_key, target
+            )
         except job_service.AgentChangedDuringOrder:
             continue
+        return _with_presence(job, target, rt) if created else job, created
     raise ServiceUnavailable(
         f"agent {body.agent_id} was re-published during the order; retry",
         headers={"Retry-After": "1"},
     )
+
+
+def _check_accept_rules(target: job_service.OrderTarget, body: JobCreate) -> None:
+    """``OrderRefused`` with the executor's own reason when its published rules say no."""
+    if target.accept_rules is None:
+        return
+    rules = AcceptRules.model_validate(target.accept_rules)
+    reason = rules.violation(body.prompt, body.params)
+    if reason is not None:
+        raise OrderRefused(reason)
+
+
+def _with_presence(job: Job, target: job_service.OrderTarget, rt: Runtime) -> Job:
+    """A new job's answer: is an executor serving the agent now, and if not, say so."""
+    after = presence.online_after(rt.settings)
+    online = target.last_seen_at is not None and target.last_seen_at >= after
+    warning = None
+    if not online:
+        warning = (
+            f"agent {job.agent_id} is offline (no executor serving it was seen lately); "
+            "the job waits until one comes"
+        )
+    return job.model_copy(update={"agent_online": online, "warning": warning})
 
 
 def _create_job(

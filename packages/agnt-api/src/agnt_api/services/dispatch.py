@@ -138,3 +138,9 @@ async def append_logs(
         rt.settings.max_log_bytes_per_job,
     )
     return LogBatchAccepted(accepted=accepted, dropped=len(batch.lines) - accepted)
+
+
+async def unpublish_agent(rt: Runtime, owner: Principal, agent_id: str) -> Agent:
+    """Hide the owner's agent and cancel its pending jobs (``agent_unpublished``)."""
+    agent, _ = await rt.database.write(agent_service.unpublish_agent, owner, agent_id)
+    return agent

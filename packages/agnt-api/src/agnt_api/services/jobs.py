@@ -37,6 +37,9 @@ class OrderTarget:
     owner_id: uuid.UUID
     input_schema: dict[str, Any]
     updated_at: datetime
+    accept_rules: dict[str, Any] | None = None
+    unpublished: bool = False
+    last_seen_at: datetime | None = None
 
 
 class AgentChangedDuringOrder(Exception):
@@ -56,14 +59,24 @@ def read_order_target(
 ) -> tuple[OrderTarget, Job | None]:
     """The agent to validate params against, and the job of an earlier identical order."""
     agent = connection.execute(
-        sa.select(agents.c.owner_id, agents.c.input_schema, agents.c.updated_at).where(
-            agents.c.id == body.agent_id
-        )
+        sa.select(
+            agents.c.owner_id,
+            agents.c.input_schema,
+            agents.c.updated_at,
+            agents.c.accept_rules,
+            agents.c.unpublished_at,
+            agents.c.last_seen_at,
+        ).where(agents.c.id == body.agent_id)
     ).one_or_none()
     if agent is None:
         raise AgentNotFound(f"no agent {body.agent_id}")
     target = OrderTarget(
-        owner_id=agent.owner_id, input_schema=agent.input_schema, updated_at=agent.updated_at
+        owner_id=agent.owner_id,
+        input_schema=agent.input_schema,
+        updated_at=agent.updated_at,
+        accept_rules=agent.accept_rules,
+        unpublished=agent.unpublished_at is not None,
+        last_seen_at=None if agent.last_seen_at is None else as_utc(agent.last_seen_at),
     )
     earlier = None
     if idempotency_key is not None:

@@ -51,8 +51,9 @@ def job_from_row(row: sa.Row[Any]) -> Job:
     )
 
 
-def agent_from_row(row: sa.Row[Any]) -> Agent:
-    """The wire ``Agent`` for an ``agents`` row."""
+def agent_from_row(row: sa.Row[Any], online_after: datetime | None = None) -> Agent:
+    """The wire ``Agent`` for an ``agents`` row; online if last seen at/after ``online_after``."""
+    last_seen = _maybe_utc(row.last_seen_at)
     return Agent(
         id=row.id,
         owner_id=row.owner_id,
@@ -64,10 +65,20 @@ def agent_from_row(row: sa.Row[Any]) -> Agent:
         output_schema=row.output_schema,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        accept_rules=row.accept_rules,
+        published=row.unpublished_at is None,
+        online=_online(last_seen, online_after),
+        last_seen_at=last_seen,
     )
 
 
-def agent_summary_from_row(row: sa.Row[Any], score: float | None) -> AgentSummary:
+def _online(last_seen: datetime | None, online_after: datetime | None) -> bool:
+    return last_seen is not None and online_after is not None and last_seen >= online_after
+
+
+def agent_summary_from_row(
+    row: sa.Row[Any], score: float | None, online_after: datetime | None = None
+) -> AgentSummary:
     """A search hit for an ``agents`` row."""
     return AgentSummary(
         id=row.id,
@@ -76,4 +87,6 @@ def agent_summary_from_row(row: sa.Row[Any], score: float | None) -> AgentSummar
         tags=row.tags,
         pricing=Pricing.model_validate(row.pricing),
         score=score,
+        online=_online(_maybe_utc(row.last_seen_at), online_after),
+        last_seen_at=_maybe_utc(row.last_seen_at),
     )

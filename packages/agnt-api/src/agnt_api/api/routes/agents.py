@@ -39,6 +39,9 @@ async def search_agents(
     facets: Annotated[
         bool, Query(description="First page: tag counts over all matches (top 20).")
     ] = False,
+    online: Annotated[
+        bool, Query(description="Only agents an executor serves now (seen lately).")
+    ] = False,
 ) -> AgentSearchPage:
     """Agents matching every word of ``q`` (the last one as a prefix), in ``sort`` order.
 
@@ -46,13 +49,21 @@ async def search_agents(
     query equal to an agent's id or name puts it first; ties go by id.
     """
     return await buyer.search_agents(
-        rt, q, tag=tag, limit=limit, cursor=cursor, sort=sort, pricing=pricing, facets=facets
+        rt,
+        q,
+        tag=tag,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
+        pricing=pricing,
+        facets=facets,
+        online=online,
     )
 
 
 @router.get("/{agent_id}", response_model=Agent)
 async def get_agent(rt: RuntimeDep, _caller: AnyPrincipal, agent_id: AgentIdPath) -> Agent:
-    """One agent: pricing, input and output schemas."""
+    """One agent: pricing, schemas, accept rules, whether it is online (and published)."""
     return await buyer.get_agent(rt, agent_id)
 
 

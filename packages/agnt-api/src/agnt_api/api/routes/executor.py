@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, 
 from agnt_api.api.deps import Executor, RuntimeDep
 from agnt_api.api.multipart import iter_file_uploads
 from agnt_api.ratelimit import RATE_LIMITED_RESPONSES, RateAction, RateLimit
-from agnt_api.services import dispatch, results
+from agnt_api.services import dispatch, presence, results
 from agnt_models import (
     AGENT_ID_PATTERN,
     DEFAULT_PAGE_LIMIT,
@@ -69,6 +69,19 @@ async def publish_agent(
     return agent
 
 
+@router.delete("/agents/{agent_id}", response_model=Agent)
+async def unpublish_agent(
+    rt: RuntimeDep, caller: Executor, agent_id: Annotated[str, Path(pattern=AGENT_ID_PATTERN)]
+) -> Agent:
+    """Unpublish an agent the caller owns: hidden from search, orders refused (409).
+
+    Its pending jobs are canceled with reason ``agent_unpublished``; accepted and running
+    jobs go on. ``GET /v1/agents/{id}`` still answers, with ``published: false``. Publishing
+    it again (``PUT``) brings it back. Repeating the call answers 200 again.
+    """
+    return await dispatch.unpublish_agent(rt, caller, agent_id)
+
+
 @router.get("/jobs", response_model=JobPage)
 async def list_executor_jobs(
     rt: RuntimeDep,
@@ -95,12 +108,14 @@ async def claim_jobs(
     the call long-polls until at least one job was taken (or answers an empty list); a
     caller who hung up meanwhile claims nothing more.
     """
+    await presence.record_claim(rt, caller, body)
     return await dispatch.claim_jobs(rt, caller, body, request.is_disconnected)
 
 
 @router.post("/jobs/watch", response_model=WatchedJobs)
 async def watch_jobs(rt: RuntimeDep, caller: Executor, body: JobWatch) -> WatchedJobs:
     """The named jobs the caller no longer holds (canceled, ended, lost); long-polls with ``wait``."""
+    await presence.record_watch(rt, caller, body)
     return await dispatch.watch_jobs(rt, caller, body)
 
 

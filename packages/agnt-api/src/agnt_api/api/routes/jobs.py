@@ -77,7 +77,8 @@ async def create_job(
     wait = _preferred_wait(prefer)
     if wait is not None:
         response.headers["Preference-Applied"] = f"wait={wait:g}"
-        job = await buyer.wait_for_end(rt, caller, job, wait)
+        waited = await buyer.wait_for_end(rt, caller, job, wait)
+        job = waited.model_copy(update={"agent_online": job.agent_online, "warning": job.warning})
     return job
 
 
