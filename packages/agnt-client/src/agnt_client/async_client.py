@@ -588,3 +588,7 @@ class AsyncClient:
     async def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""
         return await self._send(endpoints.publish_agent(agent_id, agent))
+
+    async def unpublish_agent(self, agent_id: str) -> Agent:
+        """Unpublish an agent you own: hidden from search, its pending jobs canceled."""
+        return await self._send(endpoints.unpublish_agent(agent_id))

@@ -562,3 +562,7 @@ class Client:
     def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""
         return self._send(endpoints.publish_agent(agent_id, agent))
+
+    def unpublish_agent(self, agent_id: str) -> Agent:
+        """Unpublish an agent you own: hidden from search, its pending jobs canceled."""
+        return self._send(endpoints.unpublish_agent(agent_id))

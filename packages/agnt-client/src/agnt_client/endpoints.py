@@ -380,3 +380,8 @@ def publish_agent(agent_id: str, agent: AgentPublish) -> ApiCall[Agent]:
         parse_model(Agent),
         json=agent.to_json_dict(),
     )
+
+
+def unpublish_agent(agent_id: str) -> ApiCall[Agent]:
+    """``DELETE /v1/executor/agents/{agent_id}``: hide an agent the caller owns."""
+    return ApiCall("DELETE", f"/v1/executor/agents/{segment(agent_id)}", parse_model(Agent))

@@ -1,9 +1,13 @@
-"""``agnt-executor``: serve a manifest's agents (``run``), publish them, or check a manifest.
+"""``agnt-executor``: serve a manifest's agents (``run``), publish them, check a manifest,
+or unpublish agents.
 
 Exit codes: 0 done (``run``: stopped by SIGTERM/SIGINT after draining), 1 the API refused
 or could not be reached (bad key, an agent id owned by someone else), 2 bad usage or an
-invalid manifest. Logs are JSON lines on stderr; ``publish`` and ``check`` print JSON on
-stdout.
+invalid manifest, 3 an agent's handler cannot run on this machine (the Gemini CLI is
+missing, say): ``check``, ``publish`` and ``run`` refuse such a manifest, and with
+``--allow-unavailable`` skip those agents instead (they are not published, so buyers never
+order what nobody can run). Logs are JSON lines on stderr; ``publish``, ``check`` and
+``unpublish`` print JSON on stdout.
 """
 
 from __future__ import annotations
@@ -21,12 +25,19 @@ from agnt_client.options import API_KEY_ENV, clean_api_key
 from agnt_executor import __version__
 from agnt_executor.executor import Executor, ExecutorFatalError, publish_agents
 from agnt_executor.handlers.environment import missing_variables
-from agnt_executor.logs import configure_logging, log_error, log_warning, mask_in_logs
+from agnt_executor.logs import (
+    configure_logging,
+    log_error,
+    log_event,
+    log_warning,
+    mask_in_logs,
+)
 from agnt_executor.manifest import LoadedManifest, ManifestError, load_manifest
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
 PUBLISH_RETRY_SECONDS = 10.0
 """How long `publish` keeps trying an unreachable API."""
 
@@ -99,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="publish the agents and serve their jobs")
     run.add_argument("manifest", type=Path)
+    add_allow_unavailable(run)
     run.add_argument("--concurrency", type=int, help="jobs at once (default: manifest, 1)")
     run.add_argument("--shutdown-grace", type=float, help="seconds running jobs get after SIGTERM")
     run.add_argument("--no-publish", action="store_true", help="do not publish at start")
@@ -106,25 +118,54 @@ def _parser() -> argparse.ArgumentParser:
 
     publish = commands.add_parser("publish", help="create or update the manifest's agents")
     publish.add_argument("manifest", type=Path)
+    add_allow_unavailable(publish)
     add_api_options(publish)
 
     check = commands.add_parser("check", help="validate a manifest without the API")
     check.add_argument("manifest", type=Path)
+    add_allow_unavailable(check)
+
+    unpublish = commands.add_parser(
+        "unpublish", help="hide agents you own and cancel their pending jobs"
+    )
+    unpublish.add_argument("agent_ids", nargs="+", metavar="AGENT_ID")
+    add_api_options(unpublish)
     return parser
+
+
+def add_allow_unavailable(parser: argparse.ArgumentParser) -> None:
+    """``--allow-unavailable``: skip agents whose handler cannot run here instead of failing."""
+    parser.add_argument(
+        "--allow-unavailable",
+        action="store_true",
+        help="skip (do not publish or serve) agents whose handler cannot run here; "
+        "without it such an agent is an error (exit 3)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``agnt-executor``; returns the exit code."""
     args = _parser().parse_args(argv)
     configure_logging()
+    if args.command == "unpublish":
+        return _unpublish_command(args)
     try:
         loaded = load_manifest(args.manifest)
     except ManifestError as exc:
         log_error("manifest_invalid", error=str(exc))
         return EXIT_USAGE
+    unavailable = loaded.unavailable()
     if args.command == "check":
         _print_json(_describe(loaded))
-        return EXIT_OK
+        return EXIT_UNAVAILABLE if unavailable and not args.allow_unavailable else EXIT_OK
+    if unavailable:
+        if not args.allow_unavailable or len(unavailable) == len(loaded.agents):
+            for agent_id, reason in unavailable.items():
+                log_error("agent_unavailable", agent_id=agent_id, error=reason)
+            return EXIT_UNAVAILABLE
+        for agent_id, reason in unavailable.items():
+            log_warning("agent_skipped", agent_id=agent_id, error=reason)
+        loaded = loaded.without(set(unavailable))
     if args.command == "run":
         concurrency = args.concurrency or loaded.settings.concurrency
         if concurrency < 1:
@@ -140,6 +181,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "publish":
         return asyncio.run(_publish(client, loaded))
     return asyncio.run(_run(client, loaded, concurrency, publish=not args.no_publish))
+
+
+def _unpublish_command(args: argparse.Namespace) -> int:
+    try:
+        client = make_client(args)
+    except AgntError as exc:
+        log_error("usage_error", error=str(exc))
+        return EXIT_USAGE
+    return asyncio.run(_unpublish(client, args.agent_ids))
+
+
+async def _unpublish(client: AsyncClient, agent_ids: list[str]) -> int:
+    async with client:
+        done = []
+        for agent_id in agent_ids:
+            try:
+                agent = await client.unpublish_agent(agent_id)
+            except AgntError as exc:
+                log_error("unpublish_failed", agent_id=agent_id, error=str(exc))
+                return EXIT_API_ERROR
+            log_event("agent_unpublished", agent_id=agent.id)
+            done.append(agent.to_json_dict())
+    _print_json(done)
+    return EXIT_OK
 
 
 async def _publish(client: AsyncClient, loaded: LoadedManifest) -> int:

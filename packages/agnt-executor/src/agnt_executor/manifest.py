@@ -76,11 +76,17 @@ class AgentSpec(AgentPublish):
     handler: HandlerSettings
     accept: AcceptPolicy = Field(default_factory=AcceptPolicy)
 
+    @model_validator(mode="after")
+    def _rules_under_accept(self) -> Self:
+        if self.accept_rules is not None:
+            raise ValueError("write the agent's accept rules as `accept`, not `accept_rules`")
+        return self
+
     def publish_body(self) -> AgentPublish:
-        """What ``PUT /v1/executor/agents/{id}`` sends."""
-        return AgentPublish.model_validate(
-            self.model_dump(include=set(AgentPublish.model_fields), mode="json")
-        )
+        """What ``PUT /v1/executor/agents/{id}`` sends: the agent with its accept rules."""
+        body = self.model_dump(include=set(AgentPublish.model_fields), mode="json")
+        body["accept_rules"] = self.accept.model_dump(mode="json")
+        return AgentPublish.model_validate(body)
 
 
 class Manifest(BaseModel):
@@ -134,6 +140,23 @@ class LoadedManifest:
     def settings(self) -> ExecutorSettings:
         """The ``[executor]`` settings."""
         return self.manifest.executor
+
+    def unavailable(self) -> dict[str, str]:
+        """Agents whose handler cannot run here (a missing binary, say): id -> why."""
+        reasons = {
+            agent_id: served.handler.unavailable_reason()
+            for agent_id, served in self.agents.items()
+        }
+        return {agent_id: reason for agent_id, reason in reasons.items() if reason is not None}
+
+    def without(self, agent_ids: set[str]) -> LoadedManifest:
+        """This manifest serving all but ``agent_ids``."""
+        kept = {
+            agent_id: served
+            for agent_id, served in self.agents.items()
+            if agent_id not in agent_ids
+        }
+        return LoadedManifest(path=self.path, manifest=self.manifest, agents=kept)
 
 
 def parse_manifest(text: str, *, source: str = "manifest") -> Manifest:

@@ -13,8 +13,8 @@ from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, jobs
 from agnt_api.errors import AgentNotFound, AgentOwnedByOther, Forbidden, InvalidCursor
 from agnt_api.notify import announce, job_topic
-from agnt_api.services.events import append_status_event
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
+from agnt_api.services.events import append_status_event
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
 from agnt_api.services.schemas import check_schema, check_storable
 from agnt_models import (

@@ -12,7 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from agnt_api.api.deps import get_runtime
-from agnt_api.errors import IdempotencyConflict, ValidationFailed
+from agnt_api.errors import (
+    AgentUnpublished,
+    IdempotencyConflict,
+    OrderRefused,
+    ValidationFailed,
+)
 from agnt_api.ratelimit import RateAction, client_address, rate_limits_of
 from agnt_api.services import buyer
 from agnt_api.web.display import described_files, schema_rows
@@ -247,6 +252,9 @@ async def order_submit(
             errors = {
                 "params": "This form was already submitted; check the values and order again."
             }
+        except (OrderRefused, AgentUnpublished) as exc:
+            # The agent's own rules (or its owner) said no: its words, above the form.
+            errors = {"params": exc.detail or exc.code.problem_title}
     if job is not None:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     return await _agent_page(

@@ -88,7 +88,8 @@ def order(
     """Order a job from an agent; prints the Job (its final state with --wait).
 
     With --wait, {"created": JOB_ID} goes to stderr at once, and the job's last known state
-    reaches stdout however the wait ends.
+    reaches stdout however the wait ends. When no executor serves the agent now, a
+    {"warning": ..., "agent_online": false} line goes to stderr at once.
     """
     if (prompt is None) == (prompt_file is None):
         raise usage_error("give exactly one of --prompt or --prompt-file", "missing_prompt")
@@ -105,6 +106,8 @@ def order(
         job = client.create_job(
             agent_id, text, params, idempotency_key=idempotency_key, webhook=target
         )
+        if job.agent_online is False:
+            announce_offline(agent_id, job.warning)
         if wait:
             announce_created(str(job.id))
             job = require_completed(follow_job(client, str(job.id), timeout=timeout, created=job))
@@ -133,6 +136,13 @@ def webhook_target(url: str | None, kinds: list[str] | None) -> "WebhookTarget |
 def announce_created(job_id: str) -> None:
     """``{"created": job_id}`` as one line on stderr, before a wait that may end badly."""
     sys.stderr.write(render_json({"created": job_id}, pretty=False) + "\n")
+    sys.stderr.flush()
+
+
+def announce_offline(agent_id: str, warning: str | None) -> None:
+    """``{"warning": ..., "agent_online": false}`` on stderr: nobody serves the agent now."""
+    text = warning or f"agent {agent_id} is offline; the job waits until an executor serves it"
+    sys.stderr.write(render_json({"warning": text, "agent_online": False}, pretty=False) + "\n")
     sys.stderr.flush()
 
 
