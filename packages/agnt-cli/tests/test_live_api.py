@@ -148,6 +148,7 @@ def test_jobs_lists_pages_and_follows_cursors(buyer, echo_agent: str) -> None:
 def test_order_wait_ends_when_the_executor_completes_the_job(
     buyer, executor, echo_agent: str, tmp_path: Path
 ) -> None:
+    executor.claim_jobs(agent_ids=[echo_agent])  # seen: the agent is online, no warning
     with serving_next_job(
         executor, echo_agent, lambda job_id: complete(executor, job_id, tmp_path)
     ):
@@ -328,6 +329,9 @@ def _start_order(
     # The id comes first, on its own line, before any wait can go wrong.
     created = json.loads(process.stderr.readline())
     assert set(created) == {"created"}, created
+    # Nothing serves the agent yet: said at once, on the next line.
+    offline = json.loads(process.stderr.readline())
+    assert offline["warning"]["code"] == "agent_offline", offline
     time.sleep(1.0)  # let the first long-poll be in flight
     return process, str(created["created"])
 

@@ -48,10 +48,32 @@ def test_check_reports_a_missing_gemini_cli(tmp_path: Path) -> None:
         'handler = { type = "gemini", binary = "agnt-no-gemini-cli" }\n'
     )
     done = run("agnt-executor", "check", str(manifest))
-    assert done.returncode == 0
+    assert done.returncode == 3
     (agent,) = json.loads(done.stdout)["agents"]
     assert agent["handler"] == "gemini"
     assert agent["unavailable_reason"].startswith("the Gemini CLI ('agnt-no-gemini-cli')")
+    allowed = run("agnt-executor", "check", "--allow-unavailable", str(manifest))
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout) == json.loads(done.stdout)
+
+
+def test_run_and_publish_refuse_an_agent_whose_handler_cannot_run_here(tmp_path: Path) -> None:
+    manifest = tmp_path / "mixed.toml"
+    manifest.write_text(
+        '[[agents]]\nid = "ask"\nname = "Ask"\n'
+        'handler = { type = "gemini", binary = "agnt-no-gemini-cli" }\n'
+    )
+    # No API is reached: the manifest is refused first.
+    env = {"AGNT_API_URL": "http://127.0.0.1:9", "AGNT_API_KEY": "agnt_x_0000000000000000000000"}
+    for command in ("run", "publish"):
+        done = run("agnt-executor", command, str(manifest), env=env)
+        assert done.returncode == 3, done.stderr
+        (event,) = [e for e in log_events(done.stderr) if e.get("event") == "agent_unavailable"]
+        assert event["agent_id"] == "ask"
+        assert str(event["error"]).startswith("the Gemini CLI ('agnt-no-gemini-cli')")
+    # Skipping it leaves nothing to serve: still an error, never a claim for all agents.
+    done = run("agnt-executor", "run", "--allow-unavailable", str(manifest), env=env)
+    assert done.returncode == 3, done.stderr
 
 
 def test_python_dash_m_runs_the_same_command() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from agnt_client import Client
 from agnt_executor.demo import manifest_path
+from agnt_executor.manifest import load_manifest
 from agnt_models import JobStatus
 
 pytestmark = pytest.mark.slow
@@ -53,13 +54,19 @@ def test_demo_agents_complete_with_their_files(
 
 
 def test_rejected_jobs_carry_the_policy_reason(
-    start_executor: Callable[..., Any], buyer: Client
+    start_executor: Callable[..., Any], buyer: Client, live_api: Any
 ) -> None:
-    start_executor("run", str(manifest_path()))
-    too_long = buyer.create_job("demo-slow", "x", params={"seconds": 61})
+    # Published without accept rules (as an older executor would), so the API queues
+    # what the executor's policy then rejects.
+    with Client(base_url=live_api.url, api_key=live_api.executor_key) as owner:
+        for served in load_manifest(manifest_path()).agents.values():
+            body = served.spec.publish_body().model_copy(update={"accept_rules": None})
+            owner.publish_agent(served.id, body)
+    too_long = buyer.create_job("demo-echo", "x" * 20_001)
     empty = buyer.create_job("demo-echo", "   ")
+    start_executor("run", str(manifest_path()), "--no-publish")
     for job_id, reason in [
-        (too_long.id, "demo-slow works at most 60 seconds per job"),
+        (too_long.id, "the prompt is 20001 bytes; this agent accepts at most 20000"),
         (empty.id, "the prompt is empty"),
     ]:
         job = buyer.wait_for_job(job_id, timeout=30)

@@ -9,7 +9,7 @@ import pytest
 from agnt_executor.demo import manifest_path
 from agnt_executor.handlers import CommandHandler, GeminiHandler, PythonHandler
 from agnt_executor.manifest import ManifestError, load_manifest, parse_manifest
-from agnt_models import AgentPublish, PricingModel
+from agnt_models import AcceptRules, AgentPublish, PricingModel
 
 MINIMAL = """
 [[agents]]
@@ -31,7 +31,8 @@ def test_minimal_manifest_gets_defaults() -> None:
     agent = manifest.agents[0]
     assert manifest.executor.concurrency == 1
     assert agent.accept.max_prompt_bytes == 100_000
-    assert agent.publish_body() == AgentPublish(name="Shout")
+    # The accept policy is published with the agent, so the API refuses what it would.
+    assert agent.publish_body() == AgentPublish(name="Shout", accept_rules=AcceptRules())
 
 
 def test_publish_body_carries_only_the_published_fields() -> None:

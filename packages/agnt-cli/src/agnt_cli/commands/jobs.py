@@ -88,8 +88,8 @@ def order(
     """Order a job from an agent; prints the Job (its final state with --wait).
 
     With --wait, {"created": JOB_ID} goes to stderr at once, and the job's last known state
-    reaches stdout however the wait ends. When no executor serves the agent now, a
-    {"warning": ..., "agent_online": false} line goes to stderr at once.
+    reaches stdout however the wait ends; if no executor serves the agent now, a
+    {"warning": {"code": "agent_offline", ...}} line follows it at once.
     """
     if (prompt is None) == (prompt_file is None):
         raise usage_error("give exactly one of --prompt or --prompt-file", "missing_prompt")
@@ -106,10 +106,10 @@ def order(
         job = client.create_job(
             agent_id, text, params, idempotency_key=idempotency_key, webhook=target
         )
-        if job.agent_online is False:
-            announce_offline(agent_id, job.warning)
         if wait:
             announce_created(str(job.id))
+            if job.agent_online is False:
+                announce_offline(agent_id, job.warning)
             job = require_completed(follow_job(client, str(job.id), timeout=timeout, created=job))
     print_document(job.to_json_dict())
 
@@ -140,9 +140,11 @@ def announce_created(job_id: str) -> None:
 
 
 def announce_offline(agent_id: str, warning: str | None) -> None:
-    """``{"warning": ..., "agent_online": false}`` on stderr: nobody serves the agent now."""
-    text = warning or f"agent {agent_id} is offline; the job waits until an executor serves it"
-    sys.stderr.write(render_json({"warning": text, "agent_online": False}, pretty=False) + "\n")
+    """``{"warning": {"code": "agent_offline", ...}}`` on stderr: nobody serves the agent now,
+    so the wait may be long (said at once, not when it times out)."""
+    message = warning or f"agent {agent_id} is offline; the job waits until an executor serves it"
+    document = {"warning": {"code": "agent_offline", "message": message}}
+    sys.stderr.write(render_json(document, pretty=False) + "\n")
     sys.stderr.flush()
 
 
