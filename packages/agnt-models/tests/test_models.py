@@ -35,6 +35,14 @@ def _job(**over: object) -> m.Job:
 
 
 SAMPLES: list[BaseModel] = [
+    m.ParamRule(name="lang", one_of=["en", "fr"], reason="only en or fr"),
+    m.AcceptRules(
+        max_prompt_bytes=1_000,
+        params=[
+            m.ParamRule(name="n", minimum=1, maximum=10),
+            m.ParamRule(name="s", pattern="[a-z]+"),
+        ],
+    ),
     m.Pricing(model=m.PricingModel.PER_JOB, amount_cents=250, currency="EUR"),
     m.AgentPublish(name="Echo", description="d", tags=["Text", "demo"], input_schema={}),
     m.Agent(
@@ -206,3 +214,24 @@ def test_models_package_imports_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_accept_rules_check_prompt_and_params_with_the_executors_reasons() -> None:
+    rules = m.AcceptRules(
+        max_prompt_bytes=5,
+        params=[
+            m.ParamRule(name="n", maximum=10, reason="n is at most 10 here"),
+            m.ParamRule(name="s", pattern="[a-z]+"),
+        ],
+    )
+    assert rules.violation("hi", {"n": 3, "s": "abc"}) is None
+    assert rules.violation("  ", {}) == "the prompt is empty"
+    assert rules.violation("héllo", {}) == "the prompt is 6 bytes; this agent accepts at most 5"
+    assert rules.violation("hi", {"n": 11}) == "n is at most 10 here"
+    assert rules.violation("hi", {"s": "abc1"}) == "param 's' must match [a-z]+"
+    assert rules.violation("hi", {"s": "ab\nc"}) == "param 's' must match [a-z]+"
+
+
+def test_a_rule_pattern_the_linear_engine_cannot_run_is_refused() -> None:
+    with pytest.raises(ValidationError, match="not a valid regex"):
+        m.ParamRule(name="s", pattern="(?=a)a")
