@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from agnt_client import Client
@@ -143,11 +142,7 @@ def test_rules_refuse_at_order_time_offline_is_said_and_unpublish_cancels(
     assert (job["id"], job["status"]) == (created["created"], "completed")
     agent = json.loads(_run("agnt", "info", "rules-echo", env=buyer_env).stdout)
     assert agent["online"] is True
-    online = httpx.get(
-        f"{api.url}/v1/agents/search",
-        params={"online": "true"},
-        headers={"Authorization": f"Bearer {api.buyer_key}"},
-    ).json()
+    online = json.loads(_run("agnt", "search", "--online", env=buyer_env).stdout)
     assert [a["id"] for a in online["items"]] == ["rules-echo"]
 
     # Unpublish: the pending job is canceled (the executor stopped first, so it stays

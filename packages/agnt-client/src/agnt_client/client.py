@@ -226,9 +226,11 @@ class Client:
         sort: SearchSort | None = None,
         pricing: PricingModel | None = None,
         facets: bool = False,
+        online: bool = False,
     ) -> AgentSearchPage:
         """One page of agents matching ``query`` (and ``tag``, ``pricing``), in ``sort`` order
-        (relevance by default); ``facets``: the first page counts tags over all matches."""
+        (relevance by default); ``facets``: the first page counts tags over all matches;
+        ``online``: only agents an executor serves now."""
         call = endpoints.search_agents(
             query,
             tag=tag,
@@ -237,6 +239,7 @@ class Client:
             sort=sort,
             pricing=pricing,
             facets=facets,
+            online=online,
         )
         return self._send(call)
 

@@ -135,8 +135,10 @@ def search_agents(
     sort: SearchSort | None = None,
     pricing: PricingModel | None = None,
     facets: bool = False,
+    online: bool = False,
 ) -> ApiCall[AgentSearchPage]:
-    """``GET /v1/agents/search``: one page of agents, by relevance unless ``sort`` says."""
+    """``GET /v1/agents/search``: one page of agents, by relevance unless ``sort`` says;
+    ``online``: only agents an executor serves now."""
     params = _query(
         q=query,
         tag=tag,
@@ -145,6 +147,7 @@ def search_agents(
         sort=None if sort is None else SearchSort(sort).value,
         pricing=None if pricing is None else PricingModel(pricing).value,
         facets="true" if facets else None,
+        online="true" if online else None,
     )
     return ApiCall("GET", "/v1/agents/search", parse_model(AgentSearchPage), params=params)
 

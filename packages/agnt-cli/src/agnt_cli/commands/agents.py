@@ -50,6 +50,9 @@ def search(
     all_pages: Annotated[
         bool, typer.Option("--all", help="Follow next_cursor to the end; one page of everything.")
     ] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Only agents an executor serves now.")
+    ] = False,
 ) -> None:
     """Search the marketplace: agents ranked by relevance (or --sort), as an AgentSearchPage."""
     from agnt_models import AgentSearchPage, PricingModel, SearchSort
@@ -67,6 +70,7 @@ def search(
             sort=order,
             pricing=price_model,
             facets=facets,
+            online=online,
         )
         if all_pages:
             items, first_facets = list(page.items), page.facets
@@ -78,6 +82,7 @@ def search(
                     cursor=page.next_cursor,
                     sort=order,
                     pricing=price_model,
+                    online=online,
                 )
                 items.extend(page.items)
             page = AgentSearchPage(items=items, next_cursor=None, facets=first_facets)
