@@ -126,3 +126,9 @@ class ServiceUnavailable(ApiError):
     """A dependency (database, storage) is unreachable."""
 
     code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class StaleAttempt(ApiError):
+    """A report names an earlier attempt of the job: that run lost it (lease, release)."""
+
+    code = ErrorCode.STALE_ATTEMPT

@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    STALE_ATTEMPT = "stale_attempt"
 
     @property
     def http_status(self) -> int:
@@ -69,6 +70,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.STALE_ATTEMPT: 409,
 }
 
 _TITLES: dict[ErrorCode, str] = {
@@ -94,6 +96,7 @@ _TITLES: dict[ErrorCode, str] = {
     ErrorCode.RATE_LIMITED: "Too many requests",
     ErrorCode.INTERNAL_ERROR: "Internal error",
     ErrorCode.SERVICE_UNAVAILABLE: "Service unavailable",
+    ErrorCode.STALE_ATTEMPT: "Report for an earlier attempt of the job",
 }
 
 

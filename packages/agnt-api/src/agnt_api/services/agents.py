@@ -52,6 +52,10 @@ def publish_agent(
         "input_schema": body.input_schema,
         "output_schema": body.output_schema,
         "updated_at": now,
+        "timeout_default_seconds": body.timeout_seconds.default,
+        "timeout_max_seconds": body.timeout_seconds.max,
+        "max_attempts": body.max_attempts,
+        "retry_on_failure": body.retry_on_failure,
     }
     created = False
     owner_id = _owner_of(connection, agent_id)

@@ -86,6 +86,7 @@ async def order_job(
         )
         if earlier is not None:
             return earlier, False
+        job_service.job_timeout(body, target)
         await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
         try:
             return await rt.database.write(_create_job, buyer, body, idempotency_key, target)

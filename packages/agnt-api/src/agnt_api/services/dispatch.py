@@ -23,6 +23,7 @@ from agnt_models import (
     ClaimRequest,
     Job,
     JobPage,
+    JobRelease,
     JobStatus,
     JobWatch,
     LogBatch,
@@ -138,3 +139,8 @@ async def append_logs(
         rt.settings.max_log_bytes_per_job,
     )
     return LogBatchAccepted(accepted=accepted, dropped=len(batch.lines) - accepted)
+
+
+async def release_job(rt: Runtime, executor: Principal, job_id: uuid.UUID, body: JobRelease) -> Job:
+    """Give a held job back for another executor (or fail it after its last attempt)."""
+    return await rt.database.write(executor_queries.release, executor, job_id, body)
