@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,7 +46,7 @@ class OrderTarget:
     owner_id: uuid.UUID
     input_schema: dict[str, Any]
     updated_at: datetime
-    timeouts: JobTimeouts = JobTimeouts()
+    timeouts: JobTimeouts = field(default_factory=JobTimeouts)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_on_failure: bool = False
 
