@@ -217,6 +217,7 @@ async def test_lost_lease_records_lease_expired_then_failed(
 ) -> None:
     short = await make_api(lease_seconds=0.05)
     short.keys, short.principal_ids = api.keys, api.principal_ids
+    await short.publish("executor-x", "echo", max_attempts=1)
     job = await short.order("buyer-a", "echo")
     assert (await short.report("executor-x", job["id"], "accepted")).is_success
     await asyncio.sleep(0.1)
@@ -225,7 +226,7 @@ async def test_lost_lease_records_lease_expired_then_failed(
     assert [(e["kind"], e["data"]) for e in page["items"][1:]] == [
         ("accepted", {"status": "accepted"}),
         ("lease_expired", {}),
-        ("failed", {"status": "failed", "reason": "lease_expired"}),
+        ("failed", {"status": "failed", "reason": "lease_expired", "attempt": 1}),
     ]
     assert page["done"] is True
 

@@ -30,7 +30,12 @@ def _publish(api, agent_id: str = AGENT_ID) -> None:
     response = httpx.put(
         f"{api.url}/v1/executor/agents/{agent_id}",
         headers=_auth(api.executor_key),
-        json={"name": "Race agent", "description": "taken by many executors at once"},
+        # One attempt: a lost lease fails the job (the reapers' exactly-once is audited).
+        json={
+            "name": "Race agent",
+            "description": "taken by many executors at once",
+            "max_attempts": 1,
+        },
         timeout=30,
     )
     assert response.status_code in (200, 201), response.text

@@ -91,6 +91,11 @@ def offline(agnt, closed_port_url: str):
         ),
         (("order", "demo-echo", "-p", "x", "--timeout", "5"), "conflicting_options", "--wait"),
         (("--request-timeout", "0", "jobs"), "usage_error", "--request-timeout"),
+        (
+            ("order", "demo-echo", "-p", "x", "--timeout-seconds", "0"),
+            "invalid_timeout",
+            "--timeout-seconds",
+        ),
     ],
 )
 def test_usage_error_is_exit_2_with_a_json_error(offline, args, code: str, needle: str) -> None:

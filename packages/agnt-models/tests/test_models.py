@@ -86,6 +86,9 @@ SAMPLES: list[BaseModel] = [
     m.JobResult(job_id=JOB_ID, files=[], created_at=NOW),
     m.StatusReport(status=m.JobStatus.RUNNING, progress=10),
     m.StatusReport(status=m.JobStatus.REJECTED, reason="prompt is empty"),
+    m.StatusReport(status=m.JobStatus.RUNNING, progress=50, attempt=2),
+    m.JobRelease(reason="executor_shutdown", attempt=1),
+    m.JobTimeouts(default=60, max=600),
     m.Problem.of(
         m.ErrorCode.VALIDATION_ERROR, "bad", errors=[m.FieldError(loc="params.n", message="x")]
     ),

@@ -138,3 +138,9 @@ class AgentUnpublished(ApiError):
     """The agent was unpublished by its owner: it takes no orders until published again."""
 
     code = ErrorCode.AGENT_UNPUBLISHED
+
+
+class StaleAttempt(ApiError):
+    """A report names an earlier attempt of the job: that run lost it (lease, release)."""
+
+    code = ErrorCode.STALE_ATTEMPT

@@ -268,11 +268,13 @@ class Client:
         idempotency_key: str | None = None,
         webhook: WebhookTarget | None = None,
         prefer_wait: float | None = None,
+        timeout_seconds: float | None = None,
     ) -> Job:
         """Order a job. Safe to retry: without ``idempotency_key`` one is generated per call.
 
         ``webhook`` has the job's events delivered to a URL; ``prefer_wait`` (seconds, at
-        most 60) asks the API to answer only when the job ended or that time passed.
+        most 60) asks the API to answer only when the job ended or that time passed;
+        ``timeout_seconds`` ends the job that long after the order (``deadline_exceeded``).
         """
         return self._send(
             endpoints.create_job(
@@ -282,6 +284,7 @@ class Client:
                 idempotency_key=idempotency_key,
                 webhook=webhook,
                 prefer_wait=prefer_wait,
+                timeout_seconds=timeout_seconds,
             )
         )
 
@@ -294,6 +297,7 @@ class Client:
         timeout: float | None = None,
         webhook: WebhookTarget | None = None,
         idempotency_key: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> Job:
         """Order a job and wait for its end: the completed job, or ``JobFailedError``.
 
@@ -308,6 +312,7 @@ class Client:
             idempotency_key=idempotency_key,
             webhook=webhook,
             prefer_wait=prefer_wait_for(timeout),
+            timeout_seconds=timeout_seconds,
         )
         job = self._wait_from(job, timeout, None, started)
         return run_outcome(job)
@@ -540,9 +545,25 @@ class Client:
         *,
         progress: int | None = None,
         reason: str | None = None,
+        attempt: int | None = None,
     ) -> Job:
-        """Move a job (accepted, rejected, running, failed) or report progress; renews the lease."""
-        return self._send(endpoints.report_status(job_id, status, progress=progress, reason=reason))
+        """Move a job (accepted, rejected, running, failed) or report progress; renews the lease.
+
+        ``attempt`` (the claimed job's ``attempt``) makes a report for a run that lost the job
+        a 409 ``stale_attempt`` instead of touching the job's next run.
+        """
+        return self._send(
+            endpoints.report_status(
+                job_id, status, progress=progress, reason=reason, attempt=attempt
+            )
+        )
+
+    def release_job(
+        self, job_id: JobId, *, reason: str | None = None, attempt: int | None = None
+    ) -> Job:
+        """Give back a job you hold: pending again (``attempt + 1``) for another executor, or
+        failed with ``reason`` after its last attempt. Name ``attempt`` to make it repeatable."""
+        return self._send(endpoints.release_job(job_id, reason=reason, attempt=attempt))
 
     def complete_job(
         self,

@@ -170,6 +170,7 @@ def create_job(
     idempotency_key: str | None,
     webhook: WebhookTarget | None = None,
     prefer_wait: float | None = None,
+    timeout_seconds: float | None = None,
 ) -> ApiCall[Job]:
     """``POST /v1/jobs``, always with an ``Idempotency-Key`` so that retrying it is safe.
 
@@ -186,6 +187,8 @@ def create_job(
     }
     if webhook is not None:
         body["webhook"] = webhook.to_json_dict()
+    if timeout_seconds is not None:
+        body["timeout_seconds"] = timeout_seconds
     headers = {IDEMPOTENCY_HEADER: key}
     if prefer_wait is not None:
         headers["Prefer"] = f"wait={format_seconds(prefer_wait)}"
@@ -339,6 +342,7 @@ def report_status(
     *,
     progress: int | None,
     reason: str | None,
+    attempt: int | None = None,
 ) -> ApiCall[Job]:
     """``POST /v1/executor/jobs/{job_id}/status`` with a ``StatusReport`` body."""
     body: dict[str, JsonValue] = {"status": str(status)}
@@ -346,6 +350,8 @@ def report_status(
         body["progress"] = progress
     if reason is not None:
         body["reason"] = reason
+    if attempt is not None:
+        body["attempt"] = attempt
     # Repeatable: the API answers 200 to the report that produced the job's current state.
     return ApiCall(
         "POST",
@@ -353,6 +359,23 @@ def report_status(
         parse_model(Job),
         json=body,
         repeatable=True,
+    )
+
+
+def release_job(job_id: JobId, *, reason: str | None, attempt: int | None) -> ApiCall[Job]:
+    """``POST /v1/executor/jobs/{job_id}/release`` with a ``JobRelease`` body."""
+    body: dict[str, JsonValue] = {}
+    if reason is not None:
+        body["reason"] = reason
+    if attempt is not None:
+        body["attempt"] = attempt
+    # Repeatable when it names its attempt: the API answers a repeat with the job as it is.
+    return ApiCall(
+        "POST",
+        f"/v1/executor/jobs/{segment(job_id)}/release",
+        parse_model(Job),
+        json=body,
+        repeatable=attempt is not None,
     )
 
 

@@ -7,8 +7,10 @@ is the client's (``max_retries=None`` with the manifest's ``retry_seconds`` dead
 claim whose answer was lost is made good by adopting its orphans (``orphans``).
 
 On the first SIGTERM/SIGINT it stops claiming and lets running jobs finish within the
-shutdown grace; jobs still running then fail with ``executor_shutdown``. A second signal
-skips the rest of the grace.
+shutdown grace; jobs still running then are stopped and given back (released with reason
+``executor_shutdown``: pending again, ``attempt + 1``, for another executor). A second
+signal skips the rest of the grace. At start it cleans up after a predecessor that was
+killed (``leftovers``: its handlers' process groups and work directories).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from agnt_client import (
     PermissionDeniedError,
 )
 from agnt_executor.job_run import JobOutcome, JobRun, fit_reason
+from agnt_executor.leftovers import sweep_work_dirs
 from agnt_executor.logs import log_error, log_event, log_warning
 from agnt_executor.manifest import LoadedManifest
 from agnt_executor.orphans import find_orphans
@@ -103,6 +106,9 @@ class Executor:
         """Publish (unless told not to), serve jobs until a stop request, then drain."""
         agents = sorted(self.loaded.agents)
         log_event("executor_started", agents=agents, concurrency=self.concurrency)
+        swept = await asyncio.to_thread(sweep_work_dirs)
+        if swept:
+            log_event("work_dirs_swept", work_dirs=[str(path) for path in swept])
         watcher = asyncio.create_task(self._watch.run())
         try:
             if publish:
@@ -255,7 +261,7 @@ class Executor:
         await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _drain(self) -> None:
-        """Let running jobs finish within the grace; then stop them (``executor_shutdown``)."""
+        """Let running jobs finish within the grace; then stop them and give them back."""
         if not self._runs:
             return
         tasks = {task for _, task in self._runs.values()}

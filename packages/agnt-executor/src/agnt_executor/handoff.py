@@ -12,11 +12,14 @@ Exit codes:
 1  the API could not be reached or refused the key
 2  bad usage or an invalid manifest
 3  rejected by the agent's accept policy (the reason is on the job)
-4  failed (the handler failed, or SIGTERM stopped it: ``executor_shutdown``)
+4  failed (the handler failed)
 5  no such job visible to this executor key
 6  not claimable: not pending, taken by another executor, or its agent is
    not in the manifest
-7  called off while running: the buyer canceled it or its lease was lost
+7  called off while running: the buyer canceled it, its deadline passed, or
+   its lease was lost
+8  given back: SIGTERM stopped it (``executor_shutdown``); it is pending
+   again for another executor, or failed if that was its last attempt
 == =====================================================================
 """
 
@@ -54,13 +57,14 @@ class HandoffExit(IntEnum):
     NOT_FOUND = 5
     NOT_CLAIMABLE = 6
     CALLED_OFF = 7
+    RELEASED = 8
 
 
 _OUTCOME_EXIT = {
     JobOutcome.COMPLETED: HandoffExit.COMPLETED,
     JobOutcome.REJECTED: HandoffExit.REJECTED,
     JobOutcome.FAILED: HandoffExit.FAILED,
-    JobOutcome.SHUTDOWN: HandoffExit.FAILED,
+    JobOutcome.RELEASED: HandoffExit.RELEASED,
     JobOutcome.GONE: HandoffExit.CALLED_OFF,
 }
 

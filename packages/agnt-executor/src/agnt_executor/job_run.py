@@ -24,6 +24,7 @@ from agnt_client import (
     NotFoundError,
 )
 from agnt_executor.handlers import HandlerError, JobCanceled, JobContext
+from agnt_executor.leftovers import WORK_DIR_PREFIX, mark_work_dir
 from agnt_executor.log_forwarder import LogForwarder
 from agnt_executor.logs import log_error, log_event, log_warning
 from agnt_executor.manifest import ExecutorSettings, ServedAgent
@@ -31,6 +32,7 @@ from agnt_models import Job, JobStatus, check_result_names
 from agnt_models.common import MAX_REASON_CHARS
 
 SHUTDOWN_REASON = "executor_shutdown"
+"""Why a job is given back when the executor stops (``POST .../release``)."""
 DEFAULT_LEASE_SECONDS = 30.0
 MIN_HEARTBEAT_SECONDS = 0.2
 
@@ -41,8 +43,9 @@ class JobOutcome(StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
     FAILED = "failed"
-    SHUTDOWN = "shutdown"
-    """Failed with ``executor_shutdown``: the executor stopped before the handler finished."""
+    RELEASED = "released"
+    """Given back (``executor_shutdown``): the executor stopped before the handler finished;
+    the job is pending again for another executor (or failed after its last attempt)."""
     GONE = "gone"
     """Canceled by the buyer, or its lease ran out: no longer ours."""
 
@@ -79,8 +82,10 @@ class JobRun:
 
     ``decide()`` rejects it by the agent's policy or keeps it; ``execute()`` runs a kept job
     to a terminal status. ``call_off()`` stops the handler of a job that is no longer ours
-    (the executor's watch saw the buyer cancel it); ``stop_for_shutdown()`` stops it and
-    fails the job with ``executor_shutdown``.
+    (the executor's watch saw the buyer cancel it, its deadline passed, or it was
+    requeued); ``stop_for_shutdown()`` stops it and gives the job back (``release``) for
+    another executor. Every report names the job's ``attempt``, so a run that lost the job
+    is refused (409) instead of touching the job's next attempt.
     """
 
     def __init__(
@@ -96,6 +101,12 @@ class JobRun:
         self._shutdown = False
         self._gone_reason: str | None = None
         self._handler_done = False
+        self._attempt = job.attempt
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt of the job this run is (fixed at the claim)."""
+        return self._attempt
 
     @property
     def job_id(self) -> str:
@@ -111,7 +122,7 @@ class JobRun:
         """Report ``status`` (the client retries it); 404/409 raise ``JobGone``."""
         try:
             job = await self.client.report_status(
-                self.job.id, status, progress=progress, reason=reason
+                self.job.id, status, progress=progress, reason=reason, attempt=self.attempt
             )
         except (ConflictError, NotFoundError) as exc:
             raise JobGone(f"{exc.code or exc.status_code}: {exc.detail or exc}") from exc
@@ -163,8 +174,9 @@ class JobRun:
             self._log("job_gone", reason=str(exc))
             return JobOutcome.GONE
         self._log("job_running")
-        work_dir = Path(tempfile.mkdtemp(prefix=f"agnt-job-{self.job_id}-"))
+        work_dir = Path(tempfile.mkdtemp(prefix=f"{WORK_DIR_PREFIX}{self.job_id}-"))
         try:
+            mark_work_dir(work_dir, keep=self.settings.keep_work_dirs)
             return await self._execute_in(work_dir)
         finally:
             if self.settings.keep_work_dirs:
@@ -173,7 +185,7 @@ class JobRun:
                 shutil.rmtree(work_dir, ignore_errors=True)
 
     def stop_for_shutdown(self) -> None:
-        """Call the handler off because the executor is stopping."""
+        """Call the handler off because the executor is stopping; the job is given back."""
         self._shutdown = True
         if self._ctx is not None:
             self._ctx.request_cancel()
@@ -270,8 +282,8 @@ class JobRun:
 
     async def _fail(self, error: BaseException) -> JobOutcome:
         if self._shutdown:
-            reason, outcome = SHUTDOWN_REASON, JobOutcome.SHUTDOWN
-        elif isinstance(error, HandlerError | JobCanceled):
+            return await self.release(SHUTDOWN_REASON)
+        if isinstance(error, HandlerError | JobCanceled):
             reason, outcome = str(error), JobOutcome.FAILED
         else:
             reason, outcome = f"{type(error).__name__}: {error}", JobOutcome.FAILED
@@ -290,8 +302,22 @@ class JobRun:
         except AgntError as exc:
             log_warning("failure_not_reported", job_id=self.job_id, error=str(exc))
             return outcome
-        self._log("job_failed", reason=reason, shutdown=outcome is JobOutcome.SHUTDOWN)
+        self._log("job_failed", reason=reason)
         return outcome
+
+    async def release(self, reason: str) -> JobOutcome:
+        """Give the job back: pending again for another executor (or failed after its last
+        attempt). If the API cannot be reached, the lease will do the same."""
+        try:
+            job = await self.client.release_job(self.job.id, reason=reason, attempt=self.attempt)
+        except (ConflictError, NotFoundError) as exc:
+            self._log("job_gone", reason=f"{exc.code or exc.status_code}: {exc.detail or exc}")
+            return JobOutcome.GONE
+        except AgntError as exc:
+            log_warning("release_not_reported", job_id=self.job_id, error=str(exc))
+            return JobOutcome.RELEASED
+        self._log("job_released", reason=reason, status=job.status.value, attempt=job.attempt)
+        return JobOutcome.RELEASED
 
     async def _upload(self, output_dir: Path) -> JobOutcome:
         try:

@@ -10,6 +10,7 @@ from agnt_models.agents import (
     AgentSearchPage,
     AgentStats,
     AgentSummary,
+    JobTimeouts,
     Pricing,
     PricingModel,
     SearchSort,
@@ -59,11 +60,27 @@ from agnt_models.files import (
     result_name_key,
     result_name_problem,
 )
-from agnt_models.jobs import Job, JobCreate, JobPage, JobResult, ResultFile, StatusReport
+from agnt_models.jobs import (
+    MAX_TIMEOUT_SECONDS,
+    Job,
+    JobCreate,
+    JobPage,
+    JobRelease,
+    JobResult,
+    ResultFile,
+    StatusReport,
+)
 from agnt_models.keys import ApiKeyCreated, ApiKeyInfo, Health, Role
 from agnt_models.status import (
+    DEADLINE_EXCEEDED,
+    DEFAULT_MAX_ATTEMPTS,
+    EXECUTOR_RELEASED,
     EXECUTOR_REPORTABLE,
+    LEASE_EXPIRED,
     LEASED,
+    MAX_ATTEMPTS_LIMIT,
+    NOT_STARTED,
+    REQUEUABLE,
     TERMINAL,
     TRANSITIONS,
     JobStatus,
@@ -141,4 +158,14 @@ __all__ = [
     "sources_of",
     "AcceptRules",
     "ParamRule",
+    "DEADLINE_EXCEEDED",
+    "DEFAULT_MAX_ATTEMPTS",
+    "EXECUTOR_RELEASED",
+    "LEASE_EXPIRED",
+    "MAX_ATTEMPTS_LIMIT",
+    "MAX_TIMEOUT_SECONDS",
+    "NOT_STARTED",
+    "REQUEUABLE",
+    "JobRelease",
+    "JobTimeouts",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 from pydantic.types import UUID4
 
 from agnt_models.accept import AcceptRules
@@ -17,6 +17,8 @@ from agnt_models.common import (
     Tags,
     WireModel,
 )
+from agnt_models.jobs import TimeoutSeconds
+from agnt_models.status import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT
 
 
 class PricingModel(StrEnum):
@@ -41,6 +43,23 @@ Name = Annotated[
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS)]
 
 
+class JobTimeouts(WireModel):
+    """An agent's job deadlines (``AgentPublish.timeout_seconds``), seconds from the order.
+
+    ``default`` applies to an order without ``timeout_seconds``; an order asking for more
+    than ``max`` is refused (422). Null: no default deadline, no upper bound.
+    """
+
+    default: TimeoutSeconds | None = None
+    max: TimeoutSeconds | None = None
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> JobTimeouts:
+        if self.default is not None and self.max is not None and self.default > self.max:
+            raise ValueError("timeout_seconds.default is larger than timeout_seconds.max")
+        return self
+
+
 def _any_object_schema() -> JsonObject:
     return {"type": "object"}
 
@@ -62,6 +81,17 @@ class AgentPublish(WireModel):
     output_schema: JsonObject = Field(default_factory=dict)
     accept_rules: AcceptRules | None = Field(
         default=None, description="The executor's accept rules; null: none published."
+    )
+    timeout_seconds: JobTimeouts = Field(default_factory=JobTimeouts)
+    max_attempts: int = Field(
+        default=DEFAULT_MAX_ATTEMPTS,
+        ge=1,
+        le=MAX_ATTEMPTS_LIMIT,
+        description="Runs of a job before a lost lease or a release fails it.",
+    )
+    retry_on_failure: bool = Field(
+        default=False,
+        description="Requeue a job whose handler failed, while attempts are left.",
     )
 
 

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     ORDER_REFUSED = "order_refused"
     AGENT_UNPUBLISHED = "agent_unpublished"
+    STALE_ATTEMPT = "stale_attempt"
 
     @property
     def http_status(self) -> int:
@@ -73,6 +74,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.ORDER_REFUSED: 422,
     ErrorCode.AGENT_UNPUBLISHED: 409,
+    ErrorCode.STALE_ATTEMPT: 409,
 }
 
 _TITLES: dict[ErrorCode, str] = {
@@ -100,6 +102,7 @@ _TITLES: dict[ErrorCode, str] = {
     ErrorCode.SERVICE_UNAVAILABLE: "Service unavailable",
     ErrorCode.ORDER_REFUSED: "The agent's accept rules refuse this order",
     ErrorCode.AGENT_UNPUBLISHED: "Agent unpublished",
+    ErrorCode.STALE_ATTEMPT: "Report for an earlier attempt of the job",
 }
 
 

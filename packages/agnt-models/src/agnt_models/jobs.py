@@ -16,9 +16,21 @@ from agnt_models.common import (
     WireModel,
 )
 from agnt_models.events import WebhookTarget
-from agnt_models.status import EXECUTOR_REPORTABLE, JobStatus
+from agnt_models.status import DEFAULT_MAX_ATTEMPTS, EXECUTOR_REPORTABLE, JobStatus
 
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
+
+MAX_TIMEOUT_SECONDS = 30 * 86_400
+"""The longest a job may live (``timeout_seconds``): 30 days."""
+
+TimeoutSeconds = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=MAX_TIMEOUT_SECONDS,
+        description="Seconds from the order after which the job ends (deadline_exceeded).",
+    ),
+]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -29,6 +41,12 @@ class JobCreate(WireModel):
     prompt: Prompt
     params: JsonObject = Field(default_factory=dict)
     webhook: WebhookTarget | None = None
+    timeout_seconds: TimeoutSeconds | None = Field(
+        default=None,
+        description="End the job this many seconds after the order (default: the agent's "
+        "timeout_seconds.default; at most its timeout_seconds.max): canceled with reason "
+        "deadline_exceeded if it never started, failed if it was running.",
+    )
 
 
 class Job(WireModel):
@@ -58,6 +76,20 @@ class Job(WireModel):
     )
     warning: str | None = Field(
         default=None, description="On an order's answer: something the buyer should know."
+    )
+    attempt: int = Field(
+        default=1,
+        ge=1,
+        description="Which run of the job this is: 1, plus one per requeue (lease lost, "
+        "released by its executor, or a failure the agent retries).",
+    )
+    max_attempts: int = Field(
+        default=DEFAULT_MAX_ATTEMPTS,
+        ge=1,
+        description="After this many attempts a lost lease or a release fails the job.",
+    )
+    deadline_at: AwareDatetime | None = Field(
+        default=None, description="When the job ends if it has not (its timeout_seconds)."
     )
 
 
@@ -102,6 +134,13 @@ class StatusReport(WireModel):
     status: JobStatus
     progress: Progress | None = None
     reason: Reason | None = None
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        description="The attempt this report is about (``Job.attempt`` when claimed): a "
+        "report for an earlier attempt is refused (409 stale_attempt), so an executor that "
+        "lost the job cannot touch its next run.",
+    )
 
     @model_validator(mode="after")
     def _reportable(self) -> StatusReport:
@@ -109,3 +148,15 @@ class StatusReport(WireModel):
             allowed = ", ".join(sorted(s.value for s in EXECUTOR_REPORTABLE))
             raise ValueError(f"an executor may report only: {allowed}")
         return self
+
+
+class JobRelease(WireModel):
+    """Body of ``POST /v1/executor/jobs/{job_id}/release``: give a held job back.
+
+    The job goes back to ``pending`` with ``attempt + 1`` for another executor (or fails
+    with ``reason`` once it used its ``max_attempts``). ``attempt`` names the attempt given
+    back: repeating a release that happened answers 200 with the job as it is now.
+    """
+
+    reason: Reason | None = None
+    attempt: int | None = Field(default=None, ge=1)

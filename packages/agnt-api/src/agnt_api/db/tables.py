@@ -75,6 +75,11 @@ agents = sa.Table(
     sa.Column("unpublished_at", Timestamp, nullable=True),
     sa.Index(None, "name", "id"),
     sa.Index(None, "created_at", "id"),
+    # Job lifecycle (``AgentPublish.timeout_seconds``, ``max_attempts``, ``retry_on_failure``).
+    sa.Column("timeout_default_seconds", sa.Float(), nullable=True),
+    sa.Column("timeout_max_seconds", sa.Float(), nullable=True),
+    sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="3"),
+    sa.Column("retry_on_failure", sa.Boolean(), nullable=False, server_default=sa.false()),
 )
 
 agent_tags = sa.Table(
@@ -118,6 +123,23 @@ jobs = sa.Table(
         "id",
         postgresql_where=sa.text("status = 'pending'"),
         sqlite_where=sa.text("status = 'pending'"),
+    ),
+    # Attempts: 1, plus one per requeue; the agent's max_attempts and retry_on_failure as
+    # ordered (the reaper needs no join). deadline_at: created_at + timeout_seconds.
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="3"),
+    sa.Column("retry_on_failure", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("deadline_at", Timestamp, nullable=True),
+    # The reaper's deadline sweep: only open jobs that have a deadline.
+    sa.Index(
+        "ix_jobs_open_deadline_at",
+        "deadline_at",
+        postgresql_where=sa.text(
+            "deadline_at IS NOT NULL AND status IN ('pending', 'accepted', 'running')"
+        ),
+        sqlite_where=sa.text(
+            "deadline_at IS NOT NULL AND status IN ('pending', 'accepted', 'running')"
+        ),
     ),
 )
 

@@ -62,6 +62,10 @@ def publish_agent(
         "accept_rules": rules,
         # Publishing again brings an unpublished agent back.
         "unpublished_at": None,
+        "timeout_default_seconds": body.timeout_seconds.default,
+        "timeout_max_seconds": body.timeout_seconds.max,
+        "max_attempts": body.max_attempts,
+        "retry_on_failure": body.retry_on_failure,
     }
     created = False
     owner_id = _owner_of(connection, agent_id)

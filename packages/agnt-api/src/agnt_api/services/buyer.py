@@ -103,6 +103,7 @@ async def order_job(
             return earlier, False
         if target.unpublished:
             raise AgentUnpublished(f"agent {body.agent_id} was unpublished by its owner")
+        job_service.job_timeout(body, target)
         await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
         _check_accept_rules(target, body)
         try:

@@ -23,6 +23,7 @@ from agnt_models import (
     ClaimRequest,
     Job,
     JobPage,
+    JobRelease,
     JobStatus,
     JobWatch,
     LogBatch,
@@ -144,3 +145,8 @@ async def unpublish_agent(rt: Runtime, owner: Principal, agent_id: str) -> Agent
     """Hide the owner's agent and cancel its pending jobs (``agent_unpublished``)."""
     agent, _ = await rt.database.write(agent_service.unpublish_agent, owner, agent_id)
     return agent
+
+
+async def release_job(rt: Runtime, executor: Principal, job_id: uuid.UUID, body: JobRelease) -> Job:
+    """Give a held job back for another executor (or fail it after its last attempt)."""
+    return await rt.database.write(executor_queries.release, executor, job_id, body)

@@ -18,12 +18,19 @@ from agnt_api.notify import announce, job_topic
 from agnt_api.services.jobs import list_jobs
 from agnt_api.services.records import job_from_row
 from agnt_api.services.schemas import check_storable
-from agnt_api.services.transitions import apply_report, claim_pending, executor_scope
+from agnt_api.services.transitions import (
+    apply_report,
+    claim_pending,
+    executor_scope,
+    release_job,
+)
 from agnt_models import (
+    EXECUTOR_RELEASED,
     LEASED,
     ClaimRequest,
     Job,
     JobPage,
+    JobRelease,
     JobStatus,
     StatusReport,
     WatchedJobs,
@@ -120,6 +127,23 @@ def report(
         lease_seconds=lease_seconds,
         progress=report.progress,
         reason=report.reason,
+        attempt=report.attempt,
+    )
+    announce(connection, [job_topic(job.id)])
+    return job
+
+
+def release(
+    connection: sa.Connection, executor: Principal, job_id: uuid.UUID, body: JobRelease
+) -> Job:
+    """Give a held job back: requeued with ``attempt + 1``, or failed after its last attempt."""
+    check_storable("reason", body.reason)
+    job = release_job(
+        connection,
+        job_id,
+        executor_scope(executor),
+        reason=body.reason or EXECUTOR_RELEASED,
+        attempt=body.attempt,
     )
     announce(connection, [job_topic(job.id)])
     return job

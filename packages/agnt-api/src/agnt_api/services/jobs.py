@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,14 +14,23 @@ from sqlalchemy.exc import IntegrityError
 
 from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, idempotency_keys, jobs
-from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor
+from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor, ValidationFailed
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.events import append_event
 from agnt_api.services.records import as_utc, job_from_row, utc_now
 from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import buyer_scope, load_job, move_job
 from agnt_api.services.webhooks import store_webhook_target
-from agnt_models import Job, JobCreate, JobEventKind, JobPage, JobStatus
+from agnt_models import (
+    DEFAULT_MAX_ATTEMPTS,
+    FieldError,
+    Job,
+    JobCreate,
+    JobEventKind,
+    JobPage,
+    JobStatus,
+    JobTimeouts,
+)
 
 
 def request_digest(body: JobCreate) -> str:
@@ -40,6 +49,9 @@ class OrderTarget:
     accept_rules: dict[str, Any] | None = None
     unpublished: bool = False
     last_seen_at: datetime | None = None
+    timeouts: JobTimeouts = field(default_factory=JobTimeouts)
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_on_failure: bool = False
 
 
 class AgentChangedDuringOrder(Exception):
@@ -66,6 +78,10 @@ def read_order_target(
             agents.c.accept_rules,
             agents.c.unpublished_at,
             agents.c.last_seen_at,
+            agents.c.timeout_default_seconds,
+            agents.c.timeout_max_seconds,
+            agents.c.max_attempts,
+            agents.c.retry_on_failure,
         ).where(agents.c.id == body.agent_id)
     ).one_or_none()
     if agent is None:
@@ -77,11 +93,29 @@ def read_order_target(
         accept_rules=agent.accept_rules,
         unpublished=agent.unpublished_at is not None,
         last_seen_at=None if agent.last_seen_at is None else as_utc(agent.last_seen_at),
+        timeouts=JobTimeouts(default=agent.timeout_default_seconds, max=agent.timeout_max_seconds),
+        max_attempts=agent.max_attempts,
+        retry_on_failure=agent.retry_on_failure,
     )
     earlier = None
     if idempotency_key is not None:
         earlier = _earlier_job(connection, buyer, idempotency_key, request_digest(body))
     return target, earlier
+
+
+def job_timeout(body: JobCreate, target: OrderTarget) -> float | None:
+    """The order's timeout: its own or the agent's default; 422 past the agent's maximum."""
+    timeout = body.timeout_seconds
+    if timeout is None:
+        return target.timeouts.default
+    limit = target.timeouts.max
+    if limit is not None and timeout > limit:
+        message = f"at most {limit:g} seconds for agent {body.agent_id}"
+        raise ValidationFailed(
+            f"timeout_seconds: {message}",
+            errors=[FieldError(loc="timeout_seconds", message=message)],
+        )
+    return timeout
 
 
 def create_job(
@@ -114,6 +148,7 @@ def create_job(
             return earlier, False, target.owner_id
     now = utc_now()
     job_id = uuid.uuid4()
+    timeout = job_timeout(body, target)
     try:
         with connection.begin_nested():
             connection.execute(
@@ -127,6 +162,9 @@ def create_job(
                     progress=0,
                     created_at=now,
                     updated_at=now,
+                    max_attempts=target.max_attempts,
+                    retry_on_failure=target.retry_on_failure,
+                    deadline_at=None if timeout is None else now + timedelta(seconds=timeout),
                 )
             )
             if body.webhook is not None:

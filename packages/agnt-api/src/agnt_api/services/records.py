@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agnt_api.services.schemas import without_surrogates
-from agnt_models import Agent, AgentSummary, Job, JobStatus, Pricing
+from agnt_models import Agent, AgentSummary, Job, JobStatus, JobTimeouts, Pricing
 
 
 def utc_now() -> datetime:
@@ -48,6 +48,9 @@ def job_from_row(row: sa.Row[Any]) -> Job:
         completed_at=completed,
         lease_expires_at=_maybe_utc(row.lease_expires_at),
         duration_seconds=duration,
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        deadline_at=_maybe_utc(row.deadline_at),
     )
 
 
@@ -69,6 +72,11 @@ def agent_from_row(row: sa.Row[Any], online_after: datetime | None = None) -> Ag
         published=row.unpublished_at is None,
         online=_online(last_seen, online_after),
         last_seen_at=last_seen,
+        timeout_seconds=JobTimeouts(
+            default=row.timeout_default_seconds, max=row.timeout_max_seconds
+        ),
+        max_attempts=row.max_attempts,
+        retry_on_failure=row.retry_on_failure,
     )
 
 

@@ -14,10 +14,20 @@ import sqlalchemy as sa
 
 from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, jobs
-from agnt_api.errors import InvalidTransition, JobNotFound
+from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
+from agnt_api.notify import announce, owner_topic
 from agnt_api.services.events import append_event, append_progress, append_status_event
 from agnt_api.services.records import job_from_row, utc_now
-from agnt_models import LEASED, TERMINAL, Job, JobEventKind, JobStatus, Role, sources_of
+from agnt_models import (
+    LEASED,
+    REQUEUABLE,
+    TERMINAL,
+    Job,
+    JobEventKind,
+    JobStatus,
+    Role,
+    sources_of,
+)
 
 
 def buyer_scope(principal: Principal) -> sa.ColumnElement[bool]:
@@ -86,6 +96,7 @@ def apply_report(
     lease_seconds: float,
     progress: int | None = None,
     reason: str | None = None,
+    attempt: int | None = None,
 ) -> Job:
     """An executor's report: move the job to ``target``, or repeat the current status.
 
@@ -93,12 +104,166 @@ def apply_report(
     answer may have been lost): on a leased job it renews the lease (and sets the
     progress), on an ended one it answers the job as it is. Anything else that the
     transition table refuses is ``InvalidTransition``. A progress value is appended to the
-    job's log as a (coalesced) ``progress`` event.
+    job's log as a (coalesced) ``progress`` event. With ``attempt``, a job now on another
+    attempt is ``StaleAttempt``. A ``failed`` report on a job whose agent retries failures
+    requeues it while attempts are left (the answer is the pending job).
     """
-    job = _apply_report(connection, job_id, target, scope, lease_seconds, progress, reason)
+    fenced = scope if attempt is None else sa.and_(scope, jobs.c.attempt == attempt)
+    try:
+        if target is JobStatus.FAILED:
+            retried = _requeue_failure(connection, job_id, fenced, reason)
+            if retried is not None:
+                return retried
+        job = _apply_report(connection, job_id, target, fenced, lease_seconds, progress, reason)
+    except (InvalidTransition, JobNotFound):
+        if attempt is not None:
+            current = load_job(connection, job_id, scope)
+            if current.attempt != attempt:
+                raise StaleAttempt(
+                    f"job {job_id} is on attempt {current.attempt}; this report is for "
+                    f"attempt {attempt}, which lost the job"
+                ) from None
+        raise
     if progress is not None and job.status in LEASED:
         append_progress(connection, job.id, progress)
     return job
+
+
+def _requeue_failure(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    scope: sa.ColumnElement[bool],
+    reason: str | None,
+) -> Job | None:
+    """Requeue a held job whose agent retries failures, if attempts are left; else None."""
+    requeued = requeue_where(
+        connection,
+        sa.and_(
+            jobs.c.id == job_id,
+            scope,
+            jobs.c.status.in_([status.value for status in LEASED]),
+            jobs.c.retry_on_failure == sa.true(),
+        ),
+        reason or "handler failed",
+    )
+    return requeued[0] if requeued else None
+
+
+def requeue_where(
+    connection: sa.Connection, condition: sa.ColumnElement[bool], reason: str
+) -> list[Job]:
+    """Put the held jobs matching ``condition`` that have attempts left back to ``pending``.
+
+    One conditional UPDATE (``attempt + 1``, lease and start cleared, ``reason`` kept as
+    the decision reason): of racing callers (reapers on several replicas, a release and a
+    reaper) each job is requeued once. Appends a ``requeued`` event per job and wakes the
+    owners' claim long-polls.
+    """
+    now = utc_now()
+    rows = connection.execute(
+        jobs.update()
+        .where(
+            condition,
+            jobs.c.status.in_([status.value for status in REQUEUABLE]),
+            jobs.c.attempt < jobs.c.max_attempts,
+        )
+        .values(
+            status=JobStatus.PENDING.value,
+            attempt=jobs.c.attempt + 1,
+            decision_reason=reason,
+            lease_expires_at=None,
+            started_at=None,
+            progress=0,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    ).all()
+    requeued = [job_from_row(row) for row in rows]
+    for job in requeued:
+        append_status_event(connection, job.id, JobStatus.PENDING, reason, {"attempt": job.attempt})
+    wake_owners(connection, {job.agent_id for job in requeued})
+    return requeued
+
+
+def end_where(
+    connection: sa.Connection,
+    condition: sa.ColumnElement[bool],
+    target: JobStatus,
+    reason: str,
+) -> list[Job]:
+    """Move every job matching ``condition`` that may enter ``target`` (terminal) to it.
+
+    One conditional UPDATE, so racing callers end each job once; a status event per job.
+    """
+    now = utc_now()
+    rows = connection.execute(
+        jobs.update()
+        .where(condition, jobs.c.status.in_([status.value for status in sources_of(target)]))
+        .values(
+            status=target.value,
+            decision_reason=reason,
+            lease_expires_at=None,
+            completed_at=now,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    ).all()
+    ended = [job_from_row(row) for row in rows]
+    for job in ended:
+        append_status_event(connection, job.id, target, reason, {"attempt": job.attempt})
+    return ended
+
+
+def wake_owners(connection: sa.Connection, agent_ids: set[str]) -> None:
+    """Wake the claim long-polls of the executors owning ``agent_ids`` (jobs to take)."""
+    if not agent_ids:
+        return
+    owners = connection.execute(
+        sa.select(agents.c.owner_id).where(agents.c.id.in_(sorted(agent_ids))).distinct()
+    ).scalars()
+    announce(connection, [owner_topic(owner) for owner in owners])
+
+
+def release_job(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    scope: sa.ColumnElement[bool],
+    *,
+    reason: str,
+    attempt: int | None,
+) -> Job:
+    """An executor gives a held job back: ``pending`` with ``attempt + 1``, or ``failed``
+    with ``reason`` when it used its last attempt.
+
+    Idempotent: when ``attempt`` was released already (the job moved on to a later
+    attempt, or failed with this reason on it), the job is answered as it is. A job that
+    is not held (pending, ended otherwise) is ``InvalidTransition``.
+    """
+    fenced = scope if attempt is None else sa.and_(scope, jobs.c.attempt == attempt)
+    held = sa.and_(jobs.c.id == job_id, fenced)
+    requeued = requeue_where(connection, held, reason)
+    if requeued:
+        return requeued[0]
+    exhausted = end_where(
+        connection,
+        sa.and_(held, jobs.c.attempt >= jobs.c.max_attempts),
+        JobStatus.FAILED,
+        reason,
+    )
+    if exhausted:
+        return exhausted[0]
+    current = load_job(connection, job_id, scope)
+    if attempt is not None and current.attempt > attempt:
+        return current
+    if (
+        attempt is not None
+        and current.status is JobStatus.FAILED
+        and current.decision_reason == reason
+    ):
+        return current
+    raise InvalidTransition(
+        f"job {job_id} is {current.status.value}; only an accepted or running job can be released"
+    )
 
 
 def _apply_report(

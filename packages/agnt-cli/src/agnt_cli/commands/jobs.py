@@ -84,6 +84,15 @@ def order(
     ] = None,
     wait: WaitOption = False,
     timeout: TimeoutOption = None,
+    timeout_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout-seconds",
+            metavar="SECONDS",
+            help="End the job this long after the order (reason deadline_exceeded); default "
+            "and maximum are the agent's.",
+        ),
+    ] = None,
 ) -> None:
     """Order a job from an agent; prints the Job (its final state with --wait).
 
@@ -96,6 +105,8 @@ def order(
     if prompt_file == STDIN and params_file == STDIN:
         raise usage_error("only one of --prompt-file and --params-file can read stdin")
     check_wait_timeout(wait, timeout)
+    if timeout_seconds is not None and not timeout_seconds > 0:
+        raise usage_error("--timeout-seconds must be more than 0", "invalid_timeout")
     text = prompt if prompt is not None else read_text_input(str(prompt_file), "--prompt-file")
     base = None
     if params_file is not None:
@@ -104,7 +115,12 @@ def order(
     target = webhook_target(webhook, webhook_event)
     with open_client(ctx) as client:
         job = client.create_job(
-            agent_id, text, params, idempotency_key=idempotency_key, webhook=target
+            agent_id,
+            text,
+            params,
+            idempotency_key=idempotency_key,
+            webhook=target,
+            timeout_seconds=timeout_seconds,
         )
         if wait:
             announce_created(str(job.id))

@@ -38,8 +38,10 @@ from pydantic import (
     model_validator,
 )
 
+from agnt_executor import supervisor
 from agnt_executor.handlers.base import HandlerError, JobCanceled, JobContext
 from agnt_executor.handlers.environment import EnvironmentSettings, child_environment
+from agnt_executor.leftovers import record_process_group
 from agnt_executor.masking import SecretMasker
 from agnt_models.common import MAX_REASON_CHARS
 
@@ -133,7 +135,11 @@ def _as_argument(value: JsonValue) -> str:
 
 
 class CommandHandler:
-    """Runs ``settings.argv`` as a child process per job (its own process group)."""
+    """Runs ``settings.argv`` as a child process per job (its own process group).
+
+    On Linux the group's leader is ``agnt_executor.supervisor``, so the command dies with
+    the executor even when the executor is SIGKILLed.
+    """
 
     def __init__(self, settings: CommandSettings, base_dir: Path) -> None:
         """``base_dir`` resolves a relative program path like ``./bin/agent``."""
@@ -183,23 +189,34 @@ class CommandHandler:
     async def run(self, ctx: JobContext) -> None:
         """Run the command to its end; non-zero exit, time-out or cancel raise."""
         argv = self.render_argv(ctx)
+        environment = self.job_environment(ctx)
+        spawned = argv
+        if supervisor.available():
+            # The supervisor reports a missing program only as an exit status: check first.
+            if shutil.which(argv[0], path=environment.get("PATH", os.defpath)) is None:
+                raise HandlerError(f"cannot start command '{argv[0]}': not found or not executable")
+            spawned = supervisor.supervised_argv(
+                argv, grace=self.settings.kill_grace_seconds, work_dir=str(ctx.work_dir)
+            )
         stdout_path = _stream_path(ctx, self.settings.stdout_file, ".stdout")
         stderr_path = _stream_path(ctx, self.settings.stderr_file, ".stderr")
         with stdout_path.open("wb") as stdout_file:
             try:
                 process = await asyncio.create_subprocess_exec(
-                    *argv,
+                    *spawned,
                     stdin=asyncio.subprocess.PIPE
                     if self.settings.stdin == "prompt"
                     else asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.PIPE if self.settings.stream_stdout else stdout_file,
                     stderr=asyncio.subprocess.PIPE,
                     cwd=ctx.work_dir,
-                    env=self.job_environment(ctx),
+                    env=environment,
                     start_new_session=True,  # its own group: a cancel reaches grandchildren too
                 )
             except OSError as exc:
                 raise HandlerError(f"cannot start command '{argv[0]}': {exc.strerror}") from exc
+        # For the next executor start, should this one die without its supervisor's help.
+        record_process_group(ctx.work_dir, process.pid)
         try:
             await self._supervise(process, ctx, stderr_path, stdout_path)
         finally:

@@ -22,6 +22,7 @@ from agnt_models import (
     ClaimRequest,
     Job,
     JobPage,
+    JobRelease,
     JobStatus,
     JobWatch,
     LogBatch,
@@ -168,3 +169,14 @@ async def complete_job(
     return await results.complete_job(
         rt, caller, job_id, iter_file_uploads(request), idempotency_key
     )
+
+
+@router.post("/jobs/{job_id}/release", response_model=Job)
+async def release_job(rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, body: JobRelease) -> Job:
+    """Give a held (accepted or running) job back, e.g. on shutdown.
+
+    It goes back to ``pending`` with ``attempt + 1`` for another executor, or fails with
+    the reason once it used the agent's ``max_attempts``. Name the ``attempt`` given back:
+    repeating a release that happened answers 200 with the job as it is now.
+    """
+    return await dispatch.release_job(rt, caller, job_id, body)
