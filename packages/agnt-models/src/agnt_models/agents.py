@@ -16,6 +16,7 @@ from agnt_models.common import (
     Tags,
     WireModel,
 )
+from agnt_models.inputs import InputFilesRule
 
 
 class PricingModel(StrEnum):
@@ -57,6 +58,10 @@ class AgentPublish(WireModel):
     pricing: Pricing = Field(default_factory=Pricing)
     input_schema: JsonObject = Field(default_factory=_any_object_schema)
     output_schema: JsonObject = Field(default_factory=dict)
+    input_files: InputFilesRule | None = Field(
+        default=None,
+        description="The input files a job may carry; null: no rule (the API's limits only).",
+    )
 
 
 class Agent(AgentPublish):

@@ -34,6 +34,11 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    INPUT_FILE_NOT_FOUND = "input_file_not_found"
+    INPUT_FILE_IN_USE = "input_file_in_use"
+    INPUT_TOO_LARGE = "input_too_large"
+    TOO_MANY_INPUT_FILES = "too_many_input_files"
+    INPUT_FILES_NOT_ACCEPTED = "input_files_not_accepted"
 
     @property
     def http_status(self) -> int:
@@ -69,6 +74,11 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.INPUT_FILE_NOT_FOUND: 404,
+    ErrorCode.INPUT_FILE_IN_USE: 409,
+    ErrorCode.INPUT_TOO_LARGE: 413,
+    ErrorCode.TOO_MANY_INPUT_FILES: 413,
+    ErrorCode.INPUT_FILES_NOT_ACCEPTED: 422,
 }
 
 _TITLES: dict[ErrorCode, str] = {
@@ -94,6 +104,11 @@ _TITLES: dict[ErrorCode, str] = {
     ErrorCode.RATE_LIMITED: "Too many requests",
     ErrorCode.INTERNAL_ERROR: "Internal error",
     ErrorCode.SERVICE_UNAVAILABLE: "Service unavailable",
+    ErrorCode.INPUT_FILE_NOT_FOUND: "Input file not found",
+    ErrorCode.INPUT_FILE_IN_USE: "Input file in use by a job",
+    ErrorCode.INPUT_TOO_LARGE: "Input file too large",
+    ErrorCode.TOO_MANY_INPUT_FILES: "Too many input files",
+    ErrorCode.INPUT_FILES_NOT_ACCEPTED: "Input files not accepted by the agent",
 }
 
 

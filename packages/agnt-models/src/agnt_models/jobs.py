@@ -16,6 +16,7 @@ from agnt_models.common import (
     WireModel,
 )
 from agnt_models.events import WebhookTarget
+from agnt_models.inputs import InputRef
 from agnt_models.status import EXECUTOR_REPORTABLE, JobStatus
 
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
@@ -29,6 +30,9 @@ class JobCreate(WireModel):
     prompt: Prompt
     params: JsonObject = Field(default_factory=dict)
     webhook: WebhookTarget | None = None
+    inputs: list[InputRef] = Field(
+        default_factory=list, description="Uploaded input files (POST /v1/files) the job gets."
+    )
 
 
 class Job(WireModel):

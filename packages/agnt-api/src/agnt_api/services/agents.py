@@ -52,6 +52,9 @@ def publish_agent(
         "input_schema": body.input_schema,
         "output_schema": body.output_schema,
         "updated_at": now,
+        "input_files": None
+        if body.input_files is None
+        else body.input_files.model_dump(mode="json"),
     }
     created = False
     owner_id = _owner_of(connection, agent_id)

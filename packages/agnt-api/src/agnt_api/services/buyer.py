@@ -15,6 +15,7 @@ from agnt_api.notify import announce, job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services import events as event_service
+from agnt_api.services import input_files
 from agnt_api.services import jobs as job_service
 from agnt_api.services.schemas import ParamsLimits, validate_params
 from agnt_api.services.transitions import buyer_scope
@@ -86,6 +87,14 @@ async def order_job(
         )
         if earlier is not None:
             return earlier, False
+        await rt.database.run(
+            input_files.check_order_inputs,
+            buyer,
+            body.agent_id,
+            body.inputs,
+            max_files=rt.settings.max_input_files,
+            max_bytes=rt.settings.max_input_bytes,
+        )
         await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
         try:
             return await rt.database.write(_create_job, buyer, body, idempotency_key, target)
