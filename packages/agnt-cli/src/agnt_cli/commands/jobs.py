@@ -16,6 +16,7 @@ from agnt_cli.commands.inputs import (
     check_job_id,
     check_wait_timeout,
     complete_job_status,
+    input_files,
     parse_job_status,
     read_text_input,
 )
@@ -84,17 +85,30 @@ def order(
     ] = None,
     wait: WaitOption = False,
     timeout: TimeoutOption = None,
+    file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="PATH",
+            help="An input file for the job (repeatable; - reads stdin, named 'stdin'). "
+            "A missing file exits 2 (invalid_file); one over the API's limit exits 2 "
+            "(input_too_large).",
+        ),
+    ] = None,
 ) -> None:
     """Order a job from an agent; prints the Job (its final state with --wait).
 
     With --wait, {"created": JOB_ID} goes to stderr at once, and the job's last known state
-    reaches stdout however the wait ends.
+    reaches stdout however the wait ends. Each --file is uploaded first and becomes one
+    of the job's input files, under its base name.
     """
     if (prompt is None) == (prompt_file is None):
         raise usage_error("give exactly one of --prompt or --prompt-file", "missing_prompt")
     if prompt_file == STDIN and params_file == STDIN:
         raise usage_error("only one of --prompt-file and --params-file can read stdin")
     check_wait_timeout(wait, timeout)
+    inputs = input_files(file or [], stdin_taken=STDIN in (prompt_file, params_file))
     text = prompt if prompt is not None else read_text_input(str(prompt_file), "--prompt-file")
     base = None
     if params_file is not None:
@@ -103,7 +117,7 @@ def order(
     target = webhook_target(webhook, webhook_event)
     with open_client(ctx) as client:
         job = client.create_job(
-            agent_id, text, params, idempotency_key=idempotency_key, webhook=target
+            agent_id, text, params, idempotency_key=idempotency_key, webhook=target, files=inputs
         )
         if wait:
             announce_created(str(job.id))
