@@ -93,7 +93,10 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
         # this only stops a body that no route would read.
         if path == "/v1/files":
             return inputs.upload_body_limit(settings) + MULTIPART_OVERHEAD_BYTES
-        if path == "/v1/jobs" and content_type.lower().startswith("multipart/form-data"):
+        multipart = content_type.lower().startswith("multipart/form-data")
+        if multipart and path.startswith("/agents/") and path.endswith("/order"):
+            return inputs.order_body_limit(settings) + MULTIPART_OVERHEAD_BYTES  # web order form
+        if path == "/v1/jobs" and multipart:
             return inputs.order_body_limit(settings) + MULTIPART_OVERHEAD_BYTES
         return settings.max_body_bytes
 

@@ -25,8 +25,8 @@ class InputsGone(Exception):
 
 
 async def fetch_inputs(client: AsyncClient, job_id: str, input_dir: Path) -> list[Path]:
-    """Download every input of the job into ``input_dir`` (created); their paths in order."""
-    input_dir.mkdir(parents=True, exist_ok=True)
+    """Download every input of the job into ``input_dir`` (created, even with no inputs);
+    their paths in order."""
     try:
         files = await client.download_inputs(job_id, input_dir, as_executor=True)
     except ChecksumMismatchError as exc:
