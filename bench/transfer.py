@@ -2,7 +2,9 @@
 
 For each backend and size: the executor uploads the file with ``agnt_client``
 (``complete_job``, streamed from disk) and the buyer downloads it (``download_result``,
-streamed to disk and sha256-verified). The baseline in the same run is ``cp`` of the same
+streamed to disk and sha256-verified). Input-file rows: the buyer uploads the file as a
+job's input (``upload_file``, ``POST /v1/files``) and the executor holding the job
+downloads it (``download_inputs``, sha256-verified). The baseline in the same run is ``cp`` of the same
 file plus an fsync of the copy (the file backend fsyncs too). The API's resident memory
 is sampled every 5 ms: the extra over its idle RSS should stay flat as the file grows.
 With S3 the download goes straight to the bucket through a presigned URL, so the API is
@@ -39,6 +41,7 @@ from harness import (
 )
 
 from agnt_client import Client
+from agnt_models import InputRef
 
 AGENT_ID = "bench-transfer"
 MB = 1_000_000
@@ -178,6 +181,43 @@ def transfer(server: ApiServer, backend: str, source: Path, downloads: Path) -> 
     )
 
 
+def input_transfer(server: ApiServer, backend: str, source: Path, downloads: Path) -> Transfer:
+    """Upload ``source`` as an input file, order a job with it, and fetch it as its executor."""
+    keys = server.deployment.keys
+    size = source.stat().st_size
+    with (
+        PeakMemory(server.pid) as memory,
+        Client(server.url, keys.executor, timeout=600, max_retries=0) as executor,
+        Client(server.url, keys.buyer, timeout=600, max_retries=0) as buyer,
+    ):
+        buyer.get_agent(AGENT_ID)  # warm: both connections open, the routes imported
+        executor.list_executor_jobs()
+        idle = memory.reset()
+        started = time.perf_counter()
+        uploaded = buyer.upload_file(source)
+        upload = time.perf_counter() - started
+        upload_peak = memory.peak
+        job = buyer.create_job(AGENT_ID, f"input {size}", inputs=[InputRef(file_id=uploaded.id)])
+        executor.claim_jobs(job_ids=[job.id])
+        memory.reset()
+        started = time.perf_counter()
+        (downloaded,) = executor.download_inputs(job.id, downloads, as_executor=True)
+        download = time.perf_counter() - started
+        download_peak = memory.peak
+    assert downloaded.size == size
+    downloaded.path.unlink()
+    return Transfer(
+        f"{backend}, input",
+        size,
+        upload,
+        download,
+        copy_seconds(source, downloads / "cp-copy"),
+        idle,
+        upload_peak,
+        download_peak,
+    )
+
+
 @contextlib.contextmanager
 def s3_bucket() -> Iterator[tuple[str, str]]:
     """A fresh bucket on the test S3 server, emptied and removed afterwards."""
@@ -209,7 +249,9 @@ def run_backend(
     keys = deployment.prepare()
     with deployment.server() as server:
         publish_agent(server.url, keys, AGENT_ID)
-        return [transfer(server, name, source, downloads) for source in sources]
+        results = [transfer(server, name, source, downloads) for source in sources]
+        results += [input_transfer(server, name, source, downloads) for source in sources]
+        return results
 
 
 def main() -> None:
@@ -221,7 +263,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes_mb = args.sizes_mb or ("8,32" if args.quick else "256,1000")
     sizes = [int(float(size) * MB) for size in sizes_mb.split(",")]
-    limits = {"AGNT_MAX_UPLOAD_BYTES": str(max(sizes) * 2)}
+    limits = {
+        "AGNT_MAX_UPLOAD_BYTES": str(max(sizes) * 2),
+        "AGNT_MAX_INPUT_BYTES": str(max(sizes) * 2),
+    }
     results: list[Transfer] = []
     with tempfile.TemporaryDirectory(prefix="agnt-bench-transfer-") as tmp:
         work = Path(tmp)
@@ -253,7 +298,7 @@ def main() -> None:
             "backend",
             "file",
             "upload MB/s",
-            "download MB/s",
+            "download MB/s (input: executor)",
             "cp + fsync MB/s",
             "API idle RSS",
             "peak extra, upload",

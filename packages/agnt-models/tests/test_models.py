@@ -124,6 +124,21 @@ SAMPLES: list[BaseModel] = [
     m.WebhookDeliveryPage(items=[]),
     m.WebhookSecret(secret="whsec_abc", created_at=NOW),
     m.WatchedJobs(items=[_job(status=m.JobStatus.CANCELED)], missing=[uuid.uuid4()]),
+    m.InputFile(
+        id=uuid.uuid4(),
+        name="data.csv",
+        size=3,
+        sha256="0" * 64,
+        media_type="text/csv",
+        created_at=NOW,
+        expires_at=NOW,
+    ),
+    m.InputRef(file_id=uuid.uuid4(), name="table.csv"),
+    m.InputFilesRule(min=1, max=2, media_types=["image/*", "application/pdf"]),
+    m.JobInput(
+        name="a.csv", size=1, sha256="0" * 64, media_type="text/csv", download_url="https://x/a"
+    ),
+    m.JobInputs(job_id=JOB_ID, files=[]),
 ]
 
 

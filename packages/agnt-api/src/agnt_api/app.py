@@ -31,9 +31,10 @@ from agnt_api.api.problems import (
     problem_response,
     problem_responses,
 )
-from agnt_api.api.routes import agents, executor, files, health, jobs, webhooks
+from agnt_api.api.routes import agents, executor, files, health, inputs, jobs, webhooks
 from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
+from agnt_api.services.input_files import MULTIPART_OVERHEAD_BYTES
 from agnt_api.services.leases import run_reaper
 from agnt_api.services.webhook_delivery import run_webhook_deliveries
 from agnt_api.settings import Settings, load_settings
@@ -85,9 +86,18 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     app.state.settings = settings
     install_problem_handlers(app)
 
-    def body_limit(path: str) -> int:
+    def body_limit(path: str, content_type: str) -> int:
         if path.startswith("/v1/executor/jobs/") and path.endswith(_UPLOAD_PATH_SUFFIX):
             return settings.max_upload_bytes
+        # Input uploads: the routes bound each part themselves (with input_too_large);
+        # this only stops a body that no route would read.
+        if path == "/v1/files":
+            return inputs.upload_body_limit(settings) + MULTIPART_OVERHEAD_BYTES
+        multipart = content_type.lower().startswith("multipart/form-data")
+        if multipart and path.startswith("/agents/") and path.endswith("/order"):
+            return inputs.order_body_limit(settings) + MULTIPART_OVERHEAD_BYTES  # web order form
+        if path == "/v1/jobs" and multipart:
+            return inputs.order_body_limit(settings) + MULTIPART_OVERHEAD_BYTES
         return settings.max_body_bytes
 
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)
@@ -96,7 +106,10 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     install_docs(app)
     errors = problem_responses(*API_ERROR_STATUSES)
     app.include_router(agents.router, responses=errors)
+    # Before the jobs router: it takes only multipart POST /v1/jobs, the JSON one stays there.
+    app.include_router(inputs.multipart_orders, responses=errors)
     app.include_router(jobs.router, responses=errors)
+    app.include_router(inputs.router, responses=errors)
     app.include_router(webhooks.router, responses=errors)
     app.include_router(files.router, responses=errors | problem_responses(416))
     app.include_router(executor.router, responses=errors | problem_responses(415))

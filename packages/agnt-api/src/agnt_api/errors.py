@@ -144,3 +144,33 @@ class StaleAttempt(ApiError):
     """A report names an earlier attempt of the job: that run lost it (lease, release)."""
 
     code = ErrorCode.STALE_ATTEMPT
+
+
+class InputFileNotFound(ApiError):
+    """No input file with that id that the caller owns (or the job has no input of that name)."""
+
+    code = ErrorCode.INPUT_FILE_NOT_FOUND
+
+
+class InputFileInUse(ApiError):
+    """The input file belongs to a job now; it lives as long as the job."""
+
+    code = ErrorCode.INPUT_FILE_IN_USE
+
+
+class InputTooLarge(ApiError):
+    """An input file, or an order's inputs together, exceed ``AGNT_MAX_INPUT_BYTES``."""
+
+    code = ErrorCode.INPUT_TOO_LARGE
+
+
+class TooManyInputFiles(ApiError):
+    """An order carries more than ``AGNT_MAX_INPUT_FILES`` input files."""
+
+    code = ErrorCode.TOO_MANY_INPUT_FILES
+
+
+class InputFilesNotAccepted(ApiError):
+    """The order's input files break the agent's ``input_files`` rule (count, media types)."""
+
+    code = ErrorCode.INPUT_FILES_NOT_ACCEPTED

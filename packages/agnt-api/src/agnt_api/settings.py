@@ -153,6 +153,17 @@ class Settings(BaseSettings):
     webhook_workers: bool = Field(
         default=True, description="false: this process delivers no webhooks."
     )
+    max_input_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        gt=0,
+        description="Largest input file, and largest sum of one order's input files.",
+    )
+    max_input_files: int = Field(default=20, gt=0, le=1_000, description="Most inputs per order.")
+    input_file_ttl_seconds: float = Field(
+        default=86_400,
+        gt=0,
+        description="An uploaded input file no job uses is deleted after this.",
+    )
 
     @field_validator("database_url")
     @classmethod

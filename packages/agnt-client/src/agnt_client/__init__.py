@@ -32,6 +32,7 @@ from agnt_client.errors import (
     UnsafeFileNameError,
     WaitTimeoutError,
 )
+from agnt_client.inputs import InputSource
 from agnt_client.options import ClientOptions
 from agnt_client.retries import RetryPolicy
 from agnt_client.uploads import UploadSource
@@ -62,6 +63,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UnsafeFileNameError",
     "UploadSource",
+    "InputSource",
     "JobFailedError",
     "WaitTimeoutError",
     "__version__",

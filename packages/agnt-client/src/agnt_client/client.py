@@ -16,6 +16,7 @@ from agnt_client import endpoints
 from agnt_client.downloads import DownloadedFile, PartialDownload, ResultDownload
 from agnt_client.endpoints import ApiCall, JobId
 from agnt_client.errors import AgntError, APIStatusError, WaitTimeoutError
+from agnt_client.inputs import InputSource, as_result_file, upload_sources
 from agnt_client.options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -44,9 +45,12 @@ from agnt_models import (
     AgentStats,
     AgentSummary,
     Health,
+    InputFile,
+    InputRef,
     Job,
     JobEvent,
     JobEventPage,
+    JobInputs,
     JobPage,
     JobResult,
     JobStatus,
@@ -269,13 +273,21 @@ class Client:
         webhook: WebhookTarget | None = None,
         prefer_wait: float | None = None,
         timeout_seconds: float | None = None,
+        files: Sequence[InputSource] = (),
+        inputs: Sequence[InputRef] = (),
     ) -> Job:
         """Order a job. Safe to retry: without ``idempotency_key`` one is generated per call.
 
         ``webhook`` has the job's events delivered to a URL; ``prefer_wait`` (seconds, at
         most 60) asks the API to answer only when the job ended or that time passed;
         ``timeout_seconds`` ends the job that long after the order (``deadline_exceeded``).
+        ``files`` are uploaded first (``upload_file``) and become the job's inputs after
+        ``inputs`` (files uploaded before, by id).
         """
+        refs = [*inputs]
+        for source in files:
+            uploaded = self.upload_file(source)
+            refs.append(InputRef(file_id=uploaded.id))
         return self._send(
             endpoints.create_job(
                 agent_id,
@@ -285,8 +297,53 @@ class Client:
                 webhook=webhook,
                 prefer_wait=prefer_wait,
                 timeout_seconds=timeout_seconds,
+                inputs=refs,
             )
         )
+
+    def upload_file(self, source: InputSource) -> InputFile:
+        """Upload one input file (streamed; bytes and file objects spooled first).
+
+        A path is sent under its own name; ``(name, path | bytes | file object)`` under
+        ``name``. Orders use it by id (``inputs=``) until it expires, a day after upload
+        when no job uses it.
+        """
+        with upload_sources([source]) as [ready]:
+            return self._send(endpoints.upload_file(ready))
+
+    def get_file(self, file_id: JobId) -> InputFile:
+        """An input file you uploaded: name, size, sha256, media type, expiry."""
+        return self._send(endpoints.get_file(file_id))
+
+    def delete_file(self, file_id: JobId) -> None:
+        """Delete an input file no job uses."""
+        self._send(endpoints.delete_file(file_id))
+
+    def job_inputs(self, job_id: JobId, *, as_executor: bool = False) -> JobInputs:
+        """A job's input files with download URLs (``as_executor``: the executor's route)."""
+        return self._send(endpoints.job_inputs(job_id, as_executor=as_executor))
+
+    def download_inputs(
+        self,
+        job_id: JobId,
+        dest_dir: str | PathLike[str],
+        *,
+        as_executor: bool = False,
+        overwrite: bool = False,
+    ) -> list[DownloadedFile]:
+        """Download a job's input files into ``dest_dir``: verified (size, sha256), all or
+        nothing, like ``download_result``; ``ChecksumMismatchError`` on a corrupt file."""
+        listed = self.job_inputs(job_id, as_executor=as_executor)
+        entries = [as_result_file(entry) for entry in listed.files]
+        plan = ResultDownload(entries, Path(dest_dir), overwrite=overwrite)
+        try:
+            for entry, path in plan.todo:
+                partial = plan.start(entry, path)
+                self._download_file(partial, entry.download_url)
+                plan.verify(partial)
+            return plan.commit()
+        finally:
+            plan.discard()
 
     def run(
         self,
@@ -298,6 +355,7 @@ class Client:
         webhook: WebhookTarget | None = None,
         idempotency_key: str | None = None,
         timeout_seconds: float | None = None,
+        files: Sequence[InputSource] = (),
     ) -> Job:
         """Order a job and wait for its end: the completed job, or ``JobFailedError``.
 
@@ -313,6 +371,7 @@ class Client:
             webhook=webhook,
             prefer_wait=prefer_wait_for(timeout),
             timeout_seconds=timeout_seconds,
+            files=files,
         )
         job = self._wait_from(job, timeout, None, started)
         return run_outcome(job)

@@ -29,8 +29,11 @@ from agnt_models import (
     AgentStats,
     ClaimedJobs,
     Health,
+    InputFile,
+    InputRef,
     Job,
     JobEventPage,
+    JobInputs,
     JobPage,
     JobResult,
     JobStatus,
@@ -171,6 +174,7 @@ def create_job(
     webhook: WebhookTarget | None = None,
     prefer_wait: float | None = None,
     timeout_seconds: float | None = None,
+    inputs: Sequence[InputRef] = (),
 ) -> ApiCall[Job]:
     """``POST /v1/jobs``, always with an ``Idempotency-Key`` so that retrying it is safe.
 
@@ -189,6 +193,8 @@ def create_job(
         body["webhook"] = webhook.to_json_dict()
     if timeout_seconds is not None:
         body["timeout_seconds"] = timeout_seconds
+    if inputs:
+        body["inputs"] = [ref.to_json_dict() for ref in inputs]
     headers = {IDEMPOTENCY_HEADER: key}
     if prefer_wait is not None:
         headers["Prefer"] = f"wait={format_seconds(prefer_wait)}"
@@ -411,3 +417,34 @@ def publish_agent(agent_id: str, agent: AgentPublish) -> ApiCall[Agent]:
 def unpublish_agent(agent_id: str) -> ApiCall[Agent]:
     """``DELETE /v1/executor/agents/{agent_id}``: hide an agent the caller owns."""
     return ApiCall("DELETE", f"/v1/executor/agents/{segment(agent_id)}", parse_model(Agent))
+
+
+def upload_file(source: UploadSource) -> ApiCall[InputFile]:
+    """``POST /v1/files``: one input file, streamed as multipart (part ``file``).
+
+    Repeatable: a retried upload at worst leaves an unused copy, which the API deletes
+    when it expires.
+    """
+    return ApiCall(
+        "POST",
+        "/v1/files",
+        parse_model(InputFile),
+        upload=MultipartUpload.from_sources("file", [source]),
+        repeatable=True,
+    )
+
+
+def get_file(file_id: JobId) -> ApiCall[InputFile]:
+    """``GET /v1/files/{file_id}``: an input file the caller uploaded."""
+    return ApiCall("GET", f"/v1/files/{segment(file_id)}", parse_model(InputFile))
+
+
+def delete_file(file_id: JobId) -> ApiCall[None]:
+    """``DELETE /v1/files/{file_id}``: an input file no job uses."""
+    return ApiCall("DELETE", f"/v1/files/{segment(file_id)}", lambda _: None)
+
+
+def job_inputs(job_id: JobId, *, as_executor: bool = False) -> ApiCall[JobInputs]:
+    """A job's input files with download URLs: the buyer's route, or the executor's."""
+    prefix = "/v1/executor/jobs" if as_executor else "/v1/jobs"
+    return ApiCall("GET", f"{prefix}/{segment(job_id)}/inputs", parse_model(JobInputs))

@@ -24,6 +24,7 @@ from agnt_client import (
     NotFoundError,
 )
 from agnt_executor.handlers import HandlerError, JobCanceled, JobContext
+from agnt_executor.inputs import INPUT_DIR_NAME, InputsGone, InputsUnavailable, fetch_inputs
 from agnt_executor.leftovers import WORK_DIR_PREFIX, mark_work_dir
 from agnt_executor.log_forwarder import LogForwarder
 from agnt_executor.logs import log_error, log_event, log_warning
@@ -204,7 +205,12 @@ class JobRun:
     async def _execute_in(self, work_dir: Path) -> JobOutcome:
         output_dir = work_dir / "output"
         output_dir.mkdir()
-        ctx = JobContext(job=self.job, work_dir=work_dir, output_dir=output_dir)
+        ctx = JobContext(
+            job=self.job,
+            work_dir=work_dir,
+            output_dir=output_dir,
+            input_dir=work_dir / INPUT_DIR_NAME,
+        )
         self._ctx = ctx
         if self._shutdown:
             ctx.request_cancel()
@@ -218,7 +224,7 @@ class JobRun:
         )
         ctx.forward_logs_to(logs.add)
         logs.start()
-        handler_task = asyncio.create_task(self.agent.handler.run(ctx))
+        handler_task = asyncio.create_task(self._fetch_inputs_and_run(ctx))
         keeper = asyncio.create_task(self._keep_lease(ctx))
         called_off = asyncio.create_task(ctx.wait_canceled())
         try:
@@ -246,6 +252,20 @@ class JobRun:
                 handler_task.cancel()
             await asyncio.gather(keeper, called_off, handler_task, return_exceptions=True)
             await logs.close()
+
+    async def _fetch_inputs_and_run(self, ctx: JobContext) -> None:
+        """Fetch the job's input files (the lease is kept meanwhile), then run the handler."""
+        assert ctx.input_dir is not None
+        try:
+            ctx.input_files = await fetch_inputs(self.client, self.job_id, ctx.input_dir)
+        except InputsUnavailable as exc:
+            raise HandlerError(str(exc)) from exc
+        except InputsGone as exc:
+            self.call_off(str(exc))
+            raise JobCanceled(str(exc)) from exc
+        if ctx.input_files:
+            self._log("inputs_fetched", files=[path.name for path in ctx.input_files])
+        await self.agent.handler.run(ctx)
 
     async def _stop_handler(self, handler_task: asyncio.Task[None]) -> None:
         """The job was called off: give the handler the cancel grace, then cancel its task."""

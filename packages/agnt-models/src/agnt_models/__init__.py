@@ -60,6 +60,13 @@ from agnt_models.files import (
     result_name_key,
     result_name_problem,
 )
+from agnt_models.inputs import (
+    InputFile,
+    InputFilesRule,
+    InputRef,
+    JobInput,
+    JobInputs,
+)
 from agnt_models.jobs import (
     MAX_TIMEOUT_SECONDS,
     Job,
@@ -91,6 +98,11 @@ from agnt_models.status import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "InputFile",
+    "InputFilesRule",
+    "InputRef",
+    "JobInput",
+    "JobInputs",
     "MAX_LOG_LINE_CHARS",
     "MAX_LOG_LINES_PER_BATCH",
     "TERMINAL_EVENT_KINDS",

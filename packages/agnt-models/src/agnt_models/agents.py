@@ -17,6 +17,7 @@ from agnt_models.common import (
     Tags,
     WireModel,
 )
+from agnt_models.inputs import InputFilesRule
 from agnt_models.jobs import TimeoutSeconds
 from agnt_models.status import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT
 
@@ -92,6 +93,10 @@ class AgentPublish(WireModel):
     retry_on_failure: bool = Field(
         default=False,
         description="Requeue a job whose handler failed, while attempts are left.",
+    )
+    input_files: InputFilesRule | None = Field(
+        default=None,
+        description="The input files a job may carry; null: no rule (the API's limits only).",
     )
 
 

@@ -37,6 +37,11 @@ class ErrorCode(StrEnum):
     ORDER_REFUSED = "order_refused"
     AGENT_UNPUBLISHED = "agent_unpublished"
     STALE_ATTEMPT = "stale_attempt"
+    INPUT_FILE_NOT_FOUND = "input_file_not_found"
+    INPUT_FILE_IN_USE = "input_file_in_use"
+    INPUT_TOO_LARGE = "input_too_large"
+    TOO_MANY_INPUT_FILES = "too_many_input_files"
+    INPUT_FILES_NOT_ACCEPTED = "input_files_not_accepted"
 
     @property
     def http_status(self) -> int:
@@ -75,6 +80,11 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ORDER_REFUSED: 422,
     ErrorCode.AGENT_UNPUBLISHED: 409,
     ErrorCode.STALE_ATTEMPT: 409,
+    ErrorCode.INPUT_FILE_NOT_FOUND: 404,
+    ErrorCode.INPUT_FILE_IN_USE: 409,
+    ErrorCode.INPUT_TOO_LARGE: 413,
+    ErrorCode.TOO_MANY_INPUT_FILES: 413,
+    ErrorCode.INPUT_FILES_NOT_ACCEPTED: 422,
 }
 
 _TITLES: dict[ErrorCode, str] = {
@@ -103,6 +113,11 @@ _TITLES: dict[ErrorCode, str] = {
     ErrorCode.ORDER_REFUSED: "The agent's accept rules refuse this order",
     ErrorCode.AGENT_UNPUBLISHED: "Agent unpublished",
     ErrorCode.STALE_ATTEMPT: "Report for an earlier attempt of the job",
+    ErrorCode.INPUT_FILE_NOT_FOUND: "Input file not found",
+    ErrorCode.INPUT_FILE_IN_USE: "Input file in use by a job",
+    ErrorCode.INPUT_TOO_LARGE: "Input file too large",
+    ErrorCode.TOO_MANY_INPUT_FILES: "Too many input files",
+    ErrorCode.INPUT_FILES_NOT_ACCEPTED: "Input files not accepted by the agent",
 }
 
 

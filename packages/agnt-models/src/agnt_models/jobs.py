@@ -16,6 +16,7 @@ from agnt_models.common import (
     WireModel,
 )
 from agnt_models.events import WebhookTarget
+from agnt_models.inputs import InputRef
 from agnt_models.status import DEFAULT_MAX_ATTEMPTS, EXECUTOR_REPORTABLE, JobStatus
 
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
@@ -46,6 +47,9 @@ class JobCreate(WireModel):
         description="End the job this many seconds after the order (default: the agent's "
         "timeout_seconds.default; at most its timeout_seconds.max): canceled with reason "
         "deadline_exceeded if it never started, failed if it was running.",
+    )
+    inputs: list[InputRef] = Field(
+        default_factory=list, description="Uploaded input files (POST /v1/files) the job gets."
     )
 
 

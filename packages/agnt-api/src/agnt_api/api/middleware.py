@@ -30,7 +30,7 @@ class RequestContextMiddleware:
     reinterprets a JSON answer or a file as HTML or script.
     """
 
-    def __init__(self, app: ASGIApp, *, body_limit: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, *, body_limit: Callable[[str, str], int]) -> None:
         self.app = app
         self.body_limit = body_limit
 
@@ -60,7 +60,7 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
             return
 
-        limit = self.body_limit(scope["path"])
+        limit = self.body_limit(scope["path"], headers.get("content-type", ""))
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             code = ErrorCode.PAYLOAD_TOO_LARGE if declared.isdigit() else ErrorCode.BAD_REQUEST

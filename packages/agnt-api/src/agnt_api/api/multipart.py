@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -158,3 +159,40 @@ async def _part_body(reader: _Reader) -> AsyncIterator[bytes]:
         if event[0] == _DATA and event[1]:
             yield event[1]
     raise BadRequest("the multipart body ended inside a part")
+
+
+@dataclass
+class FormPart:
+    """One part of a multipart/form-data body as it streams in: its field, file name
+    (``None`` for a plain field), declared type, and bytes."""
+
+    field: str
+    filename: str | None
+    content_type: str | None
+    chunks: AsyncIterator[bytes]
+
+
+async def iter_form_parts(request: Request) -> AsyncIterator[FormPart]:
+    """Every part of the request in order, streamed; what a consumer leaves unread is skipped."""
+    reader = _Reader(request, _boundary(request))
+    while True:
+        event = await reader.next_event()
+        if event is None:
+            return
+        if event[0] != _BEGIN:
+            continue
+        headers: dict[bytes, bytes] = {}
+        while (event := await reader.next_event()) is not None and event[0] != _HEADERS_DONE:
+            if event[0] == _HEADER:
+                headers[event[1]] = event[2]
+        field, filename = _disposition(headers)
+        body = _part_body(reader)
+        content_type = headers.get(b"content-type")
+        yield FormPart(
+            field=field,
+            filename=filename,
+            content_type=None if content_type is None else content_type.decode("latin-1"),
+            chunks=body,
+        )
+        async for _ in body:  # drain whatever the consumer did not read
+            pass

@@ -73,6 +73,8 @@ agents = sa.Table(
     sa.Column("last_seen_at", Timestamp, nullable=True),
     # Set by an unpublish (hidden from search, orders refused); a publish clears it.
     sa.Column("unpublished_at", Timestamp, nullable=True),
+    # ``AgentPublish.input_files`` (count and media types of a job's input files), or null.
+    sa.Column("input_files", Json, nullable=True),
     sa.Index(None, "name", "id"),
     sa.Index(None, "created_at", "id"),
     # Job lifecycle (``AgentPublish.timeout_seconds``, ``max_attempts``, ``retry_on_failure``).
@@ -294,4 +296,36 @@ webhook_attempts = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("next_attempt_at", Timestamp, nullable=True),
     sa.Index(None, "job_id", "created_at"),
+)
+
+input_files = sa.Table(
+    "input_files",
+    metadata,
+    # A buyer's uploaded input file. ``expires_at`` is set until a job uses the file (then
+    # null: it lives as long as the job); the reaper deletes expired files and their objects.
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column(
+        "owner_id",
+        sa.Uuid(),
+        sa.ForeignKey("principals.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("storage_key", sa.String(512), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("media_type", sa.String(255), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=True, index=True),
+)
+
+job_inputs = sa.Table(
+    "job_inputs",
+    metadata,
+    # A job's inputs: which uploaded file each is, under the name the job sees.
+    sa.Column("job_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("file_id", sa.Uuid(), sa.ForeignKey("input_files.id"), nullable=False, index=True),
+    sa.Column("position", sa.Integer(), nullable=False),
 )

@@ -66,6 +66,9 @@ def publish_agent(
         "timeout_max_seconds": body.timeout_seconds.max,
         "max_attempts": body.max_attempts,
         "retry_on_failure": body.retry_on_failure,
+        "input_files": None
+        if body.input_files is None
+        else body.input_files.model_dump(mode="json"),
     }
     created = False
     owner_id = _owner_of(connection, agent_id)

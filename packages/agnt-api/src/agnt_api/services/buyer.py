@@ -15,8 +15,8 @@ from agnt_api.notify import announce, job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services import events as event_service
+from agnt_api.services import input_files, presence
 from agnt_api.services import jobs as job_service
-from agnt_api.services import presence
 from agnt_api.services.schemas import ParamsLimits, validate_params
 from agnt_api.services.transitions import buyer_scope
 from agnt_api.services.webhooks import check_webhook_target
@@ -104,6 +104,14 @@ async def order_job(
         if target.unpublished:
             raise AgentUnpublished(f"agent {body.agent_id} was unpublished by its owner")
         job_service.job_timeout(body, target)
+        await rt.database.run(
+            input_files.check_order_inputs,
+            buyer,
+            body.agent_id,
+            body.inputs,
+            max_files=rt.settings.max_input_files,
+            max_bytes=rt.settings.max_input_bytes,
+        )
         await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
         _check_accept_rules(target, body)
         try:

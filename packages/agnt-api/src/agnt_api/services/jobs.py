@@ -17,6 +17,7 @@ from agnt_api.db.tables import agents, idempotency_keys, jobs
 from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor, ValidationFailed
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.events import append_event
+from agnt_api.services.input_files import attach_inputs
 from agnt_api.services.records import as_utc, job_from_row, utc_now
 from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import buyer_scope, load_job, move_job
@@ -169,6 +170,7 @@ def create_job(
             )
             if body.webhook is not None:
                 store_webhook_target(connection, job_id, buyer.id, body.webhook, now)
+            attach_inputs(connection, buyer, job_id, body.inputs, now)
             if idempotency_key is not None:
                 connection.execute(
                     idempotency_keys.insert().values(

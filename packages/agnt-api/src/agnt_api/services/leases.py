@@ -22,6 +22,7 @@ from agnt_api.db.tables import jobs
 from agnt_api.notify import announce, job_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services.events import append_event, sweep_events
+from agnt_api.services.input_files import sweep_expired_inputs
 from agnt_api.services.records import utc_now
 from agnt_api.services.transitions import end_where, requeue_where
 from agnt_models import (
@@ -153,6 +154,7 @@ async def run_reaper(rt: Runtime) -> None:
             if anyio.current_time() >= next_sweep:
                 next_sweep = anyio.current_time() + rt.settings.event_sweep_interval_seconds
                 await sweep_old_events(rt)
+            await sweep_expired_inputs(rt)
         except Exception:
             # A database hiccup must not kill the loop; the next round retries.
             log.exception("lease reaper round failed")

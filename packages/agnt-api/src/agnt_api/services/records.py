@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agnt_api.services.schemas import without_surrogates
-from agnt_models import Agent, AgentSummary, Job, JobStatus, JobTimeouts, Pricing
+from agnt_models import Agent, AgentSummary, InputFilesRule, Job, JobStatus, JobTimeouts, Pricing
 
 
 def utc_now() -> datetime:
@@ -66,6 +66,9 @@ def agent_from_row(row: sa.Row[Any], online_after: datetime | None = None) -> Ag
         pricing=Pricing.model_validate(row.pricing),
         input_schema=row.input_schema,
         output_schema=row.output_schema,
+        input_files=None
+        if row.input_files is None
+        else InputFilesRule.model_validate(row.input_files),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         accept_rules=row.accept_rules,

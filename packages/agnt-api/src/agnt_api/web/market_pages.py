@@ -15,18 +15,25 @@ from agnt_api.api.deps import get_runtime
 from agnt_api.errors import (
     AgentUnpublished,
     IdempotencyConflict,
+    InputFileNotFound,
+    InputFilesNotAccepted,
+    InputTooLarge,
     OrderRefused,
+    TooManyInputFiles,
     ValidationFailed,
 )
 from agnt_api.ratelimit import RateAction, client_address, rate_limits_of
-from agnt_api.services import buyer
+from agnt_api.services import buyer, input_files
 from agnt_api.web.display import described_files, schema_rows
 from agnt_api.web.order_form import (
     EXTRA_PARAMS_FIELD,
+    INPUT_FILES_FIELD,
     OrderField,
     accepts_extra_params,
+    chosen_files,
     order_fields,
     read_order_form,
+    upload_chunks,
 )
 from agnt_api.web.sessions import (
     CsrfChecked,
@@ -37,7 +44,7 @@ from agnt_api.web.sessions import (
     sign_out,
 )
 from agnt_api.web.templating import render
-from agnt_models import AGENT_ID_PATTERN, Agent, JobCreate, PricingModel, SearchSort
+from agnt_models import AGENT_ID_PATTERN, Agent, InputRef, JobCreate, PricingModel, SearchSort
 
 router = APIRouter(include_in_schema=False)
 
@@ -207,6 +214,7 @@ async def _agent_page(
             "order_key": order_key or uuid.uuid4().hex,
             "prompt_field": PROMPT_FIELD,
             "order_key_field": ORDER_KEY_FIELD,
+            "input_files_field": INPUT_FILES_FIELD,
         },
         status_code=status_code,
     )
@@ -226,7 +234,8 @@ async def order_submit(
     """Order a job from the form; errors go back next to their fields (422)."""
     rt = get_runtime(request)
     agent = await buyer.get_agent(rt, agent_id)
-    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    posted = await request.form()
+    form = {key: value for key, value in posted.items() if isinstance(value, str)}
     fields = order_fields(agent.input_schema)
     extra_allowed = accepts_extra_params(agent.input_schema)
     params, errors = read_order_form(fields, form, extra_allowed=extra_allowed)
@@ -234,13 +243,31 @@ async def order_submit(
     submitted_key = form.get(ORDER_KEY_FIELD, "")
     order_key = submitted_key if _ORDER_KEY.fullmatch(submitted_key) else None
     job = None
+    uploaded: list[uuid.UUID] = []
     if not errors:
         try:
-            body = JobCreate(agent_id=agent_id, prompt=prompt, params=params)
+            inputs = []
+            for upload in chosen_files(posted):
+                try:
+                    stored = await input_files.upload_input_file(
+                        rt,
+                        principal,
+                        upload.filename or "",
+                        upload.content_type,
+                        upload_chunks(upload),
+                        limit=rt.settings.max_input_bytes,
+                    )
+                finally:
+                    await upload.close()  # its spooled temp file goes now, not at GC
+                uploaded.append(stored.id)
+                inputs.append(InputRef(file_id=stored.id))
+            body = JobCreate(agent_id=agent_id, prompt=prompt, params=params, inputs=inputs)
             # The form's one-time key: a double-clicked submit orders one job, not two.
             job, _ = await buyer.order_job(
                 rt, principal, body, f"web-{order_key}" if order_key else None
             )
+        except (InputTooLarge, TooManyInputFiles, InputFilesNotAccepted, InputFileNotFound) as exc:
+            errors = {INPUT_FILES_FIELD: exc.detail or "the input files were not accepted"}
         except ValidationError as exc:
             errors = {_field_of(err["loc"]): str(err["msg"]) for err in exc.errors()}
         except ValidationFailed as exc:
@@ -255,6 +282,9 @@ async def order_submit(
         except (OrderRefused, AgentUnpublished) as exc:
             # The agent's own rules (or its owner) said no: its words, above the form.
             errors = {"params": exc.detail or exc.code.problem_title}
+    await posted.close()  # every chosen file's spooled temp file, read or not
+    if job is None:
+        await input_files.delete_input_files(rt, principal, uploaded)
     if job is not None:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     return await _agent_page(
@@ -272,7 +302,12 @@ def _placed(
 ) -> dict[str, str]:
     """Errors keyed by the form control that shows them; one without a control goes on top
     (or next to the extra params, which is where such a param came from)."""
-    controls = {field.name for field in fields} | {PROMPT_FIELD, EXTRA_PARAMS_FIELD, "params"}
+    controls = {field.name for field in fields} | {
+        PROMPT_FIELD,
+        EXTRA_PARAMS_FIELD,
+        "params",
+        INPUT_FILES_FIELD,
+    }
     placed = {name: message for name, message in errors.items() if name in controls}
     stray = [f"{name}: {message}" for name, message in errors.items() if name not in controls]
     if stray:

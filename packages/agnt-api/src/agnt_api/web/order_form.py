@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import JsonValue
+from starlette.datastructures import FormData, UploadFile
 
 PARAM_PREFIX = "param."
 EXTRA_PARAMS_FIELD = "extra_params"
@@ -212,3 +213,23 @@ def read_order_form(
         if present:
             params[field.name] = value
     return params, errors
+
+
+UPLOAD_CHUNK_BYTES = 256 * 1024
+INPUT_FILES_FIELD = "input_files"
+"""The order form's file field: each chosen file becomes one of the job's input files."""
+
+
+async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    """A form's file, read in chunks (Starlette spooled it to a temp file, not memory)."""
+    while chunk := await upload.read(UPLOAD_CHUNK_BYTES):
+        yield chunk
+
+
+def chosen_files(form: FormData) -> list[UploadFile]:
+    """The files of the order form's file field (an empty file input sends no name)."""
+    return [
+        value
+        for value in form.getlist(INPUT_FILES_FIELD)
+        if isinstance(value, UploadFile) and value.filename
+    ]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from agnt_cli.errors import usage_error
 
 if TYPE_CHECKING:
+    from agnt_client import InputSource
     from agnt_models import JobStatus
 
 STDIN = "-"
@@ -61,3 +62,24 @@ def read_text_input(source: str, option: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         code = f"invalid_{option.removeprefix('--').replace('-', '_')}"
         raise usage_error(f"{option} {source}: {exc}", code) from exc
+
+
+STDIN_FILE_NAME = "stdin"
+"""The input file name of ``--file -``."""
+
+
+def input_files(paths: list[str], *, stdin_taken: bool) -> list[InputSource]:
+    """``--file`` values as upload sources: each path checked now (a usage error, exit 2,
+    ``invalid_file``, before anything is sent), ``-`` as stdin's bytes."""
+    sources: list[InputSource] = []
+    for value in paths:
+        if value == STDIN:
+            if stdin_taken or any(isinstance(s, tuple) for s in sources):
+                raise usage_error("only one option can read stdin", "conflicting_options")
+            sources.append((STDIN_FILE_NAME, sys.stdin.buffer))
+            continue
+        path = Path(value)
+        if not path.is_file():
+            raise usage_error(f"--file {value}: no such file", "invalid_file")
+        sources.append(path)
+    return sources

@@ -16,6 +16,7 @@ from agnt_cli.commands.inputs import (
     check_job_id,
     check_wait_timeout,
     complete_job_status,
+    input_files,
     parse_job_status,
     read_text_input,
 )
@@ -93,12 +94,24 @@ def order(
             "and maximum are the agent's.",
         ),
     ] = None,
+    file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="PATH",
+            help="An input file for the job (repeatable; - reads stdin, named 'stdin'). "
+            "A missing file exits 2 (invalid_file); one over the API's limit exits 2 "
+            "(input_too_large).",
+        ),
+    ] = None,
 ) -> None:
     """Order a job from an agent; prints the Job (its final state with --wait).
 
     With --wait, {"created": JOB_ID} goes to stderr at once, and the job's last known state
     reaches stdout however the wait ends; if no executor serves the agent now, a
-    {"warning": {"code": "agent_offline", ...}} line follows it at once.
+    {"warning": {"code": "agent_offline", ...}} line follows it at once. Each --file is uploaded first and becomes one
+    of the job's input files, under its base name.
     """
     if (prompt is None) == (prompt_file is None):
         raise usage_error("give exactly one of --prompt or --prompt-file", "missing_prompt")
@@ -107,6 +120,7 @@ def order(
     check_wait_timeout(wait, timeout)
     if timeout_seconds is not None and not timeout_seconds > 0:
         raise usage_error("--timeout-seconds must be more than 0", "invalid_timeout")
+    inputs = input_files(file or [], stdin_taken=STDIN in (prompt_file, params_file))
     text = prompt if prompt is not None else read_text_input(str(prompt_file), "--prompt-file")
     base = None
     if params_file is not None:
@@ -121,6 +135,7 @@ def order(
             idempotency_key=idempotency_key,
             webhook=target,
             timeout_seconds=timeout_seconds,
+            files=inputs,
         )
         if wait:
             announce_created(str(job.id))

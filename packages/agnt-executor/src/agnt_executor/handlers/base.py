@@ -27,7 +27,7 @@ class JobContext:
     """A running job's surroundings, handed to the handler.
 
     ``work_dir`` is a fresh directory (the handler's cwd); every file the handler leaves in
-    ``output_dir`` becomes a result file. ``report_progress`` and ``canceled`` are safe to use
+    ``output_dir`` becomes a result file; the buyer's input files are in ``input_dir``. ``report_progress`` and ``canceled`` are safe to use
     from any thread, so synchronous Python handlers running in a worker thread can use them.
     """
 
@@ -35,6 +35,10 @@ class JobContext:
     work_dir: Path
     output_dir: Path
     settings: dict[str, JsonValue] = field(default_factory=dict)
+    input_dir: Path | None = None
+    """Where the job's input files are (``$AGNT_INPUT_DIR``); fetched before the handler runs."""
+    input_files: list[Path] = field(default_factory=list)
+    """The job's input files in the order's order (all inside ``input_dir``)."""
     _loop: asyncio.AbstractEventLoop = field(
         default_factory=asyncio.get_running_loop, init=False, repr=False
     )

@@ -1,11 +1,13 @@
 """The command handler: runs a program per job, argv built from a template, never a shell.
 
 ``argv = ["summarize", "--lang", "{params.lang}", "{prompt}"]``: each element is one
-argument; ``{prompt}``, ``{job_id}``, ``{agent_id}``, ``{output_dir}``, ``{work_dir}`` and
-``{params.NAME}`` are replaced (``{{``/``}}`` are literal braces). The prompt is also on
-stdin. The environment is an allow-list (see ``handlers.environment``): a minimal base, the
-manifest's ``env``/``pass_env``/``secrets``, and ``AGNT_JOB_ID``, ``AGNT_AGENT_ID``,
-``AGNT_PARAMS_JSON``, ``AGNT_OUTPUT_DIR`` and ``AGNT_WORK_DIR``; never the executor's key.
+argument; ``{prompt}``, ``{job_id}``, ``{agent_id}``, ``{output_dir}``, ``{work_dir}``,
+``{inputs}`` (the directory holding the job's input files) and ``{params.NAME}`` are
+replaced (``{{``/``}}`` are literal braces). The prompt is also on stdin. The environment
+is an allow-list (see ``handlers.environment``): a minimal base, the manifest's
+``env``/``pass_env``/``secrets``, and ``AGNT_JOB_ID``, ``AGNT_AGENT_ID``,
+``AGNT_PARAMS_JSON``, ``AGNT_OUTPUT_DIR``, ``AGNT_WORK_DIR`` and ``AGNT_INPUT_DIR``; never
+the executor's key.
 A line ``AGNT_PROGRESS <n>`` on stderr reports progress; every other stderr line goes to
 the buyer's live log (masked), and stdout's lines too with ``stream_stdout = true``. stdout
 and stderr are saved as result files unless the manifest says ``stdout_file = false`` /
@@ -47,7 +49,9 @@ from agnt_models.common import MAX_REASON_CHARS
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PARAM_NAME = re.compile(r"^params\.([A-Za-z0-9_.-]+)$")
-_FIXED_PLACEHOLDERS = frozenset({"prompt", "job_id", "agent_id", "output_dir", "work_dir"})
+_FIXED_PLACEHOLDERS = frozenset(
+    {"prompt", "job_id", "agent_id", "output_dir", "work_dir", "inputs"}
+)
 _PROGRESS_LINE = re.compile(rb"^AGNT_PROGRESS[ =:]\s*(\d{1,3})\s*$")
 STDERR_TAIL_CHARS = 2000
 """At most this much of stderr's end goes into a failure reason (which is itself bounded)."""
@@ -165,6 +169,9 @@ class CommandHandler:
             "agent_id": ctx.job.agent_id,
             "output_dir": str(ctx.output_dir),
             "work_dir": str(ctx.work_dir),
+            # The directory, not the files: one argument whatever the count (a tool that
+            # wants each file can take the directory, or read $AGNT_INPUT_DIR).
+            "inputs": str(ctx.input_dir or ""),
         }
         params = {**self.settings.param_defaults, **ctx.job.params}
         values.update({f"params.{k}": _as_argument(v) for k, v in params.items()})
@@ -183,6 +190,7 @@ class CommandHandler:
                 "AGNT_PARAMS_JSON": json.dumps(ctx.job.params),
                 "AGNT_OUTPUT_DIR": str(ctx.output_dir),
                 "AGNT_WORK_DIR": str(ctx.work_dir),
+                **({"AGNT_INPUT_DIR": str(ctx.input_dir)} if ctx.input_dir else {}),
             },
         )
 

@@ -1,7 +1,8 @@
 """What a handler's child process may see of the executor's environment: an allow-list.
 
 A child gets a minimal base (``PATH``, ``HOME``, ``LANG``/``LANGUAGE``/``LC_*``, ``TMPDIR``,
-``TZ``), the job's own ``AGNT_*`` variables, and what the manifest names:
+``TZ``), the job's own ``AGNT_*`` variables (``AGNT_JOB_ID``, ``AGNT_AGENT_ID``, ``AGNT_PARAMS_JSON``,
+``AGNT_OUTPUT_DIR``, ``AGNT_WORK_DIR``, ``AGNT_INPUT_DIR``), and what the manifest names:
 
 - ``env = {NAME = "value"}``: literal values;
 - ``pass_env = ["NAME", ...]``: copied from the executor's environment when set there;
