@@ -24,15 +24,14 @@ TIMESTAMP = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     """Apply this revision."""
-    with op.batch_alter_table("agents") as batch:
-        batch.add_column(sa.Column("accept_rules", JSON, nullable=True))
-        batch.add_column(sa.Column("last_seen_at", TIMESTAMP, nullable=True))
-        batch.add_column(sa.Column("unpublished_at", TIMESTAMP, nullable=True))
+    # Plain ALTER TABLE on both databases: a batch (table copy) on SQLite would drop the
+    # agents table, and with it, by cascade, every agent's tags.
+    op.add_column("agents", sa.Column("accept_rules", JSON, nullable=True))
+    op.add_column("agents", sa.Column("last_seen_at", TIMESTAMP, nullable=True))
+    op.add_column("agents", sa.Column("unpublished_at", TIMESTAMP, nullable=True))
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    with op.batch_alter_table("agents") as batch:
-        batch.drop_column("unpublished_at")
-        batch.drop_column("last_seen_at")
-        batch.drop_column("accept_rules")
+    for column in ("unpublished_at", "last_seen_at", "accept_rules"):
+        op.drop_column("agents", column)
