@@ -143,7 +143,9 @@ def test_a_killed_parent_takes_the_supervised_command_with_it(tmp_path: Path) ->
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(pid) for pid in sleepers):
+    while time.monotonic() < deadline and (
+        work_dir.exists() or any(_alive(pid) for pid in sleepers)
+    ):
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in sleepers)
     assert not work_dir.exists()
