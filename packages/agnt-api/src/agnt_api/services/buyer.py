@@ -87,14 +87,7 @@ async def order_job(
         )
         if earlier is not None:
             return earlier, False
-        await rt.database.run(
-            input_files.check_order_inputs,
-            buyer,
-            body.agent_id,
-            body.inputs,
-            max_files=rt.settings.max_input_files,
-            max_bytes=rt.settings.max_input_bytes,
-        )
+        await input_files.check_order(rt, buyer, body, target.input_files)
         await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
         try:
             return await rt.database.write(_create_job, buyer, body, idempotency_key, target)

@@ -38,6 +38,8 @@ class OrderTarget:
     owner_id: uuid.UUID
     input_schema: dict[str, Any]
     updated_at: datetime
+    input_files: dict[str, Any] | None = None
+    """The agent's ``input_files`` rule as stored (null: no rule)."""
 
 
 class AgentChangedDuringOrder(Exception):
@@ -57,14 +59,17 @@ def read_order_target(
 ) -> tuple[OrderTarget, Job | None]:
     """The agent to validate params against, and the job of an earlier identical order."""
     agent = connection.execute(
-        sa.select(agents.c.owner_id, agents.c.input_schema, agents.c.updated_at).where(
-            agents.c.id == body.agent_id
-        )
+        sa.select(
+            agents.c.owner_id, agents.c.input_schema, agents.c.updated_at, agents.c.input_files
+        ).where(agents.c.id == body.agent_id)
     ).one_or_none()
     if agent is None:
         raise AgentNotFound(f"no agent {body.agent_id}")
     target = OrderTarget(
-        owner_id=agent.owner_id, input_schema=agent.input_schema, updated_at=agent.updated_at
+        owner_id=agent.owner_id,
+        input_schema=agent.input_schema,
+        updated_at=agent.updated_at,
+        input_files=agent.input_files,
     )
     earlier = None
     if idempotency_key is not None:
