@@ -266,6 +266,9 @@ def main() -> None:
     limits = {
         "AGNT_MAX_UPLOAD_BYTES": str(max(sizes) * 2),
         "AGNT_MAX_INPUT_BYTES": str(max(sizes) * 2),
+        # A 1 GB upload to S3 on a loaded machine can outlast the default 60 s lease, and
+        # nothing renews it here (no executor runs): the job would fail mid-measurement.
+        "AGNT_LEASE_SECONDS": "3600",
     }
     results: list[Transfer] = []
     with tempfile.TemporaryDirectory(prefix="agnt-bench-transfer-") as tmp:

@@ -104,14 +104,7 @@ async def order_job(
         if target.unpublished:
             raise AgentUnpublished(f"agent {body.agent_id} was unpublished by its owner")
         job_service.job_timeout(body, target)
-        await rt.database.run(
-            input_files.check_order_inputs,
-            buyer,
-            body.agent_id,
-            body.inputs,
-            max_files=rt.settings.max_input_files,
-            max_bytes=rt.settings.max_input_bytes,
-        )
+        await input_files.check_order(rt, buyer, body, target.input_files)
         await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
         _check_accept_rules(target, body)
         try:

@@ -43,6 +43,7 @@ from agnt_models import (
     InputFile,
     InputFilesRule,
     InputRef,
+    JobCreate,
     JobInput,
     JobInputs,
     ResultNames,
@@ -250,23 +251,39 @@ def _order_files(
     return [found[ref.file_id] for ref in refs]
 
 
-def check_order_inputs(
-    connection: sa.Connection,
-    buyer: Principal,
-    agent_id: str,
-    refs: list[InputRef],
-    *,
-    max_files: int,
-    max_bytes: int,
+async def check_order(
+    rt: Runtime, buyer: Principal, body: JobCreate, rule_json: dict[str, Any] | None
 ) -> None:
     """Refuse an order whose inputs are unknown, too many, too large, or that the agent's
-    ``input_files`` rule does not take, before anything is written."""
-    if len(refs) > max_files:
+    ``input_files`` rule (as stored, ``rule_json``) does not take, before anything is written.
+
+    An order without inputs costs no database read.
+    """
+    rule = None if rule_json is None else InputFilesRule.model_validate(rule_json)
+    if not body.inputs:
+        check_rule(rule, [])
+        return
+    if len(body.inputs) > rt.settings.max_input_files:
         raise TooManyInputFiles(
-            f"an order carries at most {max_files} input files; this one has {len(refs)}",
-            errors=[FieldError(loc="inputs", message=f"more than {max_files} files")],
+            f"an order carries at most {rt.settings.max_input_files} input files; "
+            f"this one has {len(body.inputs)}",
+            errors=[
+                FieldError(loc="inputs", message=f"more than {rt.settings.max_input_files} files")
+            ],
         )
-    rule = agent_rule(connection, agent_id)
+    await rt.database.run(
+        _check_order_files, buyer, body.inputs, rule, max_bytes=rt.settings.max_input_bytes
+    )
+
+
+def _check_order_files(
+    connection: sa.Connection,
+    buyer: Principal,
+    refs: list[InputRef],
+    rule: InputFilesRule | None,
+    *,
+    max_bytes: int,
+) -> None:
     files = _order_files(connection, buyer, refs)
     names = ResultNames()
     for ref, stored in zip(refs, files, strict=True):

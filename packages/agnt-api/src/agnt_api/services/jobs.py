@@ -53,6 +53,8 @@ class OrderTarget:
     timeouts: JobTimeouts = field(default_factory=JobTimeouts)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_on_failure: bool = False
+    input_files: dict[str, Any] | None = None
+    """The agent's ``input_files`` rule as stored (null: no rule)."""
 
 
 class AgentChangedDuringOrder(Exception):
@@ -83,6 +85,7 @@ def read_order_target(
             agents.c.timeout_max_seconds,
             agents.c.max_attempts,
             agents.c.retry_on_failure,
+            agents.c.input_files,
         ).where(agents.c.id == body.agent_id)
     ).one_or_none()
     if agent is None:
@@ -97,6 +100,7 @@ def read_order_target(
         timeouts=JobTimeouts(default=agent.timeout_default_seconds, max=agent.timeout_max_seconds),
         max_attempts=agent.max_attempts,
         retry_on_failure=agent.retry_on_failure,
+        input_files=agent.input_files,
     )
     earlier = None
     if idempotency_key is not None:
