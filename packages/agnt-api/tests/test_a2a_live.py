@@ -6,6 +6,7 @@ with its protobuf types and raises its typed errors from the JSON-RPC error code
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -151,11 +152,17 @@ async def test_sdk_resolves_echo_card_sends_a_message_and_downloads_the_artifact
 
     async with a2a_server.http() as http:
         client = await a2a_server.client("demo-echo", http)
-        task = await _one_task(client, SendMessageRequest(message=_message(new_text_part("hello a2a"))))
+        task = await _one_task(
+            client, SendMessageRequest(message=_message(new_text_part("hello a2a")))
+        )
         assert task.status.state == TaskState.TASK_STATE_COMPLETED
         [artifact] = task.artifacts
         [part] = artifact.parts
-        assert (artifact.name, part.filename, part.media_type) == ("echo.txt", "echo.txt", "text/plain")
+        assert (artifact.name, part.filename, part.media_type) == (
+            "echo.txt",
+            "echo.txt",
+            "text/plain",
+        )
         assert json_format.MessageToDict(artifact.metadata)["size"] == len(b"HELLO A2A\n")
         assert (await http.get(part.url)).content == b"HELLO A2A\n"
 
@@ -208,7 +215,7 @@ async def test_sdk_cancels_a_running_task_and_a_second_cancel_is_not_cancelable(
         deadline = time.monotonic() + 30
         while task.status.state != TaskState.TASK_STATE_WORKING:
             assert time.monotonic() < deadline
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
             task = await client.get_task(GetTaskRequest(id=task.id))
         canceled = await client.cancel_task(CancelTaskRequest(id=task.id))
         assert canceled.status.state == TaskState.TASK_STATE_CANCELED
@@ -267,7 +274,9 @@ async def test_subscribe_resumes_after_last_event_id_with_the_missed_updates(
         task_id = first.task.id
         # Resume from the start of the log: every update comes again, then the end.
         context = ClientCallContext(service_parameters={"Last-Event-ID": "0"})
-        events = await _events(client.subscribe(SubscribeToTaskRequest(id=task_id), context=context))
+        events = await _events(
+            client.subscribe(SubscribeToTaskRequest(id=task_id), context=context)
+        )
     assert events[0].HasField("task")
     states = [e.status_update.status.state for e in events if e.HasField("status_update")]
     assert states[0] == TaskState.TASK_STATE_SUBMITTED

@@ -89,8 +89,6 @@ async def agent_rpc(
 ) -> Response:
     """A2A v1.0 JSON-RPC: SendMessage, SendStreamingMessage, GetTask, ListTasks,
     CancelTask, SubscribeToTask (the tasks of this agent)."""
-    # The card's URL is public; the JSON-RPC needs the agent to exist like the card does.
-    await buyer.get_agent(rt, agent_id)
     scope = Scope(caller=caller, agent_id=agent_id, base_url=_base_url(rt, request))
     return await _rpc(rt, scope, request, version, last_event_id)
 
