@@ -210,7 +210,7 @@ async def test_unsupported_a2a_version_is_version_not_supported(
             "not supported yet",
         ),
         ([{"url": "https://example.com/a"}], "message.parts[0].url", "not supported yet"),
-        ([{"text": "x", "url": "https://example.com/a"}], "message.parts.0", "exactly one"),
+        ([{"text": "x", "url": "https://example.com/a"}], "message.parts[0]", "exactly one"),
         ([], "message.parts", "at least 1"),
     ],
 )

@@ -87,7 +87,7 @@ class Part(A2AModel):
 class Message(A2AModel):
     """A turn of the conversation (``lf.a2a.v1.Message``)."""
 
-    message_id: str = Field(min_length=1, max_length=255)
+    message_id: str = Field(min_length=1, max_length=1024)
     context_id: str | None = None
     task_id: str | None = None
     role: Role

@@ -60,7 +60,7 @@ class FieldViolation:
     description: str
 
 
-@dataclass
+@dataclass(eq=False)
 class A2AError(Exception):
     """An A2A error answer: a JSON-RPC code, a message and its details."""
 
@@ -116,10 +116,18 @@ class A2AError(Exception):
         return JsonRpcError(code=int(self.code), message=self.message, data=data)
 
 
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as a field path: ``("message", "parts", 0)`` is ``message.parts[0]``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
+
+
 def invalid_params_from(exc: ValidationError, prefix: str = "") -> A2AError:
     """A pydantic validation error of the params as invalid params naming each field."""
     violations = [
-        FieldViolation(prefix + ".".join(str(part) for part in error["loc"]), error["msg"])
+        FieldViolation(prefix + field_path(error["loc"]), error["msg"])
         for error in exc.errors(include_url=False)
     ]
     return A2AError.invalid_params(violations or [FieldViolation(prefix or "params", str(exc))])

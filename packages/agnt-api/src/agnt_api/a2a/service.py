@@ -20,7 +20,6 @@ from agnt_api.a2a.errors import A2AError, FieldViolation, from_api_error, invali
 from agnt_api.a2a.tasks import (
     JOB_STATUSES,
     TASK_STATES,
-    TERMINAL_STATES,
     agent_message,
     file_artifact,
     job_task,
@@ -371,8 +370,3 @@ async def _updates(rt: Runtime, scope: Scope, event: JobEvent) -> list[StreamRes
         )
     )
     return updates
-
-
-def is_terminal(task: Task) -> bool:
-    """Whether the task has reached a terminal state."""
-    return task.status.state in TERMINAL_STATES

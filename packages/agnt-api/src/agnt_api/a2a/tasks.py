@@ -42,10 +42,6 @@ JOB_STATUSES: Mapping[TaskState, tuple[JobStatus, ...]] = {
 }
 """The job statuses behind each task state (none for the states agnt never reaches)."""
 
-TERMINAL_STATES = frozenset(
-    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
-)
-
 
 def agent_message(task_id: str, text: str, message_id: str) -> Message:
     """A message from the agent about the task (its status message)."""
