@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -308,3 +309,47 @@ async def test_orders_over_a2a_count_against_the_order_rate_limit(
     finally:
         await api.client.aclose()
         await api.runtime.close()
+
+
+def _sse(text: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """``(id, data)`` per SSE message with data (comments skipped)."""
+    messages = []
+    for block in text.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":")
+        )
+        if "data" in fields:
+            messages.append((fields.get("id"), json.loads(fields["data"])))
+    return messages
+
+
+async def test_subscribe_with_last_event_id_streams_exactly_the_later_events(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    task_id = (await _rpc(api, _send("sse")))["result"]["task"]["id"]
+    await api.run_to_running("executor-x", task_id)
+    assert (await api.complete("executor-x", task_id, [("a.txt", b"a")])).status_code == 200
+    # The log: 1 created, 2 accepted, 3 running, 4 completed.
+    response = await api.client.post(
+        "/a2a/echo",
+        headers={**api.auth("buyer-a"), "Last-Event-ID": "2"},
+        json=_call("SubscribeToTask", {"id": task_id}),
+    )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    messages = _sse(response.text)
+    assert all(data["id"] == "req-1" for _, data in messages)
+    results = [data["result"] for _, data in messages]
+    assert results[0]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert [next(iter(r)) for r in results[1:]] == [
+        "statusUpdate",
+        "artifactUpdate",
+        "statusUpdate",
+    ]
+    assert results[1]["statusUpdate"]["status"]["state"] == "TASK_STATE_WORKING"
+    assert results[2]["artifactUpdate"]["artifact"]["name"] == "a.txt"
+    assert results[3]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    # The id closes each log event: the artifact shares seq 4 with the status after it.
+    assert [event_id for event_id, _ in messages] == [None, "3", None, "4"]
+    # Without Last-Event-ID a task that has ended is not subscribable.
+    ended = await _rpc(api, _call("SubscribeToTask", {"id": task_id}))
+    _error(ended, JsonRpcErrorCode.UNSUPPORTED_OPERATION)
