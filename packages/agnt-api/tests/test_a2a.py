@@ -176,6 +176,13 @@ async def test_bad_calls_get_their_jsonrpc_error(
     _error(await _rpc(api, body), code)
 
 
+async def test_invalid_request_keeps_its_id(api: Api, echo: dict[str, Any]) -> None:
+    answer = await _rpc(api, {"jsonrpc": "1.0", "id": 7, "method": "GetTask"})
+    assert answer["id"] == 7
+    error = _error(answer, JsonRpcErrorCode.INVALID_REQUEST)
+    assert "jsonrpc" in error["message"]
+
+
 async def test_body_that_is_not_json_is_a_parse_error(api: Api, echo: dict[str, Any]) -> None:
     response = await api.client.post(
         "/a2a/echo",

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from agnt_api.a2a import cards, service
-from agnt_api.a2a.errors import A2AError, invalid_params_from
+from agnt_api.a2a.errors import A2AError, field_path, invalid_params_from
 from agnt_api.a2a.service import Scope, StreamItem
 from agnt_api.api.deps import Buyer, RuntimeDep
 from agnt_api.api.routes.jobs import SSE_MEDIA_TYPE
@@ -139,7 +139,7 @@ def _params(model: type[ModelT], call: JsonRpcRequest) -> ModelT:
         raise invalid_params_from(exc) from None
 
 
-async def _read_call(request: Request) -> JsonRpcRequest:
+async def _read_body(request: Request) -> dict[str, Any]:
     body = await request.body()
     try:
         decoded: Any = json.loads(body)
@@ -147,12 +147,20 @@ async def _read_call(request: Request) -> JsonRpcRequest:
         raise A2AError(JsonRpcErrorCode.PARSE_ERROR) from None
     if not isinstance(decoded, dict):
         raise A2AError(JsonRpcErrorCode.INVALID_REQUEST, "send one JSON-RPC request object")
+    return decoded
+
+
+def _request_id(body: dict[str, Any]) -> JsonRpcId:
+    """The request's id as far as it can be read (an invalid request still gets it back)."""
+    found = body.get("id")
+    return found if isinstance(found, str | int) and not isinstance(found, bool) else None
+
+
+def _read_call(body: dict[str, Any]) -> JsonRpcRequest:
     try:
-        return JsonRpcRequest.model_validate(decoded)
+        return JsonRpcRequest.model_validate(body)
     except ValidationError as exc:
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        detail = "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise A2AError(JsonRpcErrorCode.INVALID_REQUEST, detail) from None
 
 
@@ -165,8 +173,9 @@ async def _rpc(
 ) -> Response:
     request_id: JsonRpcId = None
     try:
-        call = await _read_call(request)
-        request_id = call.id
+        body = await _read_body(request)
+        request_id = _request_id(body)
+        call = _read_call(body)
         _check_version(version)
         if call.method in _ORDERS:
             await _take_order_token(request, scope)
