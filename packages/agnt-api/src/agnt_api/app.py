@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import agnt_api
+from agnt_api import a2a
 from agnt_api.api.docs import install_docs
 from agnt_api.api.middleware import RequestContextMiddleware
 from agnt_api.api.problems import (
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     app.include_router(webhooks.router, responses=errors)
     app.include_router(files.router, responses=errors | problem_responses(416))
     app.include_router(executor.router, responses=errors | problem_responses(415))
+    app.include_router(a2a.router, responses=errors)
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.
     install_web_pages(app)
     install_rate_limits(app, settings, runtime.database)
