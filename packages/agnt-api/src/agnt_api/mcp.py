@@ -78,13 +78,15 @@ class ServicesBackend:
         """An agent in full."""
         return await _refusals(buyer.get_agent(self._rt, agent_id))
 
-    async def order_job(self, agent_id: str, prompt: str, params: JsonObject) -> Job:
-        """Order a job, rate-limited like ``POST /v1/jobs``."""
+    async def order_job(
+        self, agent_id: str, prompt: str, params: JsonObject, *, wait: float
+    ) -> Job:
+        """Order a job, rate-limited like ``POST /v1/jobs``; ``wait`` as its ``Prefer: wait``."""
         body = JobCreate(agent_id=agent_id, prompt=prompt, params=params)
         if self._rate_limits is not None:
             await _refusals(self._rate_limits.enforce(RateAction.ORDERS, str(self._principal.id)))
         job, _created = await _refusals(buyer.order_job(self._rt, self._principal, body, None))
-        return job
+        return await _refusals(buyer.wait_for_end(self._rt, self._principal, job, wait))
 
     async def get_job(self, job_id: uuid.UUID, *, wait: float) -> Job:
         """A job; with ``wait`` > 0, once it changed or ``wait`` seconds passed."""

@@ -6,12 +6,9 @@ Needs the ``mcp`` extra (``agnt-mcp``); only ``agnt_cli.commands.mcp`` imports t
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
-
-import anyio
 
 from agnt_client import AsyncClient
 from agnt_client.errors import AgntError, APIStatusError
@@ -50,9 +47,13 @@ class ClientBackend:
         """An agent in full."""
         return await _refusals(self._client.get_agent(agent_id))
 
-    async def order_job(self, agent_id: str, prompt: str, params: JsonObject) -> Job:
-        """Order a job (answers at once)."""
-        return await _refusals(self._client.create_job(agent_id, prompt, params))
+    async def order_job(
+        self, agent_id: str, prompt: str, params: JsonObject, *, wait: float
+    ) -> Job:
+        """Order a job; with ``wait`` > 0, answered once it ended (``Prefer: wait``)."""
+        return await _refusals(
+            self._client.create_job(agent_id, prompt, params, prefer_wait=wait or None)
+        )
 
     async def get_job(self, job_id: uuid.UUID, *, wait: float) -> Job:
         """A job; with ``wait`` > 0, once it changed or ``wait`` seconds passed."""
@@ -79,19 +80,8 @@ class ClientBackend:
         return await _refusals(self._client.get_result(job_id))
 
     async def read_result_file(self, job_id: uuid.UUID, file: ResultFile) -> bytes:
-        """One result file's bytes, downloaded and checked against its size and sha256.
-
-        The client downloads a result all or nothing, so this fetches the job's other files
-        too; MCP hands a resource over whole anyway.
-        """
-        with tempfile.TemporaryDirectory(prefix="agnt-mcp-") as directory:
-            downloaded = await _refusals(self._client.download_result(job_id, directory))
-            for done in downloaded:
-                if done.name == file.name:
-                    return await anyio.Path(done.path).read_bytes()
-        raise BackendError(
-            Problem.of(ErrorCode.FILE_NOT_FOUND, f"job {job_id} has no result file {file.name!r}")
-        )
+        """One result file's bytes, checked against its size and sha256."""
+        return await _refusals(self._client.read_result_file(file))
 
 
 async def _refusals(call: Awaitable[T]) -> T:

@@ -47,8 +47,10 @@ class Backend(Protocol):
         """An agent in full."""
         ...
 
-    async def order_job(self, agent_id: str, prompt: str, params: JsonObject) -> Job:
-        """Order a job (answers at once)."""
+    async def order_job(
+        self, agent_id: str, prompt: str, params: JsonObject, *, wait: float
+    ) -> Job:
+        """Order a job; with ``wait`` > 0, answer once it ended or ``wait`` seconds passed."""
         ...
 
     async def get_job(self, job_id: uuid.UUID, *, wait: float) -> Job:

@@ -163,8 +163,12 @@ def build_server(backend_for: BackendFor) -> MCPServer[Any]:
         """
 
         async def call(backend: Backend) -> CallToolResult:
-            job = await backend.order_job(agent_id, prompt, params or {})
-            job = await _follow(backend, job, wait_seconds, ctx)
+            if not _wants_progress(ctx):
+                # Nobody to notify: the API holds the answer (Prefer: wait), one call.
+                job = await backend.order_job(agent_id, prompt, params or {}, wait=wait_seconds)
+            else:
+                job = await backend.order_job(agent_id, prompt, params or {}, wait=0)
+                job = await _follow(backend, job, wait_seconds, ctx)
             return await _job_answer(backend, job)
 
         return await _guarded(backend_for, ctx, call)
@@ -301,6 +305,12 @@ def _error(problem: Problem) -> CallToolResult:
         structured_content=document,
         is_error=True,
     )
+
+
+def _wants_progress(ctx: Context[Any, Any]) -> bool:
+    """Whether the caller sent a progress token (else progress would go nowhere)."""
+    meta = ctx.request_context.meta
+    return meta is not None and meta.get("progress_token") is not None
 
 
 async def _follow(backend: Backend, job: Job, wait: float, ctx: Context[Any, Any]) -> Job:
