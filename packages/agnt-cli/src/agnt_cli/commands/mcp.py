@@ -21,7 +21,8 @@ def mcp(ctx: typer.Context) -> None:
     except ImportError as exc:
         raise CliError(
             "mcp_not_installed",
-            f"`agnt mcp` needs the MCP SDK ({exc.name}): pip install 'agnt-cli[mcp]'",
+            f"`agnt mcp` needs the MCP SDK ({exc.name}), which this agnt does not bundle: "
+            "pip install 'agnt-cli[mcp]', or run uvx --from 'agnt-cli[mcp]' agnt mcp",
             ExitCode.GENERAL,
         ) from exc
     import anyio
