@@ -30,6 +30,7 @@ from mcp_types import (
     CallToolResult,
     ContentBlock,
     EmbeddedResource,
+    InputRequiredResult,
     ResourceLink,
     TextContent,
     TextResourceContents,
@@ -250,7 +251,7 @@ class _AgntServer(MCPServer[Any]):
 
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
-    ) -> Any:
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
         """A result file's content: text for text files, bytes (a blob) otherwise."""
         found = _RESULT_URI.match(str(uri))
         if found is None or context is None:
