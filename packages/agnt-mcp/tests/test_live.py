@@ -6,6 +6,7 @@ the API's ``/mcp`` on streamable HTTP), on SQLite and on Postgres.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -322,3 +323,14 @@ async def test_sdk_client_without_a_key_cannot_connect(deployment: Deployment) -
                 await client.list_tools()
     # The SDK (without OAuth configured) reports the 401 as an error response.
     assert raised.group_contains(MCPError, depth=None)
+
+
+def test_building_the_server_leaves_the_process_logging_alone() -> None:
+    # In a fresh interpreter: pytest's own handlers on the root logger would hide a change.
+    code = (
+        "import logging; from agnt_mcp.server import build_server; build_server(None);"
+        "root = logging.getLogger(); print(root.level, len(root.handlers))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(logging.WARNING), "0"]

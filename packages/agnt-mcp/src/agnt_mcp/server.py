@@ -16,6 +16,7 @@ extension to hand the job over to instead.
 # No ``from __future__ import annotations``: the SDK reads the tools' signatures at run time.
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -101,13 +102,23 @@ WaitArg = Annotated[
 
 def build_server(backend_for: BackendFor) -> MCPServer[Any]:
     """The agnt MCP server, asking ``backend_for`` for each request's backend."""
-    server = _AgntServer(
-        backend_for,
-        name="agnt",
-        title="agnt marketplace",
-        version=agnt_mcp.__version__,
-        instructions=INSTRUCTIONS,
-    )
+    # MCPServer() calls logging.basicConfig (a rich handler at INFO on the root logger): in
+    # the API that would re-route every library's logs; in `agnt mcp` it would write each
+    # HTTP request to stderr. The process keeps the logging it had.
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        server = _AgntServer(
+            backend_for,
+            name="agnt",
+            title="agnt marketplace",
+            version=agnt_mcp.__version__,
+            instructions=INSTRUCTIONS,
+            log_level="WARNING",
+        )
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
     @server.tool(annotations=read_only)
