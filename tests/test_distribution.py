@@ -548,3 +548,16 @@ def _binary_of(pid: int) -> psutil.Process:
             return children[0]
         time.sleep(0.05)
     raise AssertionError("the launcher did not start the binary")
+
+
+def test_binary_agnt_mcp_says_how_to_get_the_mcp_sdk(
+    build: Build, user_env: dict[str, str]
+) -> None:
+    # The MCP SDK imports starlette and uvicorn even for stdio: the binary leaves it out.
+    env = {**user_env, "AGNT_API_URL": "http://127.0.0.1:9", "AGNT_API_KEY": "agnt_" + "k" * 43}
+    result = agnt(build.exe, "mcp", env=env)
+    assert result.returncode == 1, result.stderr
+    error = error_of(result)
+    assert error["code"] == "mcp_not_installed"
+    assert "agnt-cli[mcp]" in str(error["message"])
+    assert result.stdout == ""

@@ -127,3 +127,24 @@ def test_api_source_imports_the_client_side_only_in_the_demo_executor() -> None:
         for function, module in _client_side_imports(path)
     }
     assert found == {DEMO_IMPORT}
+
+
+def test_mcp_tools_depend_on_neither_side() -> None:
+    """agnt-mcp's tools are shared: `agnt mcp` backs them with the client, the API's /mcp
+    with its services; so the package itself needs neither (nor pulls either in)."""
+    assert _closure("agnt-mcp") & {"agnt-api", "agnt-client", "agnt-cli", "agnt-executor"} == set()
+    code = (
+        "import sys, agnt_mcp.server, agnt_mcp.backend;"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in "
+        "('agnt_api', 'agnt_client', 'agnt_cli', 'agnt_executor'));"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_cli_brings_the_mcp_sdk_only_with_its_mcp_extra() -> None:
+    """The MCP SDK pulls starlette and uvicorn: `pip install agnt-cli` must not."""
+    assert "mcp" not in _closure("agnt-cli")
+    assert {"agnt-mcp", "mcp"} <= _closure("agnt-cli", ("mcp",))

@@ -339,3 +339,27 @@ def test_a_body_longer_than_promised_is_cut_off_early(make_client: Any, tmp_path
     assert (caught.value.expected_size, caught.value.actual_size) == (4000, 4096)
     assert endless.sent == 4
     assert listing(tmp_path) == []
+
+
+def test_read_result_file_returns_the_verified_bytes_after_a_broken_connection(
+    make_client: Any,
+) -> None:
+    from agnt_models import JobResult
+
+    server = FakeResultServer({"report.json": b'{"ok": true}', "big.bin": bytes(5000)})
+    server.breaks["report.json"] = 1
+    client = make_client(server)
+    entry = JobResult.model_validate(server.result()).files[0]
+    assert client.read_result_file(entry) == b'{"ok": true}'
+    # Only the asked-for file is fetched (resumed once after the break).
+    assert {r.url.path.rsplit("/", 1)[-1] for r in server.downloads()} == {"report.json"}
+
+
+def test_read_result_file_refuses_bytes_that_do_not_match(make_client: Any) -> None:
+    from agnt_models import JobResult
+
+    server = FakeResultServer({"report.json": b"promised"})
+    server.bodies["report.json"] = b"tampered"
+    entry = JobResult.model_validate(server.result()).files[0]
+    with pytest.raises(ChecksumMismatchError):
+        make_client(server).read_result_file(entry)

@@ -33,6 +33,7 @@ from agnt_api.api.problems import (
     problem_responses,
 )
 from agnt_api.api.routes import agents, executor, files, health, inputs, jobs, webhooks
+from agnt_api.mcp import install_mcp
 from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
 from agnt_api.services.input_files import MULTIPART_OVERHEAD_BYTES
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.
     install_web_pages(app)
     install_rate_limits(app, settings, runtime.database)
+    install_mcp(app, runtime)
     return app
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from agnt_cli.commands import agents, events, jobs, results, version
+from agnt_cli.commands import agents, events, jobs, mcp, results, version
 from agnt_cli.commands.config import config_app
 from agnt_cli.connection import GlobalOptions
 from agnt_cli.errors import CliError, error_from_exception, interrupted, usage_error
@@ -120,6 +120,7 @@ app.command()(jobs.cancel)
 app.command()(events.events)
 app.command()(events.logs)
 app.command()(version.version)
+app.command()(mcp.mcp)
 app.add_typer(config_app, name="config")
 
 

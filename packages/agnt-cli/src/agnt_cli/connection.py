@@ -14,7 +14,7 @@ from agnt_cli.exit_codes import ExitCode
 from agnt_cli.settings import Settings, resolve_settings
 
 if TYPE_CHECKING:
-    from agnt_client import Client
+    from agnt_client import AsyncClient, Client
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,36 @@ def current_settings(ctx: typer.Context) -> Settings:
 def open_client(ctx: typer.Context) -> Client:
     """A client for the configured API; an error (exit 4) when no API key is configured."""
     settings = current_settings(ctx)
+    api_key = _required_key(settings)
+    from agnt_client import Client
+    from agnt_client.options import DEFAULT_TIMEOUT
+
+    return Client(
+        base_url=settings.api_url.value,
+        api_key=api_key,
+        timeout=global_options(ctx).request_timeout or DEFAULT_TIMEOUT,
+    )
+
+
+def open_async_client(ctx: typer.Context) -> AsyncClient:
+    """``open_client``'s asyncio twin (for ``agnt mcp``)."""
+    settings = current_settings(ctx)
+    api_key = _required_key(settings)
+    from agnt_client import AsyncClient
+    from agnt_client.options import DEFAULT_TIMEOUT
+
+    return AsyncClient(
+        base_url=settings.api_url.value,
+        api_key=api_key,
+        timeout=global_options(ctx).request_timeout or DEFAULT_TIMEOUT,
+    )
+
+
+def _required_key(settings: Settings) -> str:
     if settings.api_key.value is None:
         raise CliError(
             "not_authenticated",
             "no API key: pass --api-key, set AGNT_API_KEY, or run `agnt config set api_key -`",
             ExitCode.AUTH,
         )
-    from agnt_client import Client
-    from agnt_client.options import DEFAULT_TIMEOUT
-
-    return Client(
-        base_url=settings.api_url.value,
-        api_key=settings.api_key.value,
-        timeout=global_options(ctx).request_timeout or DEFAULT_TIMEOUT,
-    )
+    return settings.api_key.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from os import PathLike
@@ -58,6 +59,7 @@ from agnt_models import (
     LogBatchAccepted,
     LogLine,
     PricingModel,
+    ResultFile,
     SearchSort,
     WatchedJobs,
     WebhookTarget,
@@ -573,6 +575,19 @@ class AsyncClient:
             return plan.commit()
         finally:
             plan.discard()
+
+    async def read_result_file(self, file: ResultFile) -> bytes:
+        """One result file (an entry of ``get_result``) in memory, checked against its size
+        and sha256 like ``download_result``; meant for small files (the MCP server inlines
+        small text results)."""
+        with tempfile.TemporaryDirectory(prefix="agnt-") as directory:
+            partial = PartialDownload(file, Path(directory) / "file")
+            try:
+                await self._download_file(partial, file.download_url)
+                partial.finish()
+                return await asyncio.to_thread(partial.temp_path.read_bytes)
+            finally:
+                partial.discard()
 
     async def cancel_job(self, job_id: JobId) -> Job:
         """Cancel a job that is not terminal yet (409 ``invalid_transition`` otherwise)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from os import PathLike
@@ -57,6 +58,7 @@ from agnt_models import (
     LogBatchAccepted,
     LogLine,
     PricingModel,
+    ResultFile,
     SearchSort,
     WatchedJobs,
     WebhookTarget,
@@ -553,6 +555,19 @@ class Client:
             return plan.commit()
         finally:
             plan.discard()
+
+    def read_result_file(self, file: ResultFile) -> bytes:
+        """One result file (an entry of ``get_result``) in memory, checked against its size
+        and sha256 like ``download_result``; meant for small files (the MCP server inlines
+        small text results)."""
+        with tempfile.TemporaryDirectory(prefix="agnt-") as directory:
+            partial = PartialDownload(file, Path(directory) / "file")
+            try:
+                self._download_file(partial, file.download_url)
+                partial.finish()
+                return partial.temp_path.read_bytes()
+            finally:
+                partial.discard()
 
     def cancel_job(self, job_id: JobId) -> Job:
         """Cancel a job that is not terminal yet (409 ``invalid_transition`` otherwise)."""
