@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 
 import pytest
@@ -26,6 +27,16 @@ async def _order(site, agent_id: str, **fields: str):
     page = await site.client.get(f"/agents/{agent_id}", headers=HTML)
     data = {"csrf_token": _csrf(page.text), "order_key": _order_key(page.text), **fields}
     return await site.client.post(f"/agents/{agent_id}/order", data=data, headers=HTML)
+
+
+async def _order_back(site, agent_id: str, **fields: str):
+    """Post the order form; it must come back (post/redirect/get) to the agent page."""
+    posted = await _order(site, agent_id, **fields)
+    assert posted.status_code == 303, posted.text
+    assert posted.headers["location"] == f"/agents/{agent_id}#order-heading"
+    page = await site.client.get(f"/agents/{agent_id}", headers=HTML)
+    assert page.status_code == 200
+    return page
 
 
 async def _ordered_job_id(site, agent_id: str = "echo-bot", **fields: str) -> str:
@@ -163,10 +174,11 @@ async def test_a_used_form_with_other_values_asks_to_check_and_order_again(site)
     data = {"csrf_token": _csrf(page.text), "order_key": _order_key(page.text), "prompt": "x"}
     first = await site.client.post("/agents/echo-bot/order", data=data, headers=HTML)
     assert first.status_code == 303
-    changed = await site.client.post(
+    posted = await site.client.post(
         "/agents/echo-bot/order", data={**data, "prompt": "y"}, headers=HTML
     )
-    assert changed.status_code == 422
+    assert posted.status_code == 303
+    changed = await site.client.get("/agents/echo-bot", headers=HTML)
     assert "already submitted" in changed.text
     fresh_key = _order_key(changed.text)
     assert fresh_key != data["order_key"]
@@ -179,10 +191,9 @@ async def test_a_used_form_with_other_values_asks_to_check_and_order_again(site)
 
 async def test_validation_errors_are_shown_next_to_their_fields(site) -> None:
     await site.sign_in()
-    response = await _order(
+    response = await _order_back(
         site, "report-maker", prompt="p", **{"param.count": "2.5", "param.extra": "{oops"}
     )
-    assert response.status_code == 422
     text = response.text
     assert 'data-field-error="language"' in text and "is required" in text
     assert 'data-field-error="count"' in text and "must be a whole number" in text
@@ -200,8 +211,7 @@ async def test_params_without_a_field_go_in_the_json_box(site) -> None:
     job = (await site.client.get(f"/v1/jobs/{job_id}", headers=buyer)).json()
     assert job["params"] == {"mood": "happy", "n": 2}
     for text, message in (("[1]", "must be a JSON object"), ("{nope", "must be valid JSON")):
-        response = await _order(site, "echo-bot", prompt="p", extra_params=text)
-        assert response.status_code == 422
+        response = await _order_back(site, "echo-bot", prompt="p", extra_params=text)
         match = re.search(r'data-field-error="extra_params">([^<]+)<', response.text)
         assert match and message in match.group(1)
 
@@ -212,26 +222,32 @@ async def test_a_service_error_about_an_extra_param_shows_at_the_json_box(site) 
         input_schema={"type": "object", "additionalProperties": {"type": "integer"}},
     )
     await site.sign_in()
-    response = await _order(site, "counter", prompt="p", extra_params='{"x": "many"}')
-    assert response.status_code == 422
+    response = await _order_back(site, "counter", prompt="p", extra_params='{"x": "many"}')
     match = re.search(r'data-field-error="extra_params">([^<]+)<', response.text)
     assert match and match.group(1).startswith("x: ")
 
 
 async def test_an_oversized_prompt_is_an_error_next_to_the_prompt(site) -> None:
     await site.sign_in()
-    response = await _order(site, "echo-bot", prompt="x" * 100_001)
-    assert response.status_code == 422
+    response = await _order_back(site, "echo-bot", prompt="x" * 100_001)
     match = re.search(r'data-field-error="prompt">([^<]+)<', response.text)
     assert match and "larger than 100000 bytes" in match.group(1)
 
 
+async def test_errors_with_more_text_than_a_cookie_holds_answer_the_post_itself(site) -> None:
+    await site.sign_in()
+    typed = secrets.token_hex(4000)  # does not compress: no flash cookie holds it
+    response = await _order(site, "report-maker", prompt=typed, **{"param.count": "x"})
+    assert response.status_code == 422
+    assert typed in response.text
+    assert 'data-field-error="count"' in response.text
+
+
 async def test_schema_violations_from_the_service_land_on_their_field(site) -> None:
     await site.sign_in()
-    response = await _order(
+    response = await _order_back(
         site, "report-maker", prompt="p", **{"param.language": "en", "param.count": "50"}
     )
-    assert response.status_code == 422
     match = re.search(r'data-field-error="count">([^<]+)<', response.text)
     assert match and "at most 10" in match.group(1)
 
@@ -354,8 +370,11 @@ async def test_cancel_button_cancels_and_a_late_cancel_is_explained(site) -> Non
     again = await site.client.post(
         f"/jobs/{job_id}/cancel", data={"csrf_token": token}, headers=HTML
     )
-    assert again.status_code == 409
-    assert "had already ended" in again.text
+    assert again.status_code == 303  # post/redirect/get: the job page says why
+    explained = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert "had already ended" in explained.text
+    reloaded = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert "had already ended" not in reloaded.text  # said once
 
 
 async def test_another_buyers_job_is_a_friendly_404(site) -> None:

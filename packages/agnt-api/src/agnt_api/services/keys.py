@@ -90,3 +90,10 @@ def authenticate(connection: sa.Connection, key: str) -> Principal | None:
     if row is None or row.revoked_at is not None or not auth.key_matches(key, row.key_hash):
         return None
     return Principal(id=row.id, role=Role(row.role), name=row.name)
+
+
+def principal_name(connection: sa.Connection, principal_id: uuid.UUID) -> str | None:
+    """The name of a principal (an agent's owner on its page), or ``None``."""
+    return connection.execute(
+        sa.select(principals.c.name).where(principals.c.id == principal_id)
+    ).scalar_one_or_none()
