@@ -33,7 +33,7 @@ async def _order_back(site, agent_id: str, **fields: str):
     """Post the order form; it must come back (post/redirect/get) to the agent page."""
     posted = await _order(site, agent_id, **fields)
     assert posted.status_code == 303, posted.text
-    assert posted.headers["location"] == f"/agents/{agent_id}#order-heading"
+    assert posted.headers["location"] == f"/agents/{agent_id}"
     page = await site.client.get(f"/agents/{agent_id}", headers=HTML)
     assert page.status_code == 200
     return page

@@ -363,7 +363,7 @@ async def order_submit(request: Request, session: SessionDep, agent_id: AgentIdP
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     placed = _placed(errors, fields, extra_allowed)
     order_key = order_key or uuid.uuid4().hex
-    back = RedirectResponse(agent_path + "#order-heading", status_code=303)
+    back = RedirectResponse(agent_path, status_code=303)
     values = {**_draft(form), ORDER_KEY_FIELD: order_key}
     if flash.keep(request, back, Flash(path=agent_path, values=values, errors=placed)):
         return back

@@ -160,6 +160,23 @@
     }
   }
 
+  // Progress events are coalesced (one per half second): the last value of a burst is on
+  // the job, not in the stream. Read it once things go quiet.
+  var settleTimer = null;
+  function settleProgress() {
+    if (settleTimer) { window.clearTimeout(settleTimer); }
+    settleTimer = window.setTimeout(function () {
+      settleTimer = null;
+      if (ended) { return; }
+      fetch(liveUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (job) {
+          if (job && !ended && job.status === status) { showProgress(job.progress); }
+        })
+        .catch(function () { /* the stream's own error handling reports trouble */ });
+    }, 1500);
+  }
+
   function handle(message) {
     var event;
     try { event = JSON.parse(message.data); } catch (e) { return; }
@@ -167,8 +184,8 @@
     lastSeq = event.seq;
     addEvent(event);
     setTime("updated", event.created_at);
-    if (event.kind === "log") { addLog(event); return; }
-    if (event.kind === "progress") { showProgress(event.data.progress); return; }
+    if (event.kind === "log") { addLog(event); settleProgress(); return; }
+    if (event.kind === "progress") { showProgress(event.data.progress); settleProgress(); return; }
     var jobStatus = event.data && event.data.status;
     if (!jobStatus) { return; }
     showStatus(jobStatus);
