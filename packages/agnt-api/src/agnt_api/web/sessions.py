@@ -213,3 +213,11 @@ async def sign_out(request: Request, response: Response) -> None:
         samesite="lax",
         secure=request.url.scheme == "https",
     )
+
+
+async def signed_in_key_prefix(request: Request) -> str | None:
+    """The prefix of the key this browser signed in with (the account page marks it)."""
+    token = _session_token(request)
+    if token is None:
+        return None
+    return await get_runtime(request).database.run(web_sessions.session_key_prefix, token)
