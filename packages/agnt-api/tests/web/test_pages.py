@@ -39,8 +39,10 @@ async def _order_back(site, agent_id: str, **fields: str):
     return page
 
 
-async def _ordered_job_id(site, agent_id: str = "echo-bot", **fields: str) -> str:
-    response = await _order(site, agent_id, prompt="hello", **fields)
+async def _ordered_job_id(
+    site, agent_id: str = "echo-bot", prompt: str = "hello", **fields: str
+) -> str:
+    response = await _order(site, agent_id, prompt=prompt, **fields)
     assert response.status_code == 303, response.text
     return response.headers["location"].removeprefix("/jobs/")
 
@@ -86,7 +88,10 @@ async def test_marketplace_pages_through_many_agents(site) -> None:
     second = await site.client.get(next_link.replace("&amp;", "&"), headers=HTML)
     assert second.text.count('class="card agent-card"') == 2
     assert 'rel="next"' not in second.text
-    assert "First page" in second.text
+    previous = re.search(r'rel="prev" href="([^"]+)"', second.text).group(1)
+    back = await site.client.get(previous.replace("&amp;", "&"), headers=HTML)
+    assert back.text.count('class="card agent-card"') == 12
+    assert 'rel="prev"' not in back.text  # the first page again
 
 
 async def test_tag_chips_count_every_match_not_only_the_page(site) -> None:
@@ -270,12 +275,35 @@ async def test_jobs_page_lists_filters_and_pages(site) -> None:
     only_pending = await site.client.get("/jobs?status=pending", headers=HTML)
     assert first in only_pending.text and second not in only_pending.text
     empty = await site.client.get("/jobs?status=completed", headers=HTML)
-    assert "No jobs with status completed" in empty.text
+    assert "No jobs match these filters" in empty.text
+    assert "0 jobs match" in empty.text
     for _ in range(20):
         await _ordered_job_id(site)
     paged = await site.client.get("/jobs", headers=HTML)
     assert paged.text.count("<tr data-job-id") == 20
-    assert 'rel="next"' in paged.text
+    assert "22 jobs" in paged.text
+    next_link = re.search(r'rel="next" href="([^"]+)"', paged.text).group(1)
+    second = await site.client.get(next_link.replace("&amp;", "&"), headers=HTML)
+    assert second.text.count("<tr data-job-id") == 2
+    previous = re.search(r'rel="prev" href="([^"]+)"', second.text).group(1)
+    back = await site.client.get(previous.replace("&amp;", "&"), headers=HTML)
+    assert back.text.count("<tr data-job-id") == 20 and 'rel="prev"' not in back.text
+
+
+async def test_jobs_filter_by_agent_and_search_the_prompt(site) -> None:
+    await site.sign_in()
+    wanted = await _ordered_job_id(site, "echo-bot", prompt="Find the 100% ORANGE cat")
+    await _ordered_job_id(site, "echo-bot", prompt="a blue dog")
+    other = await _order(site, "report-maker", prompt="orange report", **{"param.language": "en"})
+    assert other.status_code == 303
+    found = await site.client.get("/jobs?q=orange+cat", headers=HTML)
+    assert wanted in found.text and "1 job match" in found.text
+    percent = await site.client.get("/jobs?q=100%25", headers=HTML)  # % is text, not a wildcard
+    assert wanted in percent.text and "1 job match" in percent.text
+    by_agent = await site.client.get("/jobs?agent=report-maker&q=orange", headers=HTML)
+    assert "1 job match" in by_agent.text and wanted not in by_agent.text
+    bad = await site.client.get("/jobs?agent=Not%20An%20Id", headers=HTML)
+    assert bad.status_code == 400
 
 
 async def test_unknown_status_filter_is_a_bad_request_page(site) -> None:

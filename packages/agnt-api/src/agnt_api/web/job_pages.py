@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Annotated
@@ -17,14 +18,16 @@ from agnt_api.errors import BadRequest, InvalidTransition
 from agnt_api.services import buyer, results
 from agnt_api.web import flash
 from agnt_api.web.flash import Flash
+from agnt_api.web.paging import previous_links
 from agnt_api.web.previews import previews_of
 from agnt_api.web.sessions import CsrfChecked, SignedInBuyer
 from agnt_api.web.templating import render
-from agnt_models import Job, JobEventKind, JobStatus, ResultFile
+from agnt_models import AGENT_ID_PATTERN, Job, JobEventKind, JobStatus, ResultFile
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 20
+AGENT_ID_REGEX = re.compile(AGENT_ID_PATTERN)
 LIVE_WAIT_SECONDS = 25.0
 """How long one live-progress request of the job page waits for a change."""
 
@@ -34,25 +37,48 @@ async def jobs_page(
     request: Request,
     principal: SignedInBuyer,
     status: Annotated[str, Query(max_length=20)] = "",
+    agent: Annotated[str, Query(max_length=100)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    trail: Annotated[str, Query(max_length=50_000)] = "",
 ) -> Response:
-    """My jobs, newest first: status badges, a status filter, pagination."""
+    """My jobs, newest first: filters by status and agent, a prompt search, a count,
+    Previous and Next pages; rows of running jobs update live."""
     try:
         wanted = JobStatus(status) if status else None
     except ValueError:
         raise BadRequest(f"unknown job status {status!r}") from None
-    page = await buyer.list_jobs(
+    agent_id = agent.strip() or None
+    if agent_id is not None and not AGENT_ID_REGEX.fullmatch(agent_id):
+        raise BadRequest(f"{agent_id!r} is not an agent id")
+    page, total = await buyer.find_jobs(
         get_runtime(request),
         principal,
         status=wanted,
-        agent_id=None,
+        agent_id=agent_id,
+        prompt_contains=q.strip() or None,
         limit=PAGE_SIZE,
         cursor=cursor,
+    )
+    previous_cursor, previous_trail, here = (
+        previous_links(cursor, trail) if cursor else (None, "", "-")
     )
     return await render(
         request,
         "jobs.html",
-        {"page": page, "status": wanted, "statuses": list(JobStatus), "cursor": cursor},
+        {
+            "page": page,
+            "total": total,
+            "status": wanted,
+            "statuses": list(JobStatus),
+            "agent": agent_id or "",
+            "q": q.strip(),
+            "cursor": cursor,
+            "filters": {"status": status or None, "agent": agent_id, "q": q.strip() or None},
+            "previous_cursor": previous_cursor,
+            "previous_trail": previous_trail,
+            "trail_here": here,
+        },
     )
 
 

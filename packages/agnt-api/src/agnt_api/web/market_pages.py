@@ -30,6 +30,7 @@ from agnt_api.web.order_form import (
     order_fields,
     read_order_form,
 )
+from agnt_api.web.paging import previous_links
 from agnt_api.web.sessions import (
     CSRF_FIELD,
     CsrfChecked,
@@ -146,6 +147,7 @@ async def marketplace(
     q: Annotated[str, Query(max_length=500)] = "",
     tag: Annotated[str | None, Query(max_length=50)] = None,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    trail: Annotated[str, Query(max_length=50_000)] = "",
     sort: Annotated[SearchSort, Query()] = SearchSort.RELEVANCE,
     price: Annotated[PricingModel | Literal[""], Query(alias="pricing")] = "",
 ) -> Response:
@@ -171,10 +173,16 @@ async def marketplace(
         "sort": None if sort is SearchSort.RELEVANCE else sort.value,
         "pricing": None if pricing is None else pricing.value,
     }
+    previous_cursor, previous_trail, here = (
+        previous_links(cursor, trail) if cursor else (None, "", "-")
+    )
     return await render(
         request,
         "marketplace.html",
         {
+            "previous_cursor": previous_cursor,
+            "previous_trail": previous_trail,
+            "trail_here": here,
             "q": q,
             "tag": tag,
             "chips": chips,
