@@ -362,3 +362,188 @@ def test_tap_targets_on_a_phone_are_at_least_32_px(
         accessible(page, f"phone {path}")
     phone.close()
     assert not small, "\n".join(small)
+
+
+# New views --------------------------------------------------------------------------------
+
+
+def test_job_page_previews_each_kind_copies_and_orders_again(
+    live_api: Any, executor: ExecutorSide, browser: Browser, accessible: Accessible
+) -> None:
+    context = browser.new_context(
+        viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = context.new_page()
+    sign_in(page, live_api.url, live_api.buyer_key)
+    page.goto(live_api.url + "/agents/form-agent")
+    page.get_by_label("Prompt").fill("the usual report")
+    page.get_by_label("language").select_option("fr")
+    page.get_by_label("count").fill("7")
+    page.get_by_label("extra").fill('{"tone": "dry"}')
+    page.get_by_role("button", name="Order job").click()
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    executor.claim()
+    executor.report(job_id, "running")
+    executor.complete(
+        job_id,
+        {
+            "notes.txt": (b"plain words\n", "text/plain"),
+            "report.md": (
+                b"# Title\n\nSome *emphasis*.\n\n<script>window.pwned=1</script>\n",
+                "text/markdown",
+            ),
+            "data.json": (b'{"b":[1,2],"a":{"c":true}}', "application/json"),
+            "table.csv": (b"name,count\napples,3\npears,5\n", "text/csv"),
+            "pixel.png": (tiny_png(), "image/png"),
+            "big.txt": (b"x" * 70_000, "text/plain"),
+            "blob.bin": (b"\x00\x01", "application/octet-stream"),
+        },
+    )
+    expect(page.locator("[data-job-status] .badge")).to_have_text("completed", timeout=30_000)
+    previews = page.locator("[data-preview]")
+    expect(page.locator('[data-file="notes.txt"] [data-preview=text]')).to_contain_text(
+        "plain words"
+    )
+    markdown = page.locator('[data-file="report.md"] [data-preview=markdown]')
+    expect(markdown.locator("em")).to_have_text("emphasis")
+    expect(markdown).to_contain_text("<script>")
+    assert page.evaluate("window.pwned") is None
+    expect(page.locator('[data-file="data.json"] [data-preview=json]')).to_contain_text('"c": true')
+    table = page.locator('[data-file="table.csv"] table')
+    expect(table.locator("th")).to_have_text(["name", "count"])
+    expect(table.locator("tbody tr")).to_have_count(2)
+    image = page.locator('[data-file="pixel.png"] img')
+    expect(image).to_be_visible()
+    assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) == 2
+    expect(page.locator('[data-file="big.txt"] [data-preview=too_large]')).to_be_visible()
+    expect(page.locator('[data-file="blob.bin"] [data-preview]')).to_have_count(0)
+    assert previews.count() == 6
+    accessible(page, "job, completed with previews")
+
+    # Copy buttons put the exact values on the clipboard.
+    page.get_by_role("button", name="Copy id").click()
+    assert page.evaluate("navigator.clipboard.readText()") == job_id
+    page.locator('[data-file="notes.txt"]').get_by_role("button", name="Copy sha256").click()
+    sha = page.evaluate("navigator.clipboard.readText()")
+    assert re.fullmatch(r"[0-9a-f]{64}", sha)
+    page.locator('[data-file="notes.txt"]').get_by_role("button", name="Copy download URL").click()
+    assert page.evaluate("navigator.clipboard.readText()").endswith(
+        f"/v1/jobs/{job_id}/files/notes.txt"
+    )
+
+    # Order again: the same prompt and params, ready to change.
+    page.get_by_role("link", name="Order again").click()
+    expect(page).to_have_url(re.compile(r"/agents/form-agent\?again="))
+    expect(page.get_by_label("Prompt")).to_have_value("the usual report")
+    expect(page.get_by_label("language")).to_have_value("fr")
+    expect(page.get_by_label("count")).to_have_value("7")
+    expect(page.get_by_label("extra")).to_have_value(re.compile(r'"tone": "dry"'))
+    accessible(page, "agent page, order again")
+    context.close()
+
+
+def test_the_job_stream_reconnects_after_the_server_restarts(
+    live_api: Any, executor: ExecutorSide, context: BrowserContext, accessible: Accessible
+) -> None:
+    page = context.new_page()
+    sign_in(page, live_api.url, live_api.buyer_key)
+    job_id = order(page, live_api.url)
+    executor.claim()
+    executor.report(job_id, "running", progress=5)
+    state = page.locator("[data-live-state]")
+    expect(page.get_by_role("progressbar", name="Progress")).to_have_attribute("aria-valuenow", "5")
+    expect(state).to_contain_text("updates live")
+    page.evaluate("window.sameDocument = 1")
+    live_api.stop(grace=3.0)
+    expect(state).to_contain_text("reconnecting", timeout=30_000)
+    accessible(page, "job, reconnecting")
+    live_api.start()
+    executor.report(job_id, "running", progress=80)
+    expect(page.get_by_role("progressbar", name="Progress")).to_have_attribute(
+        "aria-valuenow", "80", timeout=45_000
+    )
+    expect(state).to_contain_text("updates live")
+    assert page.evaluate("window.sameDocument") == 1
+
+
+def test_account_page_creates_a_key_once_and_revokes_it(
+    live_api: Any, browser: Browser, accessible: Accessible
+) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    sign_in(page, live_api.url, live_api.buyer_key)
+    page.get_by_role("link", name=re.compile("^Account")).click()
+    expect(page.locator("[data-principal-role]")).to_have_text("buyer")
+    expect(page.locator("[data-current-key]")).to_contain_text("…")
+    accessible(page, "account")
+    page.get_by_label("New key's name").fill("laptop")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("[data-new-key]").inner_text().strip()
+    assert key.startswith("agnt_")
+    accessible(page, "account, new key shown")
+    api = f"{live_api.url}/v1/jobs"
+    assert httpx.get(api, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    page.goto(live_api.url + "/account")
+    assert key not in page.content()
+    row = page.locator("tr", has_text="laptop")
+    row.get_by_text("Revoke…").click()
+    row.get_by_role("button", name="Yes, revoke laptop").click()
+    expect(page.locator("[data-account-notice]")).to_contain_text("revoked")
+    expect(page.locator("tr", has_text="laptop")).to_contain_text("revoked")
+    accessible(page, "account, key revoked")
+    deadline = 30
+    while httpx.get(api, headers={"Authorization": f"Bearer {key}"}).status_code != 401:
+        deadline -= 1
+        assert deadline > 0, "the revoked key still works"
+        page.wait_for_timeout(500)
+    context.close()
+
+
+def test_my_jobs_rows_are_links_update_live_and_filter(
+    live_api: Any, executor: ExecutorSide, context: BrowserContext, accessible: Accessible
+) -> None:
+    page = context.new_page()
+    sign_in(page, live_api.url, live_api.buyer_key)
+    first = order(page, live_api.url, prompt="count the orange cats")
+    order(page, live_api.url, prompt="something else")
+    page.goto(live_api.url + "/jobs")
+    expect(page.locator("[data-result-count]")).to_have_text("2 jobs")
+    row = page.locator(f'tr[data-job-id="{first}"]')
+    expect(row.locator(".badge")).to_have_text("pending")
+    accessible(page, "my jobs")
+    executor.claim()  # the oldest job: the first one
+    executor.report(first, "running")
+    expect(row.locator(".badge")).to_have_text("running", timeout=20_000)
+    # The whole row opens the job (not only its id).
+    cell = row.locator("td[data-label=Created]").bounding_box()
+    assert cell is not None
+    page.mouse.click(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)
+    expect(page).to_have_url(re.compile(rf"/jobs/{first}$"))
+    page.goto(live_api.url + "/jobs")
+    page.get_by_label("Prompt contains").fill("orange")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("[data-result-count]")).to_have_text("1 job match")
+    accessible(page, "my jobs, filtered")
+
+
+def test_agent_page_offers_ready_to_copy_api_snippets(
+    live_api: Any, executor: ExecutorSide, context: BrowserContext, accessible: Accessible
+) -> None:
+    page = context.new_page()
+    sign_in(page, live_api.url, live_api.buyer_key)
+    page.goto(live_api.url + "/agents/form-agent")
+    snippets = page.locator("[data-snippet]")
+    expect(snippets).to_have_count(5)
+    expect(page.locator("#snippet-cli")).to_contain_text("agnt order form-agent")
+    for key in ("python", "curl", "mcp", "a2a"):
+        page.locator(f"[data-snippet={key}] summary").click()
+    expect(page.locator("#snippet-python")).to_contain_text("from agnt_client import Client")
+    expect(page.locator("#snippet-curl")).to_contain_text("/v1/jobs")
+    expect(page.locator("#snippet-mcp")).to_contain_text('"args": [\n        "mcp"')
+    expect(page.locator("#snippet-a2a")).to_contain_text(
+        f"{live_api.url}/a2a/form-agent/.well-known/agent-card.json"
+    )
+    expect(page.locator("[data-owner]")).to_have_text("test-executor")
+    accessible(page, "agent page, snippets open")
