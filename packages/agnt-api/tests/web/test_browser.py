@@ -129,7 +129,7 @@ def test_buyer_finds_orders_follows_downloads_and_cancels_in_the_browser(
     completed_url = page.url
     expect(page.locator("[data-job-status] .badge")).to_have_text("completed", timeout=30_000)
     expect(page.get_by_role("link", name="report.md")).to_be_visible()
-    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+    expect(page.get_by_text("Cancel job…")).to_have_count(0)
     shoot(page, "job-completed", "desktop")
 
     # Download a result file with the session cookie.
@@ -152,7 +152,8 @@ def test_buyer_finds_orders_follows_downloads_and_cancels_in_the_browser(
     progress = page.get_by_role("progressbar", name="Progress")
     expect(progress).not_to_have_attribute("aria-valuenow", "0", timeout=20_000)
     shoot(page, "job-running", "desktop")
-    page.get_by_role("button", name="Cancel job").click()
+    page.get_by_text("Cancel job…").click()
+    page.get_by_role("button", name="Yes, cancel the job").click()
     expect(page.locator("[data-job-status] .badge")).to_have_text("canceled")
     expect(page.get_by_text("canceled by the buyer", exact=True)).to_be_visible()
     shoot(page, "job-canceled", "desktop")

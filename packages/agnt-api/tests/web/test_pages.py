@@ -468,3 +468,43 @@ async def test_static_stylesheet_is_served(site) -> None:
     assert response.headers["content-type"].startswith("text/css")
     script = await site.client.get("/static/job.js")
     assert script.status_code == 200
+
+
+PAGE_BUDGET_BYTES = 15_000
+"""HTML + CSS + JS + favicon of one page, gzipped (the web README states it)."""
+
+
+async def test_every_page_stays_within_its_weight_budget(site) -> None:
+    import gzip
+
+    await site.sign_in()
+    job_id = await _ordered_job_id(site)
+    assets: dict[str, int] = {}
+    for path in ("/signin", "/", "/agents/report-maker", "/jobs", f"/jobs/{job_id}", "/account"):
+        page = await site.client.get(path, headers=HTML)
+        weight = len(gzip.compress(page.content, 9))
+        for ref in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):
+            if ref not in assets:
+                asset = await site.client.get(ref, headers={"Accept-Encoding": "gzip"})
+                assert asset.status_code == 200
+                assets[ref] = len(gzip.compress(asset.content, 9))
+            weight += assets[ref]
+        assert weight <= PAGE_BUDGET_BYTES, (path, weight)
+
+
+async def test_static_files_are_gzipped_and_cached_by_version(site) -> None:
+    page = await site.client.get("/signin", headers=HTML)
+    css = re.search(r'href="(/static/agnt\.css\?v=[0-9a-f]+)"', page.text).group(1)
+    versioned = await site.client.get(css, headers={"Accept-Encoding": "gzip"})
+    assert versioned.headers["content-encoding"] == "gzip"
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "body" in versioned.text  # httpx decodes it: real gzip of the stylesheet
+    again = await site.client.get(
+        css, headers={"If-None-Match": versioned.headers["etag"], "Accept-Encoding": "gzip"}
+    )
+    assert again.status_code == 304
+    plain = await site.client.get("/static/agnt.css", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["cache-control"] == "public, max-age=3600"
+    icon = await site.client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
