@@ -547,3 +547,25 @@ def test_agent_page_offers_ready_to_copy_api_snippets(
     )
     expect(page.locator("[data-owner]")).to_have_text("test-executor")
     accessible(page, "agent page, snippets open")
+
+
+def test_my_agents_shows_an_owner_its_agents_and_failures(
+    live_api: Any, executor: ExecutorSide, browser: Browser, accessible: Accessible
+) -> None:
+    buyer_context = browser.new_context(viewport=DESKTOP)
+    buyer_page = buyer_context.new_page()
+    sign_in(buyer_page, live_api.url, live_api.buyer_key)
+    job_id = order(buyer_page, live_api.url)
+    buyer_context.close()
+    executor.claim()
+    executor.report(job_id, "failed", reason="the model timed out")
+    for viewport in (DESKTOP, PHONE):
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        sign_in(page, live_api.url, live_api.executor_key)
+        page.get_by_role("link", name="My agents").click()
+        card = page.locator('[data-agent-id="plain-agent"]')
+        expect(card.locator('[data-count="failed"]')).to_have_text("1")
+        expect(card.locator("[data-trouble=failed]")).to_contain_text("the model timed out")
+        accessible(page, f"my agents {viewport['width']}")
+        context.close()

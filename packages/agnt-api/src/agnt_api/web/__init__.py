@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from agnt_api.web import account_pages, job_pages, market_pages
+from agnt_api.web import account_pages, job_pages, market_pages, owner_pages
 from agnt_api.web.error_pages import install_error_pages
 from agnt_api.web.static_files import UNVERSIONED_CACHE, CachedStaticFiles
 from agnt_api.web.templating import STATIC_DIR
@@ -20,6 +20,7 @@ def install_web_pages(app: FastAPI) -> None:
     app.include_router(market_pages.router)
     app.include_router(job_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(owner_pages.router)
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/favicon.ico", include_in_schema=False)
