@@ -180,6 +180,15 @@ def _shoot(page: Page, out: Path, name: str, size: str, scheme: str) -> None:
     page.screenshot(path=str(out / f"{name}-{size}-{scheme}.png"), full_page=True)
 
 
+def _owner_pages(page: Page, url: str, executor_key: str, shoot: Any) -> None:
+    page.goto(url + "/signin")
+    page.get_by_label("API key").fill(executor_key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url + "/")
+    page.goto(url + "/my-agents")
+    shoot("my-agents")
+
+
 def _pages(page: Page, url: str, buyer_key: str, jobs: dict[str, str], shoot: Any) -> None:
     page.goto(url + "/signin")
     shoot("signin")
@@ -251,6 +260,20 @@ def main() -> int:
 
                     _pages(page, url, buyer_key, jobs, shoot)
                     context.close()
+                    owner = browser.new_context(
+                        viewport=viewport,
+                        is_mobile=size == "phone",
+                        has_touch=size == "phone",
+                        color_scheme=scheme,  # type: ignore[arg-type]  # a Literal in playwright
+                    )
+                    owner_page = owner.new_page()
+                    _owner_pages(
+                        owner_page,
+                        url,
+                        executor_key,
+                        lambda name, p=owner_page, z=size, c=scheme: _shoot(p, out, name, z, c),
+                    )
+                    owner.close()
             browser.close()
     shots = sorted(out.glob("*.png"))
     print(f"{len(shots)} screenshots in {out}")

@@ -569,3 +569,36 @@ def test_my_agents_shows_an_owner_its_agents_and_failures(
         expect(card.locator("[data-trouble=failed]")).to_contain_text("the model timed out")
         accessible(page, f"my agents {viewport['width']}")
         context.close()
+
+
+def test_the_console_works_without_javascript(
+    live_api: Any, executor: ExecutorSide, browser: Browser, accessible: Accessible
+) -> None:
+    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, live_api.url, live_api.buyer_key)
+    # Errors come back with the summary focused by autofocus alone.
+    page.goto(live_api.url + "/agents/form-agent")
+    page.get_by_label("Prompt").fill("no script")
+    page.get_by_role("button", name="Order job").click()
+    expect(page.locator("[data-error-summary]")).to_be_focused()
+    job_id = order(page, live_api.url, prompt="no script either")
+    # Cancel asks first, without a script.
+    page.get_by_text("Cancel job…").click()
+    page.get_by_role("button", name="Yes, cancel the job").click()
+    expect(page.locator("[data-job-status] .badge")).to_have_text("canceled")
+    # The timeline and the log are on the page as the server saw them.
+    expect(page.locator("[data-job-events] li")).to_have_count(2)
+    # My jobs filters; account keys are made and revoked.
+    page.goto(live_api.url + "/jobs?q=either&status=canceled")
+    expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_have_count(1)
+    page.goto(live_api.url + "/account")
+    page.get_by_label("New key's name").fill("no-js")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("[data-new-key]")).to_contain_text("agnt_")
+    page.goto(live_api.url + "/account")
+    row = page.locator("tr", has_text="no-js")
+    row.get_by_text("Revoke…").click()
+    row.get_by_role("button", name="Yes, revoke no-js").click()
+    expect(page.locator("tr", has_text="no-js")).to_contain_text("revoked")
+    context.close()
