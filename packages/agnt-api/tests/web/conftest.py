@@ -8,14 +8,17 @@ the executor's agents, created through the services as the real commands do.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from agnt_api.app import create_app
 from agnt_api.auth import Principal
@@ -157,3 +160,60 @@ async def s3_site(tmp_path: Path, s3_endpoint: str, s3_bucket: str) -> AsyncIter
     )
     async with open_site(settings) as opened:
         yield opened
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium (never a downloaded browser), headless."""
+    if not CHROMIUM.exists():
+        message = "/usr/bin/chromium is missing: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.2 AA and best-practice violations on ``page``, one line each."""
+    source = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(source)
+    results: dict[str, Any] = page.evaluate(
+        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+        for v in results["violations"]
+    ]
+
+
+@pytest.fixture
+def accessible() -> Callable[[Page, str], None]:
+    """``accessible(page, state)``: axe-core finds nothing, in the light and dark scheme."""
+
+    def check(page: Page, state: str) -> None:
+        found: list[str] = []
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            found += [f"[{state}, {scheme}] {line}" for line in axe_violations(page)]
+        page.emulate_media(color_scheme="light")
+        assert not found, "\n".join(found)
+
+    return check

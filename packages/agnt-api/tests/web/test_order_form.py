@@ -152,7 +152,10 @@ def test_prices_read_like_prices() -> None:
 
 def test_durations_and_sizes_read_naturally() -> None:
     assert duration(None) == "—"
-    assert duration(0.42) == "0.4 s"
+    assert duration(0.42) == "420 ms"
+    assert duration(0.004) == "4 ms"  # never "0.0 s"
+    assert duration(0.0001) == "< 1 ms"
+    assert duration(1.44) == "1.4 s"
     assert duration(42) == "42 s"
     assert duration(185) == "3 min 5 s"
     assert duration(7260) == "2 h 1 min"

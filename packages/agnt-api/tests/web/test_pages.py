@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 
 import pytest
@@ -28,8 +29,20 @@ async def _order(site, agent_id: str, **fields: str):
     return await site.client.post(f"/agents/{agent_id}/order", data=data, headers=HTML)
 
 
-async def _ordered_job_id(site, agent_id: str = "echo-bot", **fields: str) -> str:
-    response = await _order(site, agent_id, prompt="hello", **fields)
+async def _order_back(site, agent_id: str, **fields: str):
+    """Post the order form; it must come back (post/redirect/get) to the agent page."""
+    posted = await _order(site, agent_id, **fields)
+    assert posted.status_code == 303, posted.text
+    assert posted.headers["location"] == f"/agents/{agent_id}"
+    page = await site.client.get(f"/agents/{agent_id}", headers=HTML)
+    assert page.status_code == 200
+    return page
+
+
+async def _ordered_job_id(
+    site, agent_id: str = "echo-bot", prompt: str = "hello", **fields: str
+) -> str:
+    response = await _order(site, agent_id, prompt=prompt, **fields)
     assert response.status_code == 303, response.text
     return response.headers["location"].removeprefix("/jobs/")
 
@@ -75,7 +88,10 @@ async def test_marketplace_pages_through_many_agents(site) -> None:
     second = await site.client.get(next_link.replace("&amp;", "&"), headers=HTML)
     assert second.text.count('class="card agent-card"') == 2
     assert 'rel="next"' not in second.text
-    assert "First page" in second.text
+    previous = re.search(r'rel="prev" href="([^"]+)"', second.text).group(1)
+    back = await site.client.get(previous.replace("&amp;", "&"), headers=HTML)
+    assert back.text.count('class="card agent-card"') == 12
+    assert 'rel="prev"' not in back.text  # the first page again
 
 
 async def test_tag_chips_count_every_match_not_only_the_page(site) -> None:
@@ -163,10 +179,11 @@ async def test_a_used_form_with_other_values_asks_to_check_and_order_again(site)
     data = {"csrf_token": _csrf(page.text), "order_key": _order_key(page.text), "prompt": "x"}
     first = await site.client.post("/agents/echo-bot/order", data=data, headers=HTML)
     assert first.status_code == 303
-    changed = await site.client.post(
+    posted = await site.client.post(
         "/agents/echo-bot/order", data={**data, "prompt": "y"}, headers=HTML
     )
-    assert changed.status_code == 422
+    assert posted.status_code == 303
+    changed = await site.client.get("/agents/echo-bot", headers=HTML)
     assert "already submitted" in changed.text
     fresh_key = _order_key(changed.text)
     assert fresh_key != data["order_key"]
@@ -179,10 +196,9 @@ async def test_a_used_form_with_other_values_asks_to_check_and_order_again(site)
 
 async def test_validation_errors_are_shown_next_to_their_fields(site) -> None:
     await site.sign_in()
-    response = await _order(
+    response = await _order_back(
         site, "report-maker", prompt="p", **{"param.count": "2.5", "param.extra": "{oops"}
     )
-    assert response.status_code == 422
     text = response.text
     assert 'data-field-error="language"' in text and "is required" in text
     assert 'data-field-error="count"' in text and "must be a whole number" in text
@@ -200,8 +216,7 @@ async def test_params_without_a_field_go_in_the_json_box(site) -> None:
     job = (await site.client.get(f"/v1/jobs/{job_id}", headers=buyer)).json()
     assert job["params"] == {"mood": "happy", "n": 2}
     for text, message in (("[1]", "must be a JSON object"), ("{nope", "must be valid JSON")):
-        response = await _order(site, "echo-bot", prompt="p", extra_params=text)
-        assert response.status_code == 422
+        response = await _order_back(site, "echo-bot", prompt="p", extra_params=text)
         match = re.search(r'data-field-error="extra_params">([^<]+)<', response.text)
         assert match and message in match.group(1)
 
@@ -212,26 +227,32 @@ async def test_a_service_error_about_an_extra_param_shows_at_the_json_box(site) 
         input_schema={"type": "object", "additionalProperties": {"type": "integer"}},
     )
     await site.sign_in()
-    response = await _order(site, "counter", prompt="p", extra_params='{"x": "many"}')
-    assert response.status_code == 422
+    response = await _order_back(site, "counter", prompt="p", extra_params='{"x": "many"}')
     match = re.search(r'data-field-error="extra_params">([^<]+)<', response.text)
     assert match and match.group(1).startswith("x: ")
 
 
 async def test_an_oversized_prompt_is_an_error_next_to_the_prompt(site) -> None:
     await site.sign_in()
-    response = await _order(site, "echo-bot", prompt="x" * 100_001)
-    assert response.status_code == 422
+    response = await _order_back(site, "echo-bot", prompt="x" * 100_001)
     match = re.search(r'data-field-error="prompt">([^<]+)<', response.text)
     assert match and "larger than 100000 bytes" in match.group(1)
 
 
+async def test_errors_with_more_text_than_a_cookie_holds_answer_the_post_itself(site) -> None:
+    await site.sign_in()
+    typed = secrets.token_hex(4000)  # does not compress: no flash cookie holds it
+    response = await _order(site, "report-maker", prompt=typed, **{"param.count": "x"})
+    assert response.status_code == 422
+    assert typed in response.text
+    assert 'data-field-error="count"' in response.text
+
+
 async def test_schema_violations_from_the_service_land_on_their_field(site) -> None:
     await site.sign_in()
-    response = await _order(
+    response = await _order_back(
         site, "report-maker", prompt="p", **{"param.language": "en", "param.count": "50"}
     )
-    assert response.status_code == 422
     match = re.search(r'data-field-error="count">([^<]+)<', response.text)
     assert match and "at most 10" in match.group(1)
 
@@ -254,12 +275,35 @@ async def test_jobs_page_lists_filters_and_pages(site) -> None:
     only_pending = await site.client.get("/jobs?status=pending", headers=HTML)
     assert first in only_pending.text and second not in only_pending.text
     empty = await site.client.get("/jobs?status=completed", headers=HTML)
-    assert "No jobs with status completed" in empty.text
+    assert "No jobs match these filters" in empty.text
+    assert "0 jobs match" in empty.text
     for _ in range(20):
         await _ordered_job_id(site)
     paged = await site.client.get("/jobs", headers=HTML)
     assert paged.text.count("<tr data-job-id") == 20
-    assert 'rel="next"' in paged.text
+    assert "22 jobs" in paged.text
+    next_link = re.search(r'rel="next" href="([^"]+)"', paged.text).group(1)
+    second = await site.client.get(next_link.replace("&amp;", "&"), headers=HTML)
+    assert second.text.count("<tr data-job-id") == 2
+    previous = re.search(r'rel="prev" href="([^"]+)"', second.text).group(1)
+    back = await site.client.get(previous.replace("&amp;", "&"), headers=HTML)
+    assert back.text.count("<tr data-job-id") == 20 and 'rel="prev"' not in back.text
+
+
+async def test_jobs_filter_by_agent_and_search_the_prompt(site) -> None:
+    await site.sign_in()
+    wanted = await _ordered_job_id(site, "echo-bot", prompt="Find the 100% ORANGE cat")
+    await _ordered_job_id(site, "echo-bot", prompt="a blue dog")
+    other = await _order(site, "report-maker", prompt="orange report", **{"param.language": "en"})
+    assert other.status_code == 303
+    found = await site.client.get("/jobs?q=orange+cat", headers=HTML)
+    assert wanted in found.text and "1 job match" in found.text
+    percent = await site.client.get("/jobs?q=100%25", headers=HTML)  # % is text, not a wildcard
+    assert wanted in percent.text and "1 job match" in percent.text
+    by_agent = await site.client.get("/jobs?agent=report-maker&q=orange", headers=HTML)
+    assert "1 job match" in by_agent.text and wanted not in by_agent.text
+    bad = await site.client.get("/jobs?agent=Not%20An%20Id", headers=HTML)
+    assert bad.status_code == 400
 
 
 async def test_unknown_status_filter_is_a_bad_request_page(site) -> None:
@@ -354,8 +398,11 @@ async def test_cancel_button_cancels_and_a_late_cancel_is_explained(site) -> Non
     again = await site.client.post(
         f"/jobs/{job_id}/cancel", data={"csrf_token": token}, headers=HTML
     )
-    assert again.status_code == 409
-    assert "had already ended" in again.text
+    assert again.status_code == 303  # post/redirect/get: the job page says why
+    explained = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert "had already ended" in explained.text
+    reloaded = await site.client.get(f"/jobs/{job_id}", headers=HTML)
+    assert "had already ended" not in reloaded.text  # said once
 
 
 async def test_another_buyers_job_is_a_friendly_404(site) -> None:
@@ -421,3 +468,43 @@ async def test_static_stylesheet_is_served(site) -> None:
     assert response.headers["content-type"].startswith("text/css")
     script = await site.client.get("/static/job.js")
     assert script.status_code == 200
+
+
+PAGE_BUDGET_BYTES = 15_000
+"""HTML + CSS + JS + favicon of one page, gzipped (the web README states it)."""
+
+
+async def test_every_page_stays_within_its_weight_budget(site) -> None:
+    import gzip
+
+    await site.sign_in()
+    job_id = await _ordered_job_id(site)
+    assets: dict[str, int] = {}
+    for path in ("/signin", "/", "/agents/report-maker", "/jobs", f"/jobs/{job_id}", "/account"):
+        page = await site.client.get(path, headers=HTML)
+        weight = len(gzip.compress(page.content, 9))
+        for ref in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):
+            if ref not in assets:
+                asset = await site.client.get(ref, headers={"Accept-Encoding": "gzip"})
+                assert asset.status_code == 200
+                assets[ref] = len(gzip.compress(asset.content, 9))
+            weight += assets[ref]
+        assert weight <= PAGE_BUDGET_BYTES, (path, weight)
+
+
+async def test_static_files_are_gzipped_and_cached_by_version(site) -> None:
+    page = await site.client.get("/signin", headers=HTML)
+    css = re.search(r'href="(/static/agnt\.css\?v=[0-9a-f]+)"', page.text).group(1)
+    versioned = await site.client.get(css, headers={"Accept-Encoding": "gzip"})
+    assert versioned.headers["content-encoding"] == "gzip"
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "body" in versioned.text  # httpx decodes it: real gzip of the stylesheet
+    again = await site.client.get(
+        css, headers={"If-None-Match": versioned.headers["etag"], "Accept-Encoding": "gzip"}
+    )
+    assert again.status_code == 304
+    plain = await site.client.get("/static/agnt.css", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["cache-control"] == "public, max-age=3600"
+    icon = await site.client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")

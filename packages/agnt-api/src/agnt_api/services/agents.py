@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from agnt_models import (
     AgentPublish,
     AgentSearchPage,
     AgentStats,
+    AgentSummary,
     JobStatus,
     PricingModel,
     SearchSort,
@@ -344,3 +346,16 @@ def agent_stats(connection: sa.Connection, agent_id: str) -> AgentStats:
         success_rate=counts[JobStatus.COMPLETED] / ran if ran else None,
         avg_duration_seconds=None if average is None else max(float(average), 0.0),
     )
+
+
+def owned_agents(
+    connection: sa.Connection, owner_id: uuid.UUID, limit: int = 100
+) -> list[AgentSummary]:
+    """The agents ``owner_id`` publishes, by name (an owner's console lists them)."""
+    rows = connection.execute(
+        sa.select(agents)
+        .where(agents.c.owner_id == owner_id)
+        .order_by(agents.c.name, agents.c.id)
+        .limit(limit)
+    )
+    return [agent_summary_from_row(row, None) for row in rows]

@@ -279,3 +279,35 @@ async def follow_events(
                 event_service.read_events, job_id, buyer_scope(buyer), page.last_seq
             )
             fresh = True
+
+
+async def find_jobs(
+    rt: Runtime,
+    buyer: Principal,
+    *,
+    status: JobStatus | None,
+    agent_id: str | None,
+    prompt_contains: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[JobPage, int]:
+    """The buyer's jobs matching the filters, newest first, and how many match (the count
+    stops past 1,000): the web page of my jobs."""
+
+    def read(connection: sa.Connection) -> tuple[JobPage, int]:
+        scope = buyer_scope(buyer)
+        page = job_service.list_jobs(
+            connection,
+            scope,
+            status=status,
+            agent_id=agent_id,
+            limit=limit,
+            cursor=cursor,
+            prompt_contains=prompt_contains,
+        )
+        total = job_service.count_jobs(
+            connection, scope, status=status, agent_id=agent_id, prompt_contains=prompt_contains
+        )
+        return page, total
+
+    return await rt.database.run(read)

@@ -241,14 +241,17 @@ def list_jobs(
     cursor: str | None,
     newest_first: bool = True,
     listing: str = "jobs",
+    prompt_contains: str | None = None,
 ) -> JobPage:
-    """A keyset-paginated page of jobs in ``scope``, newest (or oldest) first."""
+    """A keyset-paginated page of jobs in ``scope``, newest (or oldest) first.
+
+    ``prompt_contains``: only jobs whose prompt holds that text (any case; the web pages'
+    search of my jobs).
+    """
     query_key = fingerprint(status, agent_id, newest_first)
-    statement = sa.select(jobs).where(scope)
-    if status is not None:
-        statement = statement.where(jobs.c.status == status.value)
-    if agent_id is not None:
-        statement = statement.where(jobs.c.agent_id == agent_id)
+    if prompt_contains:
+        query_key = fingerprint(status, agent_id, newest_first, prompt_contains)
+    statement = _filtered_jobs(sa.select(jobs), scope, status, agent_id, prompt_contains)
     if cursor:
         created_at, last_id = _position(decode_cursor(cursor, listing, query_key))
         if newest_first:
@@ -282,3 +285,39 @@ def _position(position: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
         return as_utc(datetime.fromisoformat(position["t"])), uuid.UUID(position["i"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidCursor("the cursor's position is invalid") from exc
+
+
+def _filtered_jobs(
+    statement: sa.Select[Any],
+    scope: sa.ColumnElement[bool],
+    status: JobStatus | None,
+    agent_id: str | None,
+    prompt_contains: str | None,
+) -> sa.Select[Any]:
+    statement = statement.where(scope)
+    if status is not None:
+        statement = statement.where(jobs.c.status == status.value)
+    if agent_id is not None:
+        statement = statement.where(jobs.c.agent_id == agent_id)
+    if prompt_contains:
+        escaped = prompt_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(jobs.c.prompt.ilike(f"%{escaped}%", escape="\\"))
+    return statement
+
+
+def count_jobs(
+    connection: sa.Connection,
+    scope: sa.ColumnElement[bool],
+    *,
+    status: JobStatus | None,
+    agent_id: str | None,
+    prompt_contains: str | None = None,
+    at_most: int = 1000,
+) -> int:
+    """How many jobs in ``scope`` match, counting no further than ``at_most`` + 1."""
+    matching = _filtered_jobs(sa.select(jobs.c.id), scope, status, agent_id, prompt_contains).limit(
+        at_most + 1
+    )
+    return int(
+        connection.execute(sa.select(sa.func.count()).select_from(matching.subquery())).scalar_one()
+    )

@@ -90,3 +90,45 @@ def authenticate(connection: sa.Connection, key: str) -> Principal | None:
     if row is None or row.revoked_at is not None or not auth.key_matches(key, row.key_hash):
         return None
     return Principal(id=row.id, role=Role(row.role), name=row.name)
+
+
+def principal_name(connection: sa.Connection, principal_id: uuid.UUID) -> str | None:
+    """The name of a principal (an agent's owner on its page), or ``None``."""
+    return connection.execute(
+        sa.select(principals.c.name).where(principals.c.id == principal_id)
+    ).scalar_one_or_none()
+
+
+def principal_keys(connection: sa.Connection, principal_id: uuid.UUID) -> list[ApiKeyInfo]:
+    """The keys of one principal (revoked ones too), newest first; never the key itself."""
+    rows = connection.execute(
+        sa.select(api_keys, principals.c.role)
+        .join(principals, principals.c.id == api_keys.c.principal_id)
+        .where(api_keys.c.principal_id == principal_id)
+        .order_by(api_keys.c.created_at.desc(), api_keys.c.prefix)
+    )
+    return [
+        ApiKeyInfo(
+            prefix=row.prefix,
+            role=Role(row.role),
+            principal_id=row.principal_id,
+            name=row.name,
+            created_at=as_utc(row.created_at),
+            revoked_at=None if row.revoked_at is None else as_utc(row.revoked_at),
+        )
+        for row in rows
+    ]
+
+
+def revoke_principal_key(connection: sa.Connection, principal_id: uuid.UUID, prefix: str) -> bool:
+    """Revoke ``prefix`` if it is one of the principal's own unrevoked keys."""
+    result = connection.execute(
+        api_keys.update()
+        .where(
+            api_keys.c.prefix == prefix,
+            api_keys.c.principal_id == principal_id,
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=utc_now())
+    )
+    return result.rowcount == 1

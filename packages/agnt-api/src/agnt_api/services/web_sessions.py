@@ -60,3 +60,10 @@ def session_principal(connection: sa.Connection, token: str) -> Principal | None
 def end_session(connection: sa.Connection, token: str) -> None:
     """Forget the session ``token`` (a no-op when it is already gone)."""
     connection.execute(web_sessions.delete().where(web_sessions.c.token_hash == token_hash(token)))
+
+
+def session_key_prefix(connection: sa.Connection, token: str) -> str | None:
+    """The prefix of the key the session ``token`` was signed in with, or ``None``."""
+    return connection.execute(
+        sa.select(web_sessions.c.key_prefix).where(web_sessions.c.token_hash == token_hash(token))
+    ).scalar_one_or_none()

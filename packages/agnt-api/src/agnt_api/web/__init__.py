@@ -7,10 +7,11 @@ works without JavaScript. Handlers call the services, as the API routes do.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse
 
-from agnt_api.web import job_pages, market_pages
+from agnt_api.web import account_pages, job_pages, market_pages, owner_pages
 from agnt_api.web.error_pages import install_error_pages
+from agnt_api.web.static_files import UNVERSIONED_CACHE, CachedStaticFiles
 from agnt_api.web.templating import STATIC_DIR
 
 
@@ -18,7 +19,19 @@ def install_web_pages(app: FastAPI) -> None:
     """Add the pages, their static files and the browsers' error pages to ``app``."""
     app.include_router(market_pages.router)
     app.include_router(job_pages.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(account_pages.router)
+    app.include_router(owner_pages.router)
+    app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        """Browsers ask for /favicon.ico whatever the page links: the same SVG icon."""
+        return FileResponse(
+            STATIC_DIR / "favicon.svg",
+            media_type="image/svg+xml",
+            headers={"Cache-Control": UNVERSIONED_CACHE},
+        )
+
     install_error_pages(app)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agnt_models import TERMINAL, JobStatus, Pricing, PricingModel
@@ -25,9 +25,14 @@ def price(pricing: Pricing) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``0.4 s``, ``12 s``, ``3 min 5 s``, ``2 h 1 min``; an em dash when unknown."""
+    """``40 ms``, ``1.4 s``, ``12 s``, ``3 min 5 s``, ``2 h 1 min``; an em dash when unknown.
+
+    Below a second the unit is milliseconds: a quick job never reads ``0.0 s``.
+    """
     if seconds is None:
         return "—"
+    if seconds < 1:
+        return "< 1 ms" if seconds < 0.001 else f"{round(seconds * 1000)} ms"
     if seconds < 10:
         return f"{seconds:.1f} s"
     whole = round(seconds)
@@ -45,6 +50,25 @@ def timestamp(moment: datetime | None) -> str:
     if moment is None:
         return "—"
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
+    """``just now``, ``40 s ago``, ``3 min ago``, ``5 h ago``, ``2 days ago``, else the date."""
+    if moment is None:
+        return "—"
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 30 * 86400:
+        days = int(seconds // 86400)
+        return f"{days} day{'s' if days > 1 else ''} ago"
+    return moment.strftime("%Y-%m-%d")
 
 
 def file_size(size: int) -> str:

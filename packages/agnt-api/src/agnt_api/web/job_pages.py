@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -14,13 +16,18 @@ from agnt_api.api.routes.jobs import event_stream
 from agnt_api.auth import Principal
 from agnt_api.errors import BadRequest, InvalidTransition
 from agnt_api.services import buyer, results
+from agnt_api.web import flash
+from agnt_api.web.flash import Flash
+from agnt_api.web.paging import previous_links
+from agnt_api.web.previews import previews_of
 from agnt_api.web.sessions import CsrfChecked, SignedInBuyer
 from agnt_api.web.templating import render
-from agnt_models import Job, JobStatus, ResultFile
+from agnt_models import AGENT_ID_PATTERN, Job, JobEventKind, JobStatus, ResultFile
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 20
+AGENT_ID_REGEX = re.compile(AGENT_ID_PATTERN)
 LIVE_WAIT_SECONDS = 25.0
 """How long one live-progress request of the job page waits for a change."""
 
@@ -30,25 +37,48 @@ async def jobs_page(
     request: Request,
     principal: SignedInBuyer,
     status: Annotated[str, Query(max_length=20)] = "",
+    agent: Annotated[str, Query(max_length=100)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    trail: Annotated[str, Query(max_length=50_000)] = "",
 ) -> Response:
-    """My jobs, newest first: status badges, a status filter, pagination."""
+    """My jobs, newest first: filters by status and agent, a prompt search, a count,
+    Previous and Next pages; rows of running jobs update live."""
     try:
         wanted = JobStatus(status) if status else None
     except ValueError:
         raise BadRequest(f"unknown job status {status!r}") from None
-    page = await buyer.list_jobs(
+    agent_id = agent.strip() or None
+    if agent_id is not None and not AGENT_ID_REGEX.fullmatch(agent_id):
+        raise BadRequest(f"{agent_id!r} is not an agent id")
+    page, total = await buyer.find_jobs(
         get_runtime(request),
         principal,
         status=wanted,
-        agent_id=None,
+        agent_id=agent_id,
+        prompt_contains=q.strip() or None,
         limit=PAGE_SIZE,
         cursor=cursor,
+    )
+    previous_cursor, previous_trail, here = (
+        previous_links(cursor, trail) if cursor else (None, "", "-")
     )
     return await render(
         request,
         "jobs.html",
-        {"page": page, "status": wanted, "statuses": list(JobStatus), "cursor": cursor},
+        {
+            "page": page,
+            "total": total,
+            "status": wanted,
+            "statuses": list(JobStatus),
+            "agent": agent_id or "",
+            "q": q.strip(),
+            "cursor": cursor,
+            "filters": {"status": status or None, "agent": agent_id, "q": q.strip() or None},
+            "previous_cursor": previous_cursor,
+            "previous_trail": previous_trail,
+            "trail_here": here,
+        },
     )
 
 
@@ -61,6 +91,14 @@ async def _result_files(request: Request, principal: Principal, job: Job) -> lis
     return result.files
 
 
+def _log_lines(data: Mapping[str, object]) -> list[str]:
+    """The text lines of one log event (a truncation marker says what was dropped)."""
+    lines = data.get("lines")
+    if not isinstance(lines, list):
+        return ["[output past the size limit was dropped]"] if data.get("truncated") else []
+    return [str(line.get("text", "")) for line in lines if isinstance(line, dict)]
+
+
 async def _job_page(
     request: Request,
     principal: Principal,
@@ -69,12 +107,24 @@ async def _job_page(
     notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    rt = get_runtime(request)
+    files = await _result_files(request, principal, job)
+    events = await buyer.job_events(rt, principal, job.id, after=0)
+    logs = [
+        text
+        for event in events.items
+        if event.kind is JobEventKind.LOG
+        for text in _log_lines(event.data)
+    ]
     return await render(
         request,
         "job.html",
         {
             "job": job,
-            "files": await _result_files(request, principal, job),
+            "files": files,
+            "previews": await previews_of(rt, principal, job.id, files),
+            "events": events,
+            "logs": logs,
             "notice": notice,
             "live_wait": int(LIVE_WAIT_SECONDS),
         },
@@ -86,7 +136,8 @@ async def _job_page(
 async def job_page(request: Request, principal: SignedInBuyer, job_id: uuid.UUID) -> Response:
     """One job: status, live progress, reason, times, files to download, cancel."""
     job = await buyer.get_job(get_runtime(request), principal, job_id)
-    return await _job_page(request, principal, job)
+    kept = flash.take(request)
+    return await _job_page(request, principal, job, notice=kept.notice if kept else None)
 
 
 @router.get("/jobs/{job_id}/live")
@@ -109,28 +160,29 @@ async def job_event_stream(
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=32, pattern=r"^\d+$")
     ] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
 ) -> StreamingResponse:
-    """The job's event stream for the page (``EventSource``), signed in by the session."""
-    after = 0 if last_event_id is None else int(last_event_id)
-    return await event_stream(get_runtime(request), principal, job_id, after)
+    """The job's event stream for the page (``EventSource``), signed in by the session.
+
+    ``after``: the page already shows the events up to it (server-rendered); a reconnect's
+    ``Last-Event-ID`` wins over it.
+    """
+    start = after if last_event_id is None else int(last_event_id)
+    return await event_stream(get_runtime(request), principal, job_id, start)
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])
 async def cancel_submit(request: Request, principal: SignedInBuyer, job_id: uuid.UUID) -> Response:
-    """Cancel the job; if it ended meanwhile, the page says so (409)."""
+    """Cancel the job, then back to its page; if it had ended, the page says so."""
     rt = get_runtime(request)
+    back = RedirectResponse(f"/jobs/{job_id}", status_code=303)
     try:
         await buyer.cancel_job(rt, principal, job_id)
     except InvalidTransition:
         job = await buyer.get_job(rt, principal, job_id)
-        return await _job_page(
-            request,
-            principal,
-            job,
-            notice=f"The job had already ended ({job.status.value}); nothing was canceled.",
-            status_code=409,
-        )
-    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+        notice = f"The job had already ended ({job.status.value}); nothing was canceled."
+        flash.keep(request, back, Flash(f"/jobs/{job_id}", notice=notice))
+    return back
 
 
 @router.get("/jobs/{job_id}/files/{name}")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
+from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from agnt_api.api.deps import get_runtime
 from agnt_api.errors import (
     AgentUnpublished,
+    Forbidden,
     IdempotencyConflict,
     InputFileNotFound,
     InputFilesNotAccepted,
@@ -23,26 +26,34 @@ from agnt_api.errors import (
     ValidationFailed,
 )
 from agnt_api.ratelimit import RateAction, client_address, rate_limits_of
-from agnt_api.services import buyer, input_files
+from agnt_api.services import buyer, input_files, keys
+from agnt_api.services.schemas import ParamsLimits, validate_params
+from agnt_api.web import flash
 from agnt_api.web.display import described_files, schema_rows
+from agnt_api.web.error_pages import wants_html
+from agnt_api.web.flash import Flash
 from agnt_api.web.order_form import (
     EXTRA_PARAMS_FIELD,
     INPUT_FILES_FIELD,
     OrderField,
     accepts_extra_params,
     chosen_files,
+    form_values,
     order_fields,
     read_order_form,
     upload_chunks,
 )
+from agnt_api.web.paging import previous_links
 from agnt_api.web.sessions import (
+    CSRF_FIELD,
     CsrfChecked,
     SessionDep,
     SignedIn,
-    SignedInBuyer,
+    check_csrf,
     sign_in,
     sign_out,
 )
+from agnt_api.web.snippets import order_snippets
 from agnt_api.web.templating import render
 from agnt_models import AGENT_ID_PATTERN, Agent, InputRef, JobCreate, PricingModel, SearchSort
 
@@ -70,16 +81,23 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+SIGN_IN_REASONS = {
+    "session_ended": "Your session ended before the order was placed. Sign in again: "
+    "the form comes back as you left it.",
+}
+"""Why a page sent the browser to sign in (``/signin?reason=``), said above the form."""
+
+
 @router.get("/signin")
 async def signin_page(
     request: Request,
     session: SessionDep,
     next_path: Annotated[str | None, Query(alias="next", max_length=2000)] = None,
+    reason: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     """The sign-in form: paste an API key."""
-    return await render(
-        request, "signin.html", {"next_path": safe_next(next_path)}, session=session
-    )
+    context = {"next_path": safe_next(next_path), "notice": SIGN_IN_REASONS.get(reason or "")}
+    return await render(request, "signin.html", context, session=session)
 
 
 @router.post("/signin", dependencies=[CsrfChecked])
@@ -142,6 +160,7 @@ async def marketplace(
     q: Annotated[str, Query(max_length=500)] = "",
     tag: Annotated[str | None, Query(max_length=50)] = None,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    trail: Annotated[str, Query(max_length=50_000)] = "",
     sort: Annotated[SearchSort, Query()] = SearchSort.RELEVANCE,
     price: Annotated[PricingModel | Literal[""], Query(alias="pricing")] = "",
 ) -> Response:
@@ -167,10 +186,16 @@ async def marketplace(
         "sort": None if sort is SearchSort.RELEVANCE else sort.value,
         "pricing": None if pricing is None else pricing.value,
     }
+    previous_cursor, previous_trail, here = (
+        previous_links(cursor, trail) if cursor else (None, "", "-")
+    )
     return await render(
         request,
         "marketplace.html",
         {
+            "previous_cursor": previous_cursor,
+            "previous_trail": previous_trail,
+            "trail_here": here,
             "q": q,
             "tag": tag,
             "chips": chips,
@@ -190,13 +215,22 @@ async def _agent_page(
     request: Request,
     agent: Agent,
     *,
-    submitted: dict[str, str] | None = None,
+    submitted: Mapping[str, str] | None = None,
     errors: dict[str, str] | None = None,
     order_key: str | None = None,
+    notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    stats = await buyer.agent_stats(get_runtime(request), agent.id)
+    rt = get_runtime(request)
+    stats = await buyer.agent_stats(rt, agent.id)
+    owner = await rt.database.run(keys.principal_name, agent.owner_id)
     fields: list[OrderField] = order_fields(agent.input_schema)
+    errors = errors or {}
+    if submitted is None:
+        params: dict[str, JsonValue] = {f.name: f.default for f in fields if f.default is not None}
+    else:
+        params = read_order_form(fields, submitted, extra_allowed=True)[0]
+    base_url = str(request.base_url).rstrip("/")
     return await render(
         request,
         "agent.html",
@@ -210,41 +244,128 @@ async def _agent_page(
             "output_rows": schema_rows(agent.output_schema),
             "output_files": described_files(agent.output_schema),
             "submitted": submitted,
-            "errors": errors or {},
+            "errors": errors,
+            "error_links": _error_links(errors, fields),
+            "owner": owner,
+            "snippets": order_snippets(
+                base_url, agent.id, (submitted or {}).get(PROMPT_FIELD, ""), params
+            ),
             "order_key": order_key or uuid.uuid4().hex,
             "prompt_field": PROMPT_FIELD,
             "order_key_field": ORDER_KEY_FIELD,
             "input_files_field": INPUT_FILES_FIELD,
+            "notice": notice,
         },
         status_code=status_code,
     )
 
 
+def _error_links(errors: Mapping[str, str], fields: list[OrderField]) -> list[tuple[str, str, str]]:
+    """``(control id, label, message)`` for the error summary, in the form's order."""
+    controls = {PROMPT_FIELD: ("prompt", "Prompt")}
+    controls |= {f.name: (f.input_id, f.label) for f in fields}
+    controls[EXTRA_PARAMS_FIELD] = ("extra-params", "Other parameters")
+    links = [(*controls[name], errors[name]) for name in controls if name in errors]
+    if "params" in errors:
+        links.insert(0, ("order-form", "Parameters", errors["params"]))
+    return links
+
+
+def _order_key_of(values: Mapping[str, str]) -> str | None:
+    key = values.get(ORDER_KEY_FIELD, "")
+    return key if _ORDER_KEY.fullmatch(key) else None
+
+
 @router.get("/agents/{agent_id}")
-async def agent_page(request: Request, _principal: SignedIn, agent_id: AgentIdPath) -> Response:
-    """One agent: description, pricing, schemas, stats, and the order form."""
-    agent = await buyer.get_agent(get_runtime(request), agent_id)
-    return await _agent_page(request, agent)
-
-
-@router.post("/agents/{agent_id}/order", dependencies=[CsrfChecked])
-async def order_submit(
-    request: Request, principal: SignedInBuyer, agent_id: AgentIdPath
+async def agent_page(
+    request: Request,
+    principal: SignedIn,
+    session: SessionDep,
+    agent_id: AgentIdPath,
+    again: uuid.UUID | None = None,
 ) -> Response:
-    """Order a job from the form; errors go back next to their fields (422)."""
+    """One agent: description, pricing, schemas, stats, and the order form (refilled with
+    what was posted when an order came back with errors or across a sign-in, or with an
+    earlier job's prompt and params: ``?again=<job id>``)."""
     rt = get_runtime(request)
     agent = await buyer.get_agent(rt, agent_id)
+    kept = flash.take(request)
+    if kept is None and again is not None and session.is_buyer:
+        earlier = await buyer.get_job(rt, principal, again)
+        values = form_values(
+            order_fields(agent.input_schema),
+            earlier.params,
+            extra_allowed=accepts_extra_params(agent.input_schema),
+        )
+        values[PROMPT_FIELD] = earlier.prompt
+        notice = f"Filled in from job {str(earlier.id)[:8]}; change what you like and order."
+        return await _agent_page(request, agent, submitted=values, notice=notice)
+    if kept is None:
+        return await _agent_page(request, agent)
+    return await _agent_page(
+        request,
+        agent,
+        submitted=kept.values,
+        errors=kept.errors,
+        order_key=_order_key_of(kept.values),
+        notice=kept.notice,
+    )
+
+
+def _draft(form: Mapping[str, str]) -> dict[str, str]:
+    """What the buyer typed (the form's tokens aside), to put back into the form."""
+    return {key: value for key, value in form.items() if key not in (CSRF_FIELD, ORDER_KEY_FIELD)}
+
+
+async def _checked_params(
+    request: Request, agent: Agent, params: dict[str, JsonValue], skip: set[str]
+) -> dict[str, str]:
+    """Schema errors of the params the form could read, so every error shows in one round
+    (fields the form already flagged, ``skip``, are left out of the check)."""
+    kept = {name: value for name, value in params.items() if name not in skip}
+    limits = ParamsLimits.of(get_runtime(request).settings)
+    try:
+        await anyio.to_thread.run_sync(validate_params, agent.input_schema, kept, limits)
+    except ValidationFailed as exc:
+        return {
+            name: error.message
+            for error in exc.errors or []
+            if (name := _field_of(error.loc.split("."))) not in skip
+        }
+    return {}
+
+
+@router.post("/agents/{agent_id}/order")
+async def order_submit(request: Request, session: SessionDep, agent_id: AgentIdPath) -> Response:
+    """Order a job from the form, then post/redirect/get: to the job, or back to the form
+    with every error next to its field. A session that ended meanwhile sends the browser to
+    sign in and back to the filled form."""
     posted = await request.form()
     form = {key: value for key, value in posted.items() if isinstance(value, str)}
+    agent_path = f"/agents/{agent_id}"
+    if session.principal is None and wants_html(request):
+        target = f"/signin?next={quote(agent_path, safe='/')}&reason=session_ended"
+        redirect = RedirectResponse(target, status_code=303)
+        restored = "Signed in again: your entries are back. Check them and order."
+        flash.keep(request, redirect, Flash(agent_path, values=_draft(form), notice=restored))
+        return redirect
+    await check_csrf(request, session)
+    principal = session.principal
+    if principal is None or not session.is_buyer:
+        role = "no" if principal is None else f"an {principal.role.value}"
+        raise Forbidden(f"ordering needs a buyer key; you signed in with {role} key")
+    rt = get_runtime(request)
+    agent = await buyer.get_agent(rt, agent_id)
     fields = order_fields(agent.input_schema)
     extra_allowed = accepts_extra_params(agent.input_schema)
     params, errors = read_order_form(fields, form, extra_allowed=extra_allowed)
     prompt = form.get(PROMPT_FIELD, "")
-    submitted_key = form.get(ORDER_KEY_FIELD, "")
-    order_key = submitted_key if _ORDER_KEY.fullmatch(submitted_key) else None
+    order_key = _order_key_of(form)
     job = None
     uploaded: list[uuid.UUID] = []
-    if not errors:
+    if errors:
+        errors.update(await _checked_params(request, agent, params, set(errors)))
+    else:
         try:
             inputs = []
             for upload in chosen_files(posted):
@@ -287,13 +408,15 @@ async def order_submit(
         await input_files.delete_input_files(rt, principal, uploaded)
     if job is not None:
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    placed = _placed(errors, fields, extra_allowed)
+    order_key = order_key or uuid.uuid4().hex
+    back = RedirectResponse(agent_path, status_code=303)
+    values = {**_draft(form), ORDER_KEY_FIELD: order_key}
+    if flash.keep(request, back, Flash(path=agent_path, values=values, errors=placed)):
+        return back
+    # Too much text for a cookie: answer with the page itself (a reload would resubmit).
     return await _agent_page(
-        request,
-        agent,
-        submitted=form,
-        errors=_placed(errors, fields, extra_allowed),
-        order_key=order_key,
-        status_code=422,
+        request, agent, submitted=form, errors=placed, order_key=order_key, status_code=422
     )
 
 

@@ -233,3 +233,28 @@ def chosen_files(form: FormData) -> list[UploadFile]:
         for value in form.getlist(INPUT_FILES_FIELD)
         if isinstance(value, UploadFile) and value.filename
     ]
+
+
+def form_values(
+    fields: list[OrderField], params: Mapping[str, JsonValue], *, extra_allowed: bool
+) -> dict[str, str]:
+    """The posted form that would order ``params`` again (``read_order_form``'s inverse)."""
+    values: dict[str, str] = {}
+    for field in fields:
+        if field.name not in params:
+            continue
+        value = params[field.name]
+        if field.kind == "boolean":
+            if value is True:
+                values[field.input_name] = "true"
+        elif field.kind == "json":
+            values[field.input_name] = json.dumps(value, indent=2)
+        elif field.kind == "enum" or isinstance(value, str):
+            values[field.input_name] = choice_value(value)
+        else:
+            values[field.input_name] = json.dumps(value)
+    declared = {field.name for field in fields}
+    extra = {name: value for name, value in params.items() if name not in declared}
+    if extra and extra_allowed:
+        values[EXTRA_PARAMS_FIELD] = json.dumps(extra, indent=2)
+    return values

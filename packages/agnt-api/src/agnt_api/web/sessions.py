@@ -57,7 +57,8 @@ class WebSession:
         return self.principal is not None and self.principal.role in (Role.BUYER, Role.ADMIN)
 
 
-def _secret(request: Request) -> str:
+def session_secret(request: Request) -> str:
+    """The service's secret that signs sessions, CSRF tokens and flashes."""
     secret: str | None = getattr(request.app.state, "web_session_secret", None)
     if secret is None:
         secret = get_runtime(request).settings.resolved_session_secret()
@@ -66,7 +67,7 @@ def _secret(request: Request) -> str:
 
 
 def _session_serializer(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_secret(request), salt="agnt-web-session")
+    return URLSafeTimedSerializer(session_secret(request), salt="agnt-web-session")
 
 
 def _identity(principal: Principal | None) -> str:
@@ -74,7 +75,7 @@ def _identity(principal: Principal | None) -> str:
 
 
 def _csrf_serializer(request: Request) -> URLSafeSerializer:
-    return URLSafeSerializer(_secret(request), salt="agnt-web-csrf")
+    return URLSafeSerializer(session_secret(request), salt="agnt-web-csrf")
 
 
 def _session_token(request: Request) -> str | None:
@@ -212,3 +213,11 @@ async def sign_out(request: Request, response: Response) -> None:
         samesite="lax",
         secure=request.url.scheme == "https",
     )
+
+
+async def signed_in_key_prefix(request: Request) -> str | None:
+    """The prefix of the key this browser signed in with (the account page marks it)."""
+    token = _session_token(request)
+    if token is None:
+        return None
+    return await get_runtime(request).database.run(web_sessions.session_key_prefix, token)

@@ -10,8 +10,10 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from agnt_api.web import display
+from agnt_api.web import display, flash
+from agnt_api.web.markdown import plain_text, render_markdown
 from agnt_api.web.sessions import CSRF_FIELD, WebSession, remember_csrf_nonce, web_session
+from agnt_api.web.static_files import static_url_of
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -38,6 +40,9 @@ templates.env.filters.update(
     file_size=display.file_size,
     percent=display.percent,
     pretty_json=display.pretty_json,
+    relative_time=display.relative_time,
+    markdown=render_markdown,
+    plain_text=plain_text,
 )
 templates.env.tests["terminal"] = display.is_terminal
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
@@ -50,6 +55,14 @@ def query_string(**params: str | None) -> str:
 
 
 templates.env.globals["query_string"] = query_string
+
+
+def static_url(path: str) -> str:
+    """The versioned address of a static file (cached for a year by browsers)."""
+    return static_url_of(STATIC_DIR, path)
+
+
+templates.env.globals["static_url"] = static_url
 
 
 async def render(
@@ -70,4 +83,5 @@ async def render(
     )
     response.headers.update(PAGE_HEADERS)
     remember_csrf_nonce(request, response, session)
+    flash.drop_if_taken(request, response)
     return response
