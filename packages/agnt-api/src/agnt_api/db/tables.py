@@ -69,6 +69,7 @@ agents = sa.Table(
     sa.Column("search_body", sa.Text(), nullable=False, server_default=""),
     sa.Index(None, "name", "id"),
     sa.Index(None, "created_at", "id"),
+    sa.Index(None, "search_name"),
 )
 
 agent_tags = sa.Table(
@@ -266,4 +267,31 @@ webhook_attempts = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("next_attempt_at", Timestamp, nullable=True),
     sa.Index(None, "job_id", "created_at"),
+)
+
+search_postings = sa.Table(
+    "search_postings",
+    metadata,
+    # One row per (word, agent): the word's score in that agent, 8 id/name + 4 tags +
+    # 2 description (``dialect.postings_of``); read in score order per word.
+    sa.Column("agent_id", sa.String(64), sa.ForeignKey("agents.id", ondelete="CASCADE")),
+    sa.Column("term", sa.String(64)),
+    sa.Column("score", sa.SmallInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("agent_id", "term"),
+)
+sa.Index(
+    "ix_search_postings_rank",
+    search_postings.c.term,
+    search_postings.c.score.desc(),
+    search_postings.c.agent_id,
+)
+
+search_term_tags = sa.Table(
+    "search_term_tags",
+    metadata,
+    # How many agents with the word carry the tag: a one-word search's facets without
+    # reading its matches. Kept in step with ``search_postings`` at publish.
+    sa.Column("term", sa.String(64), primary_key=True),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Column("agents", sa.Integer(), nullable=False),
 )

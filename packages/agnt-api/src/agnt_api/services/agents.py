@@ -12,6 +12,7 @@ from agnt_api.auth import Principal
 from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, jobs
 from agnt_api.errors import AgentNotFound, AgentOwnedByOther, InvalidCursor
+from agnt_api.services import search_index
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
 from agnt_api.services.schemas import check_schema, check_storable
@@ -68,12 +69,16 @@ def publish_agent(
     if not created:
         if owner_id != owner.id:
             raise AgentOwnedByOther(f"agent {agent_id} belongs to another executor")
+        search_index.unindex_agent(connection, agent_id)
         connection.execute(agents.update().where(agents.c.id == agent_id).values(**values))
         connection.execute(agent_tags.delete().where(agent_tags.c.agent_id == agent_id))
     if body.tags:
         connection.execute(
             agent_tags.insert(), [{"agent_id": agent_id, "tag": tag} for tag in body.tags]
         )
+    search_index.index_agents(
+        connection, [search_index.IndexedAgent(agent_id, body.name, body.tags, body.description)]
+    )
     return get_agent(connection, agent_id), created
 
 
@@ -138,10 +143,19 @@ def search_agents(
     statement = sa.select(rows_of).order_by(
         *(column.desc() if descending else column.asc() for column, descending in ordering)
     )
+    after = None
     if cursor:
-        position = decode_cursor(cursor, "agents", query_key)
-        statement = statement.where(_after(ordering, _cursor_values(position, keys)))
-    rows = connection.execute(statement.limit(limit + 1)).all()
+        after = _cursor_values(decode_cursor(cursor, "agents", query_key), keys)
+        statement = statement.where(_after(ordering, after))
+    # One word completing to one indexed word: its postings hold every match in score
+    # order, so a page is an index seek however common the word (search_index).
+    sole = search_index.sole_term(connection, terms) if sort is SearchSort.RELEVANCE else None
+    if sole is not None:
+        position = None if after is None else (after[0], after[1])
+        exact = dialect.exact_match(query, terms)
+        rows = search_index.sole_term_rows(connection, sole, exact, filters, position, limit + 1)
+    else:
+        rows = list(connection.execute(statement.limit(limit + 1)).all())
     page = rows[:limit]
     items = [agent_summary_from_row(row, float(row.score) if ranked else None) for row in page]
     next_cursor = None
@@ -150,7 +164,9 @@ def search_agents(
         values = [_json_value(getattr(last, name)) for name, _, _ in keys]
         next_cursor = encode_cursor("agents", query_key, {"v": values, "id": last.id})
     tag_counts = None
-    if facets:
+    if facets and sole is not None and not filters:
+        tag_counts = search_index.term_facets(connection, sole.term, FACET_TAGS)
+    elif facets:
         tag_counts = _facets(connection, matched)
     return AgentSearchPage(items=items, next_cursor=next_cursor, facets=tag_counts)
 
