@@ -212,3 +212,66 @@ async def test_searches_over_the_burst_get_429_with_retry_after(
     finally:
         await limited.client.aclose()
         await limited.runtime.close()
+
+
+MERGED_QUERIES = [
+    "pdf summ",
+    "general helper",
+    "translate pro",
+    "quick helper",
+    "translat",
+    "summ",
+    "can translate",
+    "invoice extr",
+    "demo-wordcount",
+    "word count",
+    "general c",
+]
+
+
+def test_several_words_from_the_bounded_merge_equal_the_full_scan(database: Database) -> None:
+    rows = corpus(3_000, seed=9)
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+    proved = 0
+    with database.engine.connect() as connection:
+        for query in MERGED_QUERIES:
+            terms = dialect.search_terms(query)
+            expected = _full_scan(connection, query, [])
+            for limit in (1, 20):
+                first = search_index.merged_rows(connection, query, terms, [], None, limit)
+                if first is not None:
+                    proved += 1
+                    assert [(row.id, row.score) for row in first] == expected[:limit], query
+            walked = [(item.id, int(item.score or 0)) for item in _walk(database, query, 150)]
+            assert walked == expected, query
+        tagged = [agents.c.pricing["model"].as_string() == PricingModel.PER_JOB.value]
+        expected = _full_scan(connection, "general helper", tagged)
+        walked = _walk(database, "general helper", 40, pricing=PricingModel.PER_JOB)
+        assert [(item.id, int(item.score or 0)) for item in walked] == expected
+    assert proved >= 12  # most first pages come from the merge, not the full scan
+
+
+def test_the_best_of_5000_two_word_matches_inserted_last_comes_first(
+    database: Database,
+) -> None:
+    text = "Can translate a phrase or two."
+    filler = [
+        {
+            **row,
+            "description": text,
+            **dialect.search_fields(row["id"], row["name"], row["tags"], text),
+        }
+        for row in corpus(5_031)[:5_000]
+    ]
+    best = next(row for row in corpus(5_031) if row["id"] == "translate-pro")
+    with database.engine.begin() as connection:
+        insert_corpus(connection, [*filler, best])
+    with database.engine.connect() as connection:
+        for query in ("translate pro", "can translate", "translate phrase"):
+            terms = dialect.search_terms(query)
+            page = search_index.merged_rows(connection, query, terms, [], None, 10)
+            assert page is not None
+            assert [(row.id, row.score) for row in page] == _full_scan(connection, query, [])[:10]
+        top = search_agents(connection, "translate pro", None, 3, None)
+    assert top.items[0].id == "translate-pro"

@@ -147,14 +147,20 @@ def search_agents(
     if cursor:
         after = _cursor_values(decode_cursor(cursor, "agents", query_key), keys)
         statement = statement.where(_after(ordering, after))
-    # One word completing to one indexed word: its postings hold every match in score
-    # order, so a page is an index seek however common the word (search_index).
-    sole = search_index.sole_term(connection, terms) if sort is SearchSort.RELEVANCE else None
+    # Relevance: one word completing to one indexed word reads that word's postings in
+    # score order (an index seek per page, however common the word); several words (or a
+    # prefix of several) merge each word's best postings when that proves the page; else
+    # every match is scored (search_index).
+    relevance = sort is SearchSort.RELEVANCE and ranked
+    sole = search_index.sole_term(connection, terms) if relevance else None
+    position = None if after is None else (after[0], after[1])
+    exact = dialect.exact_match(query, terms)
+    rows: list[sa.Row[Any]] | None = None
     if sole is not None:
-        position = None if after is None else (after[0], after[1])
-        exact = dialect.exact_match(query, terms)
         rows = search_index.sole_term_rows(connection, sole, exact, filters, position, limit + 1)
-    else:
+    elif relevance:
+        rows = search_index.merged_rows(connection, query, terms, filters, position, limit + 1)
+    if rows is None:
         rows = list(connection.execute(statement.limit(limit + 1)).all())
     page = rows[:limit]
     items = [agent_summary_from_row(row, float(row.score) if ranked else None) for row in page]

@@ -201,3 +201,195 @@ def term_facets(connection: sa.Connection, term: str, most: int) -> list[TagCoun
         .limit(most)
     ).all()
     return [TagCount(tag=row.tag, count=row.agents) for row in rows]
+
+
+MERGE_DEPTHS = (256, 2_048)
+"""How many postings the bounded merge reads per word: first the smaller, then the larger
+when the first cannot prove its page; past both the caller scans every match."""
+
+MERGE_COMPLETIONS = 16
+"""The bounded merge reads the postings of at most this many completions of the last word
+(a longer list, one or two letters typed, goes to the full scan)."""
+
+_SCORES = (2, 4, 6, 8, 10, 12, 14)
+"""Every possible posting score (non-empty subsets of 8, 4, 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """The first postings of one word, best first; ``last`` is the (score, id) read last."""
+
+    scores: dict[str, int]
+    last: tuple[int, str]
+    exhausted: bool
+
+    def options(self, absent: bool) -> list[tuple[int, str]]:
+        """The scores an agent not read here can have in this word, each with the id it must
+        exceed (an equal score sorts after ``last`` by id); ``""``: no bound."""
+        found = [(0, "")] if absent else []
+        if self.exhausted:
+            return found
+        floor, last_id = self.last
+        return found + [(s, "" if s < floor else last_id) for s in _SCORES if s <= floor]
+
+
+def _read(connection: sa.Connection, term: str, depth: int) -> _Read:
+    p = search_postings.c
+    rows = connection.execute(
+        sa.select(p.agent_id, p.score)
+        .where(p.term == term)
+        .order_by(p.score.desc(), p.agent_id)
+        .limit(depth)
+    ).all()
+    last = (rows[-1].score, rows[-1].agent_id) if rows else (0, "")
+    return _Read({row.agent_id: row.score for row in rows}, last, len(rows) < depth)
+
+
+def _unread_best(whole: list[_Read], group: dict[str, _Read], last_term: str) -> dict[int, str]:
+    """What an agent read in no list could score: each reachable score, with the id such an
+    agent must exceed (the weakest bound over the ways to reach it).
+
+    The last word's part is ``(any + whole) / 2`` over the field bits of its completions, so
+    the completions are combined over (any bits, whole bits) states first.
+    """
+    states: dict[tuple[int, int], str] = {(0, 0): ""}
+    for term, read in group.items():
+        combined: dict[tuple[int, int], str] = {}
+        for (bits, exact), bound in states.items():
+            for score, floor in read.options(absent=True):
+                key = (bits | score, score if term == last_term else exact)
+                value = max(bound, floor)
+                if key not in combined or value < combined[key]:
+                    combined[key] = value
+        states = combined
+    totals: dict[int, str] = {}
+    for (bits, exact), bound in states.items():
+        if bits:
+            total = (bits + exact) // 2
+            totals[total] = min(totals.get(total, bound), bound)
+    for read in whole:
+        summed: dict[int, str] = {}
+        for total, bound in totals.items():
+            for score, floor in read.options(absent=False):
+                value = max(bound, floor)
+                if total + score not in summed or value < summed[total + score]:
+                    summed[total + score] = value
+        totals = summed
+    return totals
+
+
+def merged_rows(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    count: int,
+) -> list[sa.Row[Any]] | None:
+    """Up to ``count`` matches after ``after``, best first, from the first postings of each
+    word; ``None`` when those cannot prove the page (the caller scans every match).
+
+    Reads the first ``depth`` postings (score order) of every whole word and of each
+    completion of the last word, plus the exact id/name matches; scores these candidates
+    exactly (their postings of every query word). An agent read nowhere has, in each word,
+    at most the score read last there (and, at that score, a larger id): ``_unread_best``
+    bounds what it can reach. The page is returned only when its last row sorts before
+    every such bound, so it is the page the full scan would give; else a deeper read, then
+    ``None``.
+    """
+    if any(len(term) > dialect.POSTING_TERM_MAX for term in terms):
+        return None
+    group_terms = completions(connection, terms[-1], MERGE_COMPLETIONS + 1)
+    if len(group_terms) > MERGE_COMPLETIONS:
+        return None
+    if not group_terms:
+        return []
+    whole_terms = terms[:-1]
+    query_terms = sorted({*whole_terms, *group_terms})
+    exact_ids = set(
+        connection.execute(sa.select(agents.c.id).where(dialect.exact_match(query, terms)))
+        .scalars()
+        .all()
+    )
+    for depth in MERGE_DEPTHS:
+        reads = {term: _read(connection, term, depth) for term in query_terms}
+        candidates = set(exact_ids).union(*(read.scores for read in reads.values()))
+        held = _postings_of(connection, sorted(candidates), query_terms)
+        scores: dict[str, int] = {}
+        for agent_id, postings in held.items():
+            bits = 0
+            for term in group_terms:
+                bits |= postings.get(term, 0)
+            if bits and all(term in postings for term in whole_terms):
+                whole = sum(postings[term] for term in whole_terms)
+                scores[agent_id] = whole + (bits + postings.get(terms[-1], 0)) // 2
+        ranked = sorted(
+            (
+                (score + (dialect.SEARCH_EXACT_BOOST if exact else 0), agent_id)
+                for agent_id, exact, score in _filtered(connection, query, terms, filters, scores)
+            ),
+            key=lambda item: (-item[0], item[1]),
+        )
+        if after is not None:
+            ranked = [item for item in ranked if (-item[0], item[1]) > (-after[0], after[1])]
+        unread = _unread_best(
+            [reads[term] for term in whole_terms], {t: reads[t] for t in group_terms}, terms[-1]
+        )
+        page = ranked[:count]
+        if not unread or (
+            len(page) == count
+            and all(
+                total < page[-1][0] or (total == page[-1][0] and page[-1][1] <= bound)
+                for total, bound in unread.items()
+            )
+        ):
+            return _rows_of(connection, page)
+    return None
+
+
+def _postings_of(
+    connection: sa.Connection, agent_ids: list[str], terms: list[str]
+) -> dict[str, dict[str, int]]:
+    p = search_postings.c
+    held: dict[str, dict[str, int]] = {}
+    for start in range(0, len(agent_ids), 5_000):
+        for row in connection.execute(
+            sa.select(p.agent_id, p.term, p.score).where(
+                p.agent_id.in_(agent_ids[start : start + 5_000]), p.term.in_(terms)
+            )
+        ):
+            held.setdefault(row.agent_id, {})[row.term] = row.score
+    return held
+
+
+def _filtered(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    scores: dict[str, int],
+) -> list[tuple[str, bool, int]]:
+    """The scored agents that pass ``filters``: (id, exact id/name match, score)."""
+    ids = sorted(scores)
+    kept: list[tuple[str, bool, int]] = []
+    exact = dialect.exact_match(query, terms)
+    for start in range(0, len(ids), 5_000):
+        for row in connection.execute(
+            sa.select(agents.c.id, exact.label("exact")).where(
+                agents.c.id.in_(ids[start : start + 5_000]), *filters
+            )
+        ):
+            kept.append((row.id, bool(row.exact), scores[row.id]))
+    return kept
+
+
+def _rows_of(connection: sa.Connection, page: list[tuple[int, str]]) -> list[sa.Row[Any]]:
+    """The agents of ``page`` (score, id), in its order, with their ``score``."""
+    if not page:
+        return []
+    score = sa.case(*((agents.c.id == agent_id, total) for total, agent_id in page))
+    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
+        agents.c.id.in_([agent_id for _, agent_id in page])
+    )
+    rows: list[sa.Row[Any]] = list(connection.execute(statement).all())
+    return sorted(rows, key=lambda row: (-row.score, row.id))
