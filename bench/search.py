@@ -245,9 +245,19 @@ def bulk_insert(database_url: str, count: int, owner_id: str) -> float:
             with cursor.copy("COPY agent_tags (agent_id, tag) FROM STDIN") as copy:
                 for tag_row in tag_rows:
                     copy.write_row(tag_row)
+            # Millions of postings: load them unindexed, then build the indexes once.
+            cursor.execute("ALTER TABLE search_postings DROP CONSTRAINT pk_search_postings")
+            cursor.execute("DROP INDEX ix_search_postings_rank")
             with cursor.copy("COPY search_postings (agent_id, term, score) FROM STDIN") as copy:
                 for posting in posting_rows:
                     copy.write_row(posting)
+            cursor.execute(
+                "ALTER TABLE search_postings ADD CONSTRAINT pk_search_postings "
+                "PRIMARY KEY (agent_id, term)"
+            )
+            cursor.execute(
+                "CREATE INDEX ix_search_postings_rank ON search_postings (term, score DESC, agent_id)"
+            )
             with cursor.copy("COPY search_term_tags (term, tag, agents) FROM STDIN") as copy:
                 for (term, tag), agents in term_tags.items():
                     copy.write_row((term, tag, agents))

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from agnt_api.db import Database, dialect
 from agnt_api.db.tables import agents, search_postings, search_term_tags
-from agnt_api.services import search_index
+from agnt_api.services import search_index, search_merge
 from agnt_api.services.agents import search_agents
 from agnt_api.settings import Settings
 from agnt_api.testing.search_corpus import corpus, insert_corpus
@@ -239,7 +239,7 @@ def test_several_words_from_the_bounded_merge_equal_the_full_scan(database: Data
             terms = dialect.search_terms(query)
             expected = _full_scan(connection, query, [])
             for limit in (1, 20):
-                first = search_index.merged_rows(connection, query, terms, [], None, limit)
+                first = search_merge.merged_rows(connection, query, terms, [], None, limit)
                 if first is not None:
                     proved += 1
                     assert [(row.id, row.score) for row in first] == expected[:limit], query
@@ -270,7 +270,7 @@ def test_the_best_of_5000_two_word_matches_inserted_last_comes_first(
     with database.engine.connect() as connection:
         for query in ("translate pro", "can translate", "translate phrase"):
             terms = dialect.search_terms(query)
-            page = search_index.merged_rows(connection, query, terms, [], None, 10)
+            page = search_merge.merged_rows(connection, query, terms, [], None, 10)
             assert page is not None
             assert [(row.id, row.score) for row in page] == _full_scan(connection, query, [])[:10]
         top = search_agents(connection, "translate pro", None, 3, None)

@@ -12,7 +12,7 @@ from agnt_api.auth import Principal
 from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, jobs
 from agnt_api.errors import AgentNotFound, AgentOwnedByOther, InvalidCursor
-from agnt_api.services import search_index
+from agnt_api.services import search_index, search_merge
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
 from agnt_api.services.schemas import check_schema, check_storable
@@ -159,7 +159,7 @@ def search_agents(
     if sole is not None:
         rows = search_index.sole_term_rows(connection, sole, exact, filters, position, limit + 1)
     elif relevance:
-        rows = search_index.merged_rows(connection, query, terms, filters, position, limit + 1)
+        rows = search_merge.merged_rows(connection, query, terms, filters, position, limit + 1)
     if rows is None:
         rows = list(connection.execute(statement.limit(limit + 1)).all())
     page = rows[:limit]
