@@ -15,8 +15,9 @@ Where the TATs live:
   write per order would queue on SQLite's single write lock.
 
 What is limited, per principal (so extra keys of one principal share its allowance): orders,
-publishes and completions (the upload of result files); and web sign-in attempts per client
-IP. Reads, status reports and the executor's long-polls are not: they are cheap, bounded by
+publishes, completions (the upload of result files) and API searches (a search reads an
+index range per word: cheap per call, but public and unbounded in number); and web sign-in
+attempts per client IP. Reads, status reports and the executor's long-polls are not: they are cheap, bounded by
 their own wait, or (status reports) idempotent writes of one row on the job path, which
 must stay one statement long (issue 14's throughput).
 """
@@ -49,6 +50,7 @@ class RateAction(StrEnum):
     PUBLISHES = "publishes"
     COMPLETIONS = "completions"
     SIGN_INS = "sign_ins"
+    SEARCHES = "searches"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ def configured_rates(settings: Settings) -> dict[RateAction, Rate]:
             settings.rate_completions_per_minute, settings.rate_completions_burst
         ),
         RateAction.SIGN_INS: Rate(settings.rate_sign_ins_per_minute, settings.rate_sign_ins_burst),
+        RateAction.SEARCHES: Rate(settings.rate_searches_per_minute, settings.rate_searches_burst),
     }
 
 

@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     rate_completions_burst: int = Field(default=3_000, ge=1)
     rate_sign_ins_per_minute: float = Field(default=60, gt=0)
     rate_sign_ins_burst: int = Field(default=20, ge=1)
+    rate_searches_per_minute: float = Field(default=1_200, gt=0)
+    rate_searches_burst: int = Field(default=600, ge=1)
     max_params_bytes: int = Field(
         default=256 * 1024, gt=0, description="Largest params of one order, as compact JSON."
     )

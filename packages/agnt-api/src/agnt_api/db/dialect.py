@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 
-from agnt_api.db.tables import agents
+from agnt_api.db.tables import agents, search_term_tags
 from agnt_api.settings import create_private_file
 
 if TYPE_CHECKING:
@@ -149,6 +149,50 @@ def search_fields(agent_id: str, name: str, tags: list[str], description: str) -
     }
 
 
+POSTING_TERM_MAX = 64
+"""Longer words get no posting; a query with one is answered by the full scan."""
+
+
+def postings_of(agent_id: str, name: str, tags: list[str], description: str) -> dict[str, int]:
+    """Each word of the agent and its whole-word score: 8 id/name + 4 tags + 2 description.
+
+    The score is a bit set of the fields holding the word, so a posting says both how much
+    the word is worth in this agent and where it is (``agent_search`` scores the same way).
+    """
+    scores: dict[str, int] = {}
+    for text, weight in (
+        (f"{agent_id} {name}", SEARCH_WEIGHT_KEY),
+        (" ".join(tags), SEARCH_WEIGHT_TAGS),
+        (description, SEARCH_WEIGHT_BODY),
+    ):
+        for word in set(search_tokens(text)):
+            if len(word) <= POSTING_TERM_MAX:
+                scores[word] = scores.get(word, 0) | weight
+    return scores
+
+
+def add_term_tags(connection: sa.Connection, counts: dict[tuple[str, str], int]) -> None:
+    """Add ``counts`` to ``search_term_tags`` (insert or increment), in key order.
+
+    Key order: two publishes sharing words lock the same rows in the same order, so they
+    queue instead of deadlocking.
+    """
+    if not counts:
+        return
+    insert = (
+        postgresql.insert(search_term_tags)
+        if connection.dialect.name == "postgresql"
+        else sqlite.insert(search_term_tags)
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=[search_term_tags.c.term, search_term_tags.c.tag],
+        set_={"agents": search_term_tags.c.agents + insert.excluded.agents},
+    )
+    rows = [{"term": term, "tag": tag, "agents": n} for (term, tag), n in sorted(counts.items())]
+    for start in range(0, len(rows), 5_000):
+        connection.execute(statement, rows[start : start + 5_000])
+
+
 def agent_search(
     connection: sa.Connection,
     query: str,
@@ -190,9 +234,13 @@ def agent_search(
     return sa.select(*agents.c, score.label("score")).where(*conditions, *filters)
 
 
+def exact_match(query: str, terms: list[str]) -> sa.ColumnElement[bool]:
+    """The query is the agent's id, or its name word for word (``SEARCH_EXACT_BOOST``)."""
+    return sa.or_(agents.c.id == query.strip().lower(), agents.c.search_name == " ".join(terms))
+
+
 def _exact_boost(query: str, terms: list[str]) -> sa.ColumnElement[int]:
-    exact = sa.or_(agents.c.id == query.strip().lower(), agents.c.search_name == " ".join(terms))
-    return sa.case((exact, SEARCH_EXACT_BOOST), else_=0)
+    return sa.case((exact_match(query, terms), SEARCH_EXACT_BOOST), else_=0)
 
 
 _FIELD_LABELS = (("A", SEARCH_WEIGHT_KEY), ("B", SEARCH_WEIGHT_TAGS), ("C", SEARCH_WEIGHT_BODY))

@@ -82,6 +82,7 @@ agents = sa.Table(
     sa.Column("timeout_max_seconds", sa.Float(), nullable=True),
     sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="3"),
     sa.Column("retry_on_failure", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Index(None, "search_name"),
 )
 
 agent_tags = sa.Table(
@@ -328,4 +329,31 @@ job_inputs = sa.Table(
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("file_id", sa.Uuid(), sa.ForeignKey("input_files.id"), nullable=False, index=True),
     sa.Column("position", sa.Integer(), nullable=False),
+)
+
+search_postings = sa.Table(
+    "search_postings",
+    metadata,
+    # One row per (word, agent): the word's score in that agent, 8 id/name + 4 tags +
+    # 2 description (``dialect.postings_of``); read in score order per word.
+    sa.Column("agent_id", sa.String(64), sa.ForeignKey("agents.id", ondelete="CASCADE")),
+    sa.Column("term", sa.String(64)),
+    sa.Column("score", sa.SmallInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("agent_id", "term"),
+)
+sa.Index(
+    "ix_search_postings_rank",
+    search_postings.c.term,
+    search_postings.c.score.desc(),
+    search_postings.c.agent_id,
+)
+
+search_term_tags = sa.Table(
+    "search_term_tags",
+    metadata,
+    # How many agents with the word carry the tag: a one-word search's facets without
+    # reading its matches. Kept in step with ``search_postings`` at publish.
+    sa.Column("term", sa.String(64), primary_key=True),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Column("agents", sa.Integer(), nullable=False),
 )

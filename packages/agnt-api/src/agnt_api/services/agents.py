@@ -14,6 +14,7 @@ from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, jobs
 from agnt_api.errors import AgentNotFound, AgentOwnedByOther, Forbidden, InvalidCursor
 from agnt_api.notify import announce, job_topic
+from agnt_api.services import search_index, search_merge
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.events import append_status_event
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
@@ -87,12 +88,16 @@ def publish_agent(
     if not created:
         if owner_id != owner.id:
             raise AgentOwnedByOther(f"agent {agent_id} belongs to another executor")
+        search_index.unindex_agent(connection, agent_id)
         connection.execute(agents.update().where(agents.c.id == agent_id).values(**values))
         connection.execute(agent_tags.delete().where(agent_tags.c.agent_id == agent_id))
     if body.tags:
         connection.execute(
             agent_tags.insert(), [{"agent_id": agent_id, "tag": tag} for tag in body.tags]
         )
+    search_index.index_agents(
+        connection, [search_index.IndexedAgent(agent_id, body.name, body.tags, body.description)]
+    )
     return get_agent(connection, agent_id), created
 
 
@@ -132,6 +137,9 @@ def unpublish_agent(
         .where(agents.c.id == agent_id, agents.c.unpublished_at.is_(None))
         .values(unpublished_at=now, updated_at=now)
     )
+    # Out of the search index too: its postings and per-word tag counts (publishing again
+    # indexes it afresh), so the index's facet counts stay true without a filter.
+    search_index.unindex_agent(connection, agent_id)
     canceled = list(
         connection.execute(
             jobs.update()
@@ -184,6 +192,8 @@ def search_agents(
         filters.append(agents.c.id.in_(tagged))
     if pricing is not None:
         filters.append(agents.c.pricing["model"].as_string() == pricing.value)
+    # The index holds published agents only; any other filter needs the matches counted.
+    narrowed = len(filters) > 1
     ranked = bool(terms)
     if ranked:
         matched = dialect.agent_search(connection, query, terms, filters)
@@ -203,10 +213,25 @@ def search_agents(
     statement = sa.select(rows_of).order_by(
         *(column.desc() if descending else column.asc() for column, descending in ordering)
     )
+    after = None
     if cursor:
-        position = decode_cursor(cursor, "agents", query_key)
-        statement = statement.where(_after(ordering, _cursor_values(position, keys)))
-    rows = connection.execute(statement.limit(limit + 1)).all()
+        after = _cursor_values(decode_cursor(cursor, "agents", query_key), keys)
+        statement = statement.where(_after(ordering, after))
+    # Relevance: one word completing to one indexed word reads that word's postings in
+    # score order (an index seek per page, however common the word); several words (or a
+    # prefix of several) merge each word's best postings when that proves the page; else
+    # every match is scored (search_index).
+    relevance = sort is SearchSort.RELEVANCE and ranked
+    sole = search_index.sole_term(connection, terms) if relevance else None
+    position = None if after is None else (after[0], after[1])
+    exact = dialect.exact_match(query, terms)
+    rows: list[sa.Row[Any]] | None = None
+    if sole is not None:
+        rows = search_index.sole_term_rows(connection, sole, exact, filters, position, limit + 1)
+    elif relevance:
+        rows = search_merge.merged_rows(connection, query, terms, filters, position, limit + 1)
+    if rows is None:
+        rows = list(connection.execute(statement.limit(limit + 1)).all())
     page = rows[:limit]
     items = [
         agent_summary_from_row(row, float(row.score) if ranked else None, online_after)
@@ -218,7 +243,9 @@ def search_agents(
         values = [_json_value(getattr(last, name)) for name, _, _ in keys]
         next_cursor = encode_cursor("agents", query_key, {"v": values, "id": last.id})
     tag_counts = None
-    if facets:
+    if facets and sole is not None and not narrowed:
+        tag_counts = search_index.term_facets(connection, sole.term, FACET_TAGS)
+    elif facets:
         tag_counts = _facets(connection, matched)
     return AgentSearchPage(items=items, next_cursor=next_cursor, facets=tag_counts)
 

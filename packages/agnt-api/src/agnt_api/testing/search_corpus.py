@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, principals
+from agnt_api.services import search_index
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,13 @@ def insert_corpus(connection: sa.Connection, rows: list[dict[str, Any]]) -> uuid
         connection.execute(
             sa.insert(agent_tags),
             [{"agent_id": row["id"], "tag": tag} for row in chunk for tag in row["tags"]],
+        )
+        search_index.index_agents(
+            connection,
+            [
+                search_index.IndexedAgent(row["id"], row["name"], row["tags"], row["description"])
+                for row in chunk
+            ],
         )
     return owner
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from agnt_api.api.deps import AnyPrincipal, RuntimeDep
+from agnt_api.ratelimit import RATE_LIMITED_RESPONSES, RateAction, RateLimit
 from agnt_api.services import buyer
 from agnt_models import (
     AGENT_ID_PATTERN,
@@ -24,7 +25,12 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"])
 AgentIdPath = Annotated[str, Path(pattern=AGENT_ID_PATTERN, description="The agent's slug.")]
 
 
-@router.get("/search", response_model=AgentSearchPage)
+@router.get(
+    "/search",
+    response_model=AgentSearchPage,
+    dependencies=[Depends(RateLimit(RateAction.SEARCHES))],
+    responses=RATE_LIMITED_RESPONSES,
+)
 async def search_agents(
     rt: RuntimeDep,
     _caller: AnyPrincipal,

@@ -1,0 +1,203 @@
+"""The search postings: kept in step with the agents at publish, read in score order.
+
+``search_postings`` holds one row per (word, agent) with the word's whole-word score in that
+agent (8 id/name + 4 tags + 2 description, ``dialect.postings_of``), with a btree on
+(word, score DESC, agent id): the matches of one word, best first, are one index range
+scan, and a keyset page (score, id) is a seek, however many agents use the word.
+``search_term_tags`` counts, per word, the agents carrying each tag: a one-word search's
+facets without reading its matches. Both are written in the publishing transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from agnt_api.db import dialect
+from agnt_api.db.tables import agent_tags, agents, search_postings, search_term_tags
+from agnt_models import TagCount
+
+COMPLETIONS_READ = 2
+"""``sole_term`` reads at most this many completions of the last word (one is enough)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedAgent:
+    """What the postings of an agent are made of."""
+
+    id: str
+    name: str
+    tags: Sequence[str]
+    description: str
+
+
+def index_agents(connection: sa.Connection, indexed: Iterable[IndexedAgent]) -> None:
+    """Write the postings and tag counts of agents that have none (new or just unindexed)."""
+    postings: list[dict[str, Any]] = []
+    counts: Counter[tuple[str, str]] = Counter()
+    for agent in indexed:
+        scores = dialect.postings_of(agent.id, agent.name, list(agent.tags), agent.description)
+        postings += [
+            {"agent_id": agent.id, "term": term, "score": score} for term, score in scores.items()
+        ]
+        counts.update((term, tag) for term in scores for tag in set(agent.tags))
+    for start in range(0, len(postings), 5_000):
+        connection.execute(search_postings.insert(), postings[start : start + 5_000])
+    dialect.add_term_tags(connection, dict(counts))
+
+
+def unindex_agent(connection: sa.Connection, agent_id: str) -> None:
+    """Remove the agent's postings and its share of the tag counts (before an update or an
+    unpublish; deleting the agent row alone drops its postings but not its counts)."""
+    terms = (
+        connection.execute(
+            sa.select(search_postings.c.term).where(search_postings.c.agent_id == agent_id)
+        )
+        .scalars()
+        .all()
+    )
+    tags = (
+        connection.execute(sa.select(agent_tags.c.tag).where(agent_tags.c.agent_id == agent_id))
+        .scalars()
+        .all()
+    )
+    pairs = sorted((term, tag) for term in set(terms) for tag in set(tags))
+    if pairs:
+        connection.execute(
+            search_term_tags.update()
+            .where(
+                search_term_tags.c.term == sa.bindparam("t"),
+                search_term_tags.c.tag == sa.bindparam("g"),
+            )
+            .values(agents=search_term_tags.c.agents - 1),
+            [{"t": term, "g": tag} for term, tag in pairs],
+        )
+        connection.execute(
+            search_term_tags.delete().where(
+                search_term_tags.c.term.in_({term for term, _ in pairs}),
+                search_term_tags.c.agents <= 0,
+            )
+        )
+    connection.execute(search_postings.delete().where(search_postings.c.agent_id == agent_id))
+
+
+def completions(connection: sa.Connection, prefix: str, most: int) -> list[str]:
+    """Up to ``most`` indexed words starting with ``prefix``, in order.
+
+    A loose index scan (one seek per distinct word, the recursive ``min(term) > previous``),
+    so the cost is the number of words returned, not the number of their postings.
+    """
+    end = prefix + "\U0010ffff"
+    p = search_postings.c
+    first = sa.select(sa.func.min(p.term).label("term")).where(p.term >= prefix, p.term < end)
+    found = first.cte("completions", recursive=True)
+    following = sa.select(
+        sa.select(sa.func.min(p.term))
+        .where(p.term > found.c.term, p.term < end)
+        .scalar_subquery()
+        .label("term")
+    ).where(found.c.term.is_not(None))
+    found = found.union_all(following)
+    rows = connection.execute(
+        sa.select(found.c.term).where(found.c.term.is_not(None)).limit(most)
+    ).scalars()
+    return list(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SoleTerm:
+    """A query whose every match is found through one word's postings, in score order.
+
+    ``halved``: the query's word is only a prefix of ``term``, so it scores half.
+    """
+
+    term: str
+    halved: bool
+
+    def score(self, posting: int) -> int:
+        """The query's score of an agent from its posting's score."""
+        return posting // 2 if self.halved else posting
+
+    def posting(self, score: int) -> int:
+        """The posting score behind a query score (a cursor's position)."""
+        return score * 2 if self.halved else score
+
+
+def sole_term(connection: sa.Connection, terms: list[str]) -> SoleTerm | None:
+    """The one word whose postings hold every match of ``terms`` in order, if there is one:
+    a one-word query whose word, taken as a prefix, completes to a single indexed word."""
+    if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
+        return None
+    found = completions(connection, terms[0], COMPLETIONS_READ)
+    if len(found) != 1:
+        return None
+    return SoleTerm(found[0], halved=found[0] != terms[0])
+
+
+def sole_term_rows(
+    connection: sa.Connection,
+    sole: SoleTerm,
+    exact: sa.ColumnElement[bool],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    count: int,
+) -> list[sa.Row[Any]]:
+    """Up to ``count`` matches after ``after`` (score, id), best first, with ``score``.
+
+    The exact id or name matches (few: an id, or agents of one name) come first with
+    ``SEARCH_EXACT_BOOST``; then the postings of ``sole.term`` in index order, each page a
+    seek: (same score, larger id) then (lower score), each an index range scan.
+    """
+    boost = dialect.SEARCH_EXACT_BOOST
+    p = search_postings.c
+    joined = search_postings.join(agents, agents.c.id == p.agent_id)
+
+    def matches(score: sa.ColumnElement[int]) -> sa.Select[Any]:
+        return (
+            sa.select(*agents.c, score.label("score"))
+            .select_from(joined)
+            .where(p.term == sole.term, *filters)
+        )
+
+    posting_score = p.score // 2 if sole.halved else p.score
+    rows: list[sa.Row[Any]] = []
+    if after is None or after[0] >= boost:
+        found = connection.execute(matches(posting_score + boost).where(exact)).all()
+        rows = sorted(
+            (row for row in found if after is None or _follows(row, after)),
+            key=lambda row: (-row.score, row.id),
+        )
+    if len(rows) >= count:
+        return rows[:count]
+    rest = matches(posting_score).where(sa.not_(exact))
+    if after is None or after[0] >= boost:
+        statement = rest.order_by(p.score.desc(), p.agent_id).limit(count - len(rows))
+        return rows + list(connection.execute(statement).all())
+    posting = sole.posting(after[0])
+    tied = rest.where(p.score == posting, p.agent_id > after[1]).order_by(p.agent_id)
+    lower = rest.where(p.score < posting).order_by(p.score.desc(), p.agent_id)
+    need = count - len(rows)
+    found = list(connection.execute(tied.limit(need)).all())
+    if len(found) < need:
+        found += connection.execute(lower.limit(need - len(found))).all()
+    return rows + found
+
+
+def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
+    return (-row.score, row.id) > (-after[0], after[1])
+
+
+def term_facets(connection: sa.Connection, term: str, most: int) -> list[TagCount]:
+    """The ``most`` tags most carried by agents with ``term`` (precomputed counts)."""
+    t = search_term_tags.c
+    rows = connection.execute(
+        sa.select(t.tag, t.agents)
+        .where(t.term == term, t.agents > 0)
+        .order_by(t.agents.desc(), t.tag)
+        .limit(most)
+    ).all()
+    return [TagCount(tag=row.tag, count=row.agents) for row in rows]

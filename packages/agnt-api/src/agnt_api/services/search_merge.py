@@ -1,0 +1,331 @@
+"""Several words (or a prefix with several completions): a bounded merge of each word's best
+postings that returns a page only when it can prove it is the full scan's page.
+
+Each word's postings are read in score order (``search_postings``, best first) to a fixed
+depth. An agent's score in a word it was not read in is at most the score read last there
+(at that very score, only with a larger id: a level is in id order). So every agent has a
+set of scores it could still reach: one (exact) when read in every word, several when read
+in some, and a bound for every agent read nowhere. A page is returned when its last row
+sorts before everything the unsure agents could reach; the few unsure agents nearest the
+top are looked up first (``MERGE_PROBES``). Otherwise a deeper read, then ``None``: the
+caller scores every match. What this can miss: nothing; what it costs when it cannot prove
+its page: the full scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from agnt_api.db import dialect
+from agnt_api.db.tables import agents, search_postings
+from agnt_api.services.search_index import completions
+
+MERGE_DEPTHS = (256, 2_048)
+"""Postings read per word: the smaller first, the larger when it cannot prove its page."""
+
+MERGE_COMPLETIONS = 8
+"""At most this many completions of the last word are merged (more: the full scan)."""
+
+MERGE_PROBES = 64
+"""Unsure agents looked up by id per read (plus twice the page): the ones nearest the top."""
+
+_SCORES = (2, 4, 6, 8, 10, 12, 14)
+"""Every possible posting score (non-empty sums of 8, 4, 2)."""
+
+Option = tuple[int, str]
+"""A score an agent may have in a word, and the id it must exceed to have it (``""``: any)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """The first postings of one word, best first; ``last`` is the (score, id) read last."""
+
+    scores: dict[str, int]
+    last: tuple[int, str]
+    exhausted: bool
+
+    def options(self, agent_id: str | None, absent: bool) -> list[Option]:
+        """What ``agent_id`` (``None``: an agent read nowhere) may score in this word."""
+        if agent_id is not None and agent_id in self.scores:
+            return [(self.scores[agent_id], "")]
+        found: list[Option] = [(0, "")] if absent else []
+        if self.exhausted:
+            return found
+        floor, last_id = self.last
+        for score in _SCORES:
+            if score < floor:
+                found.append((score, ""))
+            elif score == floor and agent_id is None:
+                found.append((score, last_id))
+            elif score == floor and agent_id is not None and agent_id > last_id:
+                found.append((score, ""))
+        return found
+
+
+def _read(connection: sa.Connection, term: str, depth: int) -> _Read:
+    p = search_postings.c
+    rows = connection.execute(
+        sa.select(p.agent_id, p.score)
+        .where(p.term == term)
+        .order_by(p.score.desc(), p.agent_id)
+        .limit(depth)
+    ).all()
+    last = (rows[-1].score, rows[-1].agent_id) if rows else (0, "")
+    return _Read({row.agent_id: row.score for row in rows}, last, len(rows) < depth)
+
+
+def _reach(whole: list[list[Option]], group: list[tuple[bool, list[Option]]]) -> dict[int, str]:
+    """Each total reachable by choosing one option per word, with the weakest id bound.
+
+    ``group``: the last word's completions, (is the typed word itself, options); its part is
+    ``(any + whole) / 2`` over field bits (as ``dialect.agent_search`` scores), so it is
+    combined over (any bits, whole bits) states first; at least one completion must hit.
+    """
+    states: dict[tuple[int, int], str] = {(0, 0): ""}
+    for typed, options in group:
+        combined: dict[tuple[int, int], str] = {}
+        for (bits, exact), bound in states.items():
+            for score, floor in options:
+                key = (bits | score, score if typed else exact)
+                value = max(bound, floor)
+                if key not in combined or value < combined[key]:
+                    combined[key] = value
+        states = combined
+    totals: dict[int, str] = {}
+    for (bits, exact), bound in states.items():
+        if bits:
+            total = (bits + exact) // 2
+            totals[total] = min(totals.get(total, bound), bound)
+    for options in whole:
+        summed: dict[int, str] = {}
+        for total, bound in totals.items():
+            for score, floor in options:
+                value = max(bound, floor)
+                if total + score not in summed or value < summed[total + score]:
+                    summed[total + score] = value
+        totals = summed
+    return totals
+
+
+def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
+    """Whether (score, id) ``first`` sorts before ``second`` (score down, id up)."""
+    return (-first[0], first[1]) < (-second[0], second[1])
+
+
+class _Words:
+    """One read of the query's words, and what each agent can score in them."""
+
+    def __init__(
+        self,
+        whole_terms: list[str],
+        group_terms: list[str],
+        typed: str,
+        known: dict[str, dict[str, int]],
+        reads: dict[str, _Read],
+    ) -> None:
+        self.whole_terms = whole_terms
+        self.group_terms = group_terms
+        self.typed = typed
+        self.known = known
+        self.reads = reads
+        self._cache: dict[tuple[bool | int, ...], dict[int, str]] = {}
+
+    def reach(self, agent_id: str | None) -> dict[int, str]:
+        """The totals ``agent_id`` (``None``: an agent read nowhere) can reach."""
+        if agent_id is None:
+            return self._reach(None)
+        # Agents alike in every word (same score read, or unread on the same side of the
+        # last id read) reach the same totals: one computation per pattern.
+        pattern = (agent_id in self.known, *(self._pattern(agent_id, t) for t in self.reads))
+        if pattern not in self._cache:
+            self._cache[pattern] = self._reach(agent_id)
+        return self._cache[pattern]
+
+    def _pattern(self, agent_id: str, term: str) -> int:
+        if agent_id in self.known:
+            return self.known[agent_id].get(term, 0)
+        read = self.reads[term]
+        if agent_id in read.scores:
+            return read.scores[agent_id]
+        return -1 if agent_id > read.last[1] else -2
+
+    def _reach(self, agent_id: str | None) -> dict[int, str]:
+        if agent_id is not None and agent_id in self.known:
+            held = self.known[agent_id]
+            return _reach(
+                [[(held[t], "")] if t in held else [] for t in self.whole_terms],
+                [(t == self.typed, [(held.get(t, 0), "")]) for t in self.group_terms],
+            )
+        return _reach(
+            [self.reads[t].options(agent_id, absent=False) for t in self.whole_terms],
+            [
+                (t == self.typed, self.reads[t].options(agent_id, absent=True))
+                for t in self.group_terms
+            ],
+        )
+
+    def sure(self, agent_id: str) -> bool:
+        """Whether every posting of ``agent_id`` in the query's words is known."""
+        return agent_id in self.known or (
+            all(agent_id in self.reads[t].scores for t in self.whole_terms)
+            and all(
+                agent_id in self.reads[t].scores or self.reads[t].exhausted
+                for t in self.group_terms
+            )
+        )
+
+
+def merged_rows(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    count: int,
+) -> list[sa.Row[Any]] | None:
+    """Up to ``count`` matches after ``after`` (score, id), best first, with ``score``; or
+    ``None`` when the bounded reads cannot prove the page (see the module docstring)."""
+    if any(len(term) > dialect.POSTING_TERM_MAX for term in terms):
+        return None
+    group_terms = completions(connection, terms[-1], MERGE_COMPLETIONS + 1)
+    if len(group_terms) > MERGE_COMPLETIONS:
+        return None
+    if not group_terms:
+        return []
+    whole_terms, typed = terms[:-1], terms[-1]
+    query_terms = sorted({*whole_terms, *group_terms})
+    exact_ids = set(
+        connection.execute(sa.select(agents.c.id).where(dialect.exact_match(query, terms)))
+        .scalars()
+        .all()
+    )
+    known = _postings_of(connection, sorted(exact_ids), query_terms)
+    for depth in MERGE_DEPTHS:
+        words = _Words(
+            whole_terms,
+            group_terms,
+            typed,
+            known,
+            {term: _read(connection, term, depth) for term in query_terms},
+        )
+        reach, sure, reads = words.reach, words.sure, words.reads
+        candidates = exact_ids.union(*(read.scores for read in reads.values()))
+        reachable = {agent_id: reach(agent_id) for agent_id in candidates}
+        unsure = sorted(
+            (
+                agent_id
+                for agent_id, totals in reachable.items()
+                if totals
+                and not sure(agent_id)
+                and (after is None or any(_before(after, (t, agent_id)) for t in totals))
+            ),
+            key=lambda agent_id: (-max(reachable[agent_id]), agent_id),
+        )
+        probed = unsure[: MERGE_PROBES + 2 * count]
+        known.update(_postings_of(connection, probed, query_terms))
+        for agent_id in probed:
+            reachable[agent_id] = reach(agent_id)
+        scores = {
+            agent_id: next(iter(totals))
+            for agent_id, totals in reachable.items()
+            if totals and sure(agent_id)
+        }
+        ranked = [
+            (score + (dialect.SEARCH_EXACT_BOOST if agent_id in exact_ids else 0), agent_id)
+            for agent_id, score in scores.items()
+        ]
+        ranked.sort(key=lambda item: (-item[0], item[1]))
+        following = [item for item in ranked if after is None or _before(after, item)]
+        page = _passing(connection, following, filters, count)
+        threats = [
+            (total, agent_id)
+            for agent_id in unsure[len(probed) :]
+            for total in reachable[agent_id]
+            if after is None or _before(after, (total, agent_id))
+        ]
+        # An agent read nowhere reaching ``total`` has an id above ``bound``, any such id.
+        threats += [
+            (total, bound)
+            for total, bound in reach(None).items()
+            if after is None or total <= after[0]
+        ]
+        if _proves(page, count, threats):
+            return _rows_of(connection, page)
+    return None
+
+
+def _proves(page: list[tuple[int, str]], count: int, threats: list[tuple[int, str]]) -> bool:
+    """Whether no threat (a reachable (score, id) after the cursor; for agents read nowhere
+    the id is a bound they exceed) can sort before the page's last row."""
+    if len(page) < count:
+        return not threats
+    return not any(_before(threat, page[-1]) for threat in threats)
+
+
+def _postings_of(
+    connection: sa.Connection, agent_ids: list[str], terms: list[str]
+) -> dict[str, dict[str, int]]:
+    """Every agent's postings of ``terms``, from its stored search columns (one primary-key
+    read per agent; the postings' own (agent, word) key makes Postgres scan each word)."""
+    weights = (
+        (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
+        (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
+        (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
+    )
+    held: dict[str, dict[str, int]] = {}
+    for start in range(0, len(agent_ids), 500):
+        for row in connection.execute(
+            sa.select(agents.c.id, *(column for column, _ in weights)).where(
+                agents.c.id.in_(agent_ids[start : start + 500])
+            )
+        ):
+            fields = [(set(row[n + 1].split()), weight) for n, (_, weight) in enumerate(weights)]
+            postings = {}
+            for term in terms:
+                score = sum(weight for words, weight in fields if term in words)
+                if score:
+                    postings[term] = score
+            held[row.id] = postings
+    return held
+
+
+def _passing(
+    connection: sa.Connection,
+    ranked: list[tuple[int, str]],
+    filters: list[sa.ColumnElement[bool]],
+    count: int,
+) -> list[tuple[int, str]]:
+    """The first ``count`` of ``ranked`` (score, id) whose agents pass ``filters``, checked
+    a few at a time in order."""
+    if not filters:
+        return ranked[:count]
+    passing: list[tuple[int, str]] = []
+    step = 2 * count + 16
+    for start in range(0, len(ranked), step):
+        chunk = ranked[start : start + step]
+        kept = set(
+            connection.execute(
+                sa.select(agents.c.id).where(
+                    agents.c.id.in_([agent_id for _, agent_id in chunk]), *filters
+                )
+            ).scalars()
+        )
+        passing += [item for item in chunk if item[1] in kept]
+        if len(passing) >= count:
+            return passing[:count]
+    return passing
+
+
+def _rows_of(connection: sa.Connection, page: list[tuple[int, str]]) -> list[sa.Row[Any]]:
+    """The agents of ``page`` (score, id), in its order, with their ``score``."""
+    if not page:
+        return []
+    score = sa.case(*((agents.c.id == agent_id, total) for total, agent_id in page))
+    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
+        agents.c.id.in_([agent_id for _, agent_id in page])
+    )
+    rows: list[sa.Row[Any]] = list(connection.execute(statement).all())
+    return sorted(rows, key=lambda row: (-row.score, row.id))
