@@ -55,11 +55,12 @@ class Database:
         self.url = url
         self.engine: Engine = dialect.create_engine(url)
         self.on_commit: Callable[[frozenset[str]], None] | None = None
+        self._postgres = dialect.is_postgres(self.engine)
 
     @property
     def is_postgres(self) -> bool:
         """Whether this is a Postgres database (else the embedded SQLite file)."""
-        return dialect.is_postgres(self.engine)
+        return self._postgres
 
     def transact(
         self,
@@ -119,7 +120,14 @@ class Database:
         self, write: bool, work: Callable[..., T], *args: object
     ) -> tuple[T, frozenset[str]]:
         with self.engine.connect() as connection:
-            connection.execution_options(**{dialect.SQLITE_WRITE_OPTION: write})
+            if self._postgres:
+                if not write:
+                    # A read needs no transaction: under READ COMMITTED each statement
+                    # sees its own snapshot anyway, and BEGIN and COMMIT are two round
+                    # trips (GET job is one statement).
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                connection.execution_options(**{dialect.SQLITE_WRITE_OPTION: write})
             # ``info`` belongs to the pooled connection: forget what an earlier one left.
             connection.info.pop(ANNOUNCED_TOPICS, None)
             connection.info.pop(LOCKED_JOBS, None)
@@ -127,7 +135,7 @@ class Database:
                 with connection.begin():
                     result = work(connection, *args)
                     announced = frozenset(connection.info.pop(ANNOUNCED_TOPICS, ()))
-                    if announced and connection.dialect.name == "postgresql":
+                    if announced and self._postgres:
                         # One NOTIFY per transaction, however many changes announced
                         # topics: each statement is a round trip. Delivered at the commit.
                         for payload in notify_payloads(announced):
