@@ -622,12 +622,26 @@ def verdict(
     return "\n".join(lines)
 
 
+def _label(kind: str, mode: str, database: str, workers: int) -> str:
+    plural = "s" * (workers > 1)
+    if kind == "ceiling":
+        return f"ceiling, {mode} pool, {workers} worker{plural}"
+    return f"agnt, {database}, {workers} worker{plural}"
+
+
 def main() -> None:
     """Start each server in turn, measure every row, print (and record) the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to catch breakage")
     parser.add_argument("--profile", action="store_true", help="py-spy agnt's claims on Postgres")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="run only the columns whose label contains TEXT (repeatable), e.g. 'agnt, SQLite'",
+    )
     args = parser.parse_args()
     plan = (
         Plan(requests=100, claims=40, executor_counts=[8], jobs=20, dispatch=5)
@@ -642,6 +656,8 @@ def main() -> None:
         # To catch breakage: one of each kind, and the Postgres ones share a database
         # (agnt publishes the agent first) to save a migration.
         configs = [c for c in configs if c[3] == 1 and c[1] != "sync"]
+    if args.only:
+        configs = [c for c in configs if any(text in _label(*c) for text in args.only)]
 
     began = time.monotonic()
     columns: list[Target] = []
@@ -655,11 +671,7 @@ def main() -> None:
         shared_deployment: tuple[Deployment, Keys] | None = None
         for number, (kind, mode, database, count) in enumerate(configs):
             name = f"{kind}{number}"
-            label = (
-                f"ceiling, {mode} pool, {count} worker{'s' * (count > 1)}"
-                if kind == "ceiling"
-                else f"agnt, {database}, {count} worker{'s' * (count > 1)}"
-            )
+            label = _label(kind, mode, database, count)
             print(f"-- {label} ({time.monotonic() - began:.0f}s)", flush=True)
             with contextlib.ExitStack() as stack:
                 if database == "SQLite":

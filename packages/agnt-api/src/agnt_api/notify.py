@@ -25,15 +25,13 @@ import psycopg
 import sqlalchemy as sa
 
 from agnt_api.db import Database
-from agnt_api.db.database import ANNOUNCED_TOPICS
+from agnt_api.db.database import ANNOUNCED_TOPICS, NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CHANNEL = "agnt_events"
-_MAX_PAYLOAD = 7_000
-"""Bytes per ``NOTIFY`` payload (Postgres refuses 8,000 and more)."""
+CHANNEL = NOTIFY_CHANNEL
 
 
 def job_topic(job_id: object) -> str:
@@ -49,30 +47,12 @@ def owner_topic(owner_id: object) -> str:
 def announce(connection: sa.Connection, topics: Iterable[str]) -> None:
     """Wake the long-polls on ``topics`` when this write transaction commits.
 
-    On Postgres the ``NOTIFY`` is part of the transaction; in-process subscribers are woken
-    by ``Database.write`` after the commit. A rolled-back transaction announces nothing.
+    The topics are collected on the connection: ``Database`` sends them all, just before
+    the commit, as one ``NOTIFY`` on Postgres (part of the transaction: delivered at
+    commit, dropped on rollback), and hands them to the in-process notifier after it.
+    A rolled-back transaction announces nothing.
     """
-    names = sorted(set(topics))
-    if not names:
-        return
-    if connection.dialect.name == "postgresql":
-        for payload in _payloads(names):
-            connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
-    connection.info.setdefault(ANNOUNCED_TOPICS, set()).update(names)
-
-
-def _payloads(names: list[str]) -> list[str]:
-    payloads: list[str] = []
-    current: list[str] = []
-    size = 0
-    for name in names:
-        if current and size + len(name) + 1 > _MAX_PAYLOAD:
-            payloads.append(" ".join(current))
-            current, size = [], 0
-        current.append(name)
-        size += len(name) + 1
-    payloads.append(" ".join(current))
-    return payloads
+    connection.info.setdefault(ANNOUNCED_TOPICS, set()).update(topics)
 
 
 class Subscription:

@@ -23,7 +23,13 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+async def _runtime(request: Request) -> Runtime:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
+    # thread, a thread hop on every request for one attribute read.
+    return get_runtime(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 async def current_principal(

@@ -31,6 +31,17 @@ T = TypeVar("T")
 ANNOUNCED_TOPICS = "agnt_announced_topics"
 """``Connection.info`` key: the topics a transaction announced (see ``notify.announce``)."""
 
+LOCKED_JOBS = "agnt_locked_jobs"
+"""``Connection.info`` key: the jobs whose row the transaction locked (see ``events``)."""
+
+NOTIFY_CHANNEL = "agnt_events"
+"""The Postgres ``NOTIFY`` channel of announced topics (space-separated in the payload)."""
+
+_MAX_PAYLOAD = 7_000
+"""Bytes per ``NOTIFY`` payload (Postgres refuses 8,000 and more)."""
+
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
+
 
 class Database:
     """One engine per process; ``run``/``write`` execute a unit of work in a transaction.
@@ -44,11 +55,12 @@ class Database:
         self.url = url
         self.engine: Engine = dialect.create_engine(url)
         self.on_commit: Callable[[frozenset[str]], None] | None = None
+        self._postgres = dialect.is_postgres(self.engine)
 
     @property
     def is_postgres(self) -> bool:
         """Whether this is a Postgres database (else the embedded SQLite file)."""
-        return dialect.is_postgres(self.engine)
+        return self._postgres
 
     def transact(
         self,
@@ -108,12 +120,31 @@ class Database:
         self, write: bool, work: Callable[..., T], *args: object
     ) -> tuple[T, frozenset[str]]:
         with self.engine.connect() as connection:
-            connection.execution_options(**{dialect.SQLITE_WRITE_OPTION: write})
+            if self._postgres:
+                if not write:
+                    # A read needs no transaction: under READ COMMITTED each statement
+                    # sees its own snapshot anyway, and BEGIN and COMMIT are two round
+                    # trips (GET job is one statement).
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                connection.execution_options(**{dialect.SQLITE_WRITE_OPTION: write})
+            # ``info`` belongs to the pooled connection: forget what an earlier one left.
             connection.info.pop(ANNOUNCED_TOPICS, None)
-            with connection.begin():
-                result = work(connection, *args)
-            announced: Iterable[str] = connection.info.pop(ANNOUNCED_TOPICS, ())
-            return result, frozenset(announced)
+            connection.info.pop(LOCKED_JOBS, None)
+            try:
+                with connection.begin():
+                    result = work(connection, *args)
+                    announced = frozenset(connection.info.pop(ANNOUNCED_TOPICS, ()))
+                    if announced and self._postgres:
+                        # One NOTIFY per transaction, however many changes announced
+                        # topics: each statement is a round trip. Delivered at the commit.
+                        for payload in notify_payloads(announced):
+                            connection.execute(
+                                _NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": payload}
+                            )
+            finally:
+                connection.info.pop(LOCKED_JOBS, None)
+            return result, announced
 
     async def check(self) -> None:
         """Raise unless the database answers a query (``/readyz``)."""
@@ -122,6 +153,22 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def notify_payloads(topics: Iterable[str]) -> list[str]:
+    """``topics`` as space-separated ``NOTIFY`` payloads, each under Postgres's size limit."""
+    payloads: list[str] = []
+    current: list[str] = []
+    size = 0
+    for name in sorted(set(topics)):
+        if current and size + len(name) + 1 > _MAX_PAYLOAD:
+            payloads.append(" ".join(current))
+            current, size = [], 0
+        current.append(name)
+        size += len(name) + 1
+    if current:
+        payloads.append(" ".join(current))
+    return payloads
 
 
 def _select_one(connection: sa.Connection) -> None:

@@ -10,6 +10,7 @@ Postgres: psycopg 3 with a connection pool; search finds matches through a gener
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -52,14 +53,53 @@ def create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         hide_parameters=True,
         pool_size=10,
         max_overflow=30,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _ping_connections_idle_for(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 2.0
+"""A pooled Postgres connection unused for this long is pinged before it is handed out."""
+
+
+def _ping_connections_idle_for(engine: Engine, seconds: float) -> None:
+    """``pool_pre_ping``, but only for connections that sat idle for ``seconds``.
+
+    A ping is a round trip, and a busy API checks a connection out for every request: on
+    the job path that was one round trip in four or five. A connection that was used a
+    moment ago is alive; one that sat idle may have been closed (a Postgres restart, an
+    idle timeout on the way) and is pinged, and replaced if dead, as ``pool_pre_ping``
+    does. A connection that dies within ``seconds`` of its last use fails its request
+    with ``OperationalError`` (503, retried by clients), and SQLAlchemy then recycles
+    every connection of that pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_CHECKIN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_CHECKIN)
+        if last is None or time.monotonic() - last < seconds:
+            return  # new, or used a moment ago
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                # The pool discards this connection and checks out another one.
+                raise sa.exc.DisconnectionError() from exc
+            raise
+
+
+_LAST_CHECKIN = "agnt_last_checkin"
 
 
 def _sqlite_engine(url: str) -> Engine:

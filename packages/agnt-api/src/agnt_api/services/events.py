@@ -10,13 +10,14 @@ streams and long-polls on any replica wake when the transaction commits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from agnt_api.db.tables import job_events, jobs
+from agnt_api.db.database import LOCKED_JOBS
+from agnt_api.db.tables import job_events, job_webhooks, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound
 from agnt_api.notify import announce, job_topic
 from agnt_api.services.records import as_utc, utc_now
@@ -52,27 +53,60 @@ STATUS_EVENT_KINDS: Mapping[JobStatus, JobEventKind] = {
 _TERMINAL_KIND_VALUES = sorted(kind.value for kind in TERMINAL_EVENT_KINDS)
 
 
+_LOCK_JOB = sa.select(jobs.c.id).where(jobs.c.id == sa.bindparam("job_id")).with_for_update()
+
+_INSERT_NEXT_EVENT = (
+    job_events.insert()
+    .values(
+        job_id=sa.bindparam("job_id", type_=job_events.c.job_id.type),
+        seq=sa.select(sa.func.coalesce(sa.func.max(job_events.c.seq), 0) + 1)
+        .where(job_events.c.job_id == sa.bindparam("job_id", type_=job_events.c.job_id.type))
+        .scalar_subquery(),
+        kind=sa.bindparam("kind", type_=job_events.c.kind.type),
+        data=sa.bindparam("data", type_=job_events.c.data.type),
+        created_at=sa.bindparam("created_at", type_=job_events.c.created_at.type),
+    )
+    .returning(
+        job_events.c.seq,
+        sa.exists()
+        .where(job_webhooks.c.job_id == sa.bindparam("job_id", type_=job_events.c.job_id.type))
+        .label("has_webhook"),
+    )
+)
+"""One round trip: the event with the job's next ``seq``, and whether the job has a webhook.
+
+Built once (its compiled form is cached per dialect): constructing a statement per call
+costs more CPU than running it. The ``MAX(seq)`` is safe because the job's row is locked.
+"""
+
+
+def note_locked(connection: sa.Connection, job_ids: Iterable[uuid.UUID]) -> None:
+    """Record that this transaction holds the row lock of ``job_ids`` (it updated them).
+
+    ``append_event`` then skips its own ``SELECT ... FOR UPDATE`` (a round trip) for them.
+    ``Database`` forgets the set when the transaction ends.
+    """
+    connection.info.setdefault(LOCKED_JOBS, set()).update(job_ids)
+
+
 def append_event(
     connection: sa.Connection, job_id: uuid.UUID, kind: JobEventKind, data: Mapping[str, Any]
 ) -> JobEvent:
     """Append one event to the job's log (inside the caller's write transaction)."""
-    # The row lock serializes appends to one job on Postgres (no duplicate seq); on SQLite
-    # FOR UPDATE renders nothing and the write transaction is exclusive already.
-    connection.execute(sa.select(jobs.c.id).where(jobs.c.id == job_id).with_for_update())
-    seq = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.max(job_events.c.seq), 0) + 1).where(
-            job_events.c.job_id == job_id
-        )
-    ).scalar_one()
+    if job_id not in connection.info.get(LOCKED_JOBS, ()):
+        # The row lock serializes appends to one job on Postgres (no duplicate seq); on
+        # SQLite FOR UPDATE renders nothing and the write transaction is exclusive already.
+        connection.execute(_LOCK_JOB, {"job_id": job_id})
+        note_locked(connection, [job_id])
     now = utc_now()
-    connection.execute(
-        job_events.insert().values(
-            job_id=job_id, seq=seq, kind=kind.value, data=dict(data), created_at=now
-        )
-    )
+    row = connection.execute(
+        _INSERT_NEXT_EVENT,
+        {"job_id": job_id, "kind": kind.value, "data": dict(data), "created_at": now},
+    ).one()
     announce(connection, [job_topic(job_id)])
-    event = JobEvent(job_id=job_id, seq=seq, kind=kind, data=dict(data), created_at=now)
-    enqueue_deliveries(connection, job_id, event)
+    event = JobEvent(job_id=job_id, seq=row.seq, kind=kind, data=dict(data), created_at=now)
+    if row.has_webhook:
+        enqueue_deliveries(connection, job_id, event)
     return event
 
 
@@ -183,6 +217,7 @@ def append_logs(
     used = connection.execute(
         sa.select(jobs.c.log_bytes).where(jobs.c.id == job_id).with_for_update()
     ).scalar_one()
+    note_locked(connection, [job_id])
     if used > max_bytes:
         return 0
     kept: list[dict[str, Any]] = []

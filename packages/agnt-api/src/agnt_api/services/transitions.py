@@ -16,7 +16,12 @@ from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
 from agnt_api.notify import announce, owner_topic
-from agnt_api.services.events import append_event, append_progress, append_status_event
+from agnt_api.services.events import (
+    append_event,
+    append_progress,
+    append_status_event,
+    note_locked,
+)
 from agnt_api.services.records import job_from_row, utc_now
 from agnt_models import (
     LEASED,
@@ -327,7 +332,10 @@ def _renew_lease(
         .values(**values)
         .returning(*jobs.c)
     ).one_or_none()
-    return None if row is None else job_from_row(row)
+    if row is None:
+        return None
+    note_locked(connection, [job_id])
+    return job_from_row(row)
 
 
 def claim_pending(
@@ -375,6 +383,7 @@ def claim_pending(
         )
         .returning(*jobs.c)
     ).all()
+    note_locked(connection, [row.id for row in rows])
     # RETURNING follows no order; the caller gets the queue's order.
     claimed = sorted((job_from_row(row) for row in rows), key=lambda job: (job.created_at, job.id))
     for job in claimed:
@@ -399,6 +408,7 @@ def _update_or_explain(
         .returning(*jobs.c)
     ).one_or_none()
     if row is not None:
+        note_locked(connection, [job_id])
         return job_from_row(row)
     current = load_job(connection, job_id, scope)
     raise InvalidTransition(

@@ -1,0 +1,159 @@
+"""The job path's statements: few per request, on both databases (issue 14's CPU budget).
+
+Each statement is a round trip and a share of the server's CPU per request, so these
+tests pin how many a request runs: a status report, a claim, the notifications of a
+transaction. They count what SQLAlchemy sends to the driver (``before_cursor_execute``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import pq
+
+from agnt_api.db import Database, dialect
+from agnt_api.db.database import notify_payloads
+from agnt_api.db.tables import job_events
+from agnt_api.settings import Settings
+
+from .conftest import Api
+
+
+@contextmanager
+def statements(api: Api) -> Iterator[list[str]]:
+    """The SQL statements the app's engine sends while the block runs."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(str(args[2]))
+
+    engine = api.runtime.database.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def _notifies(sent: list[str]) -> int:
+    return sum("pg_notify" in statement for statement in sent)
+
+
+async def test_status_report_runs_three_statements(api: Api, echo: dict[str, Any]) -> None:
+    job = await api.order("buyer-a", "echo")
+    assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
+    with statements(api) as sent:
+        response = await api.report("executor-x", job["id"], "running")
+    assert response.status_code == 200
+    # The UPDATE, the event's INSERT (its seq, and whether a webhook wants it), and one
+    # NOTIFY on Postgres or SQLite's BEGIN IMMEDIATE. No row lock, no webhook lookup.
+    assert len(sent) == 3, sent
+    assert _notifies(sent) == (1 if api.runtime.database.is_postgres else 0)
+
+
+async def test_events_keep_consecutive_seqs_without_the_lock_statement(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    job = await api.order("buyer-a", "echo")
+    await api.run_to_running("executor-x", job["id"])
+    for progress in (10, 20):
+        await api.report("executor-x", job["id"], "running", progress=progress)
+        await asyncio.sleep(0.6)  # past the progress events' coalescing interval
+    done = await api.complete("executor-x", job["id"], [("out.txt", b"ok")])
+    assert done.status_code == 200
+    with api.runtime.database.engine.connect() as connection:
+        seqs = list(
+            connection.execute(
+                sa.select(job_events.c.seq)
+                .where(job_events.c.job_id == uuid.UUID(job["id"]))
+                .order_by(job_events.c.seq)
+            ).scalars()
+        )
+    # created, accepted, running, progress, progress, completed
+    assert seqs == [1, 2, 3, 4, 5, 6]
+
+
+async def test_claim_of_own_agent_skips_the_ownership_query(api: Api, echo: dict[str, Any]) -> None:
+    await api.order("buyer-a", "echo")
+    with statements(api) as sent:
+        response = await api.client.post(
+            "/v1/executor/claims",
+            headers=api.auth("executor-x"),
+            json={"max": 1, "agent_ids": ["echo"]},
+        )
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 1
+    assert not any("agents.owner_id" in s and "agents.id IN" in s for s in sent), sent
+    assert _notifies(sent) == (1 if api.runtime.database.is_postgres else 0)
+
+
+async def test_claim_naming_a_foreign_agent_is_403_and_claims_nothing(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    await api.publish("executor-y", "other")
+    job = await api.order("buyer-a", "echo")
+    response = await api.client.post(
+        "/v1/executor/claims",
+        headers=api.auth("executor-x"),
+        json={"max": 5, "agent_ids": ["echo", "other"]},
+    )
+    assert response.status_code == 403
+    # The claim of the echo job rolled back with the refused request.
+    polled = await api.client.get(f"/v1/jobs/{job['id']}", headers=api.auth("buyer-a"))
+    assert polled.json()["status"] == "pending"
+
+
+def test_notify_payloads_split_under_the_size_limit() -> None:
+    topics = [f"job:{uuid.uuid4()}" for _ in range(500)]
+    payloads = notify_payloads(topics + topics[:10])
+    assert all(len(payload) < 8000 for payload in payloads)
+    assert sorted(" ".join(payloads).split(" ")) == sorted(topics)
+    assert notify_payloads([]) == []
+
+
+@pytest.mark.postgres
+def test_reads_run_outside_a_transaction_on_postgres(make_postgres_database: Any) -> None:
+    database = Database(Settings(database_url=make_postgres_database()).database_url)
+    try:
+
+        def status(connection: sa.Connection) -> int:
+            connection.execute(sa.text("SELECT 1"))
+            return int(connection.connection.dbapi_connection.info.transaction_status)  # type: ignore[union-attr]  # psycopg's connection
+
+        # No BEGIN (a round trip) for a read; a write is one transaction.
+        assert database.transact(status) == pq.TransactionStatus.IDLE
+        assert database.transact_write(status) == pq.TransactionStatus.INTRANS
+        # The next checkout of the same pooled connection is transactional again.
+        assert database.transact_write(status) == pq.TransactionStatus.INTRANS
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_killed_while_idle_is_replaced(
+    make_postgres_database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dialect, "PING_AFTER_IDLE_SECONDS", 0.2)
+    url = make_postgres_database()
+    database = Database(Settings(database_url=url).database_url)
+    try:
+
+        def backend_pid(connection: sa.Connection) -> int:
+            return int(connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+        first = database.transact(backend_pid)
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        time.sleep(0.4)
+        # Idle past the threshold: pinged at checkout, found dead, replaced; no error.
+        assert database.transact(backend_pid) != first
+    finally:
+        database.dispose()
