@@ -546,6 +546,14 @@ def test_agent_page_offers_ready_to_copy_api_snippets(
         f"{live_api.url}/a2a/form-agent/.well-known/agent-card.json"
     )
     expect(page.locator("[data-owner]")).to_have_text("test-executor")
+    # The snippets follow the form as the buyer types.
+    page.get_by_label("Prompt").fill("count my words")
+    page.get_by_label("language").select_option("fr")
+    page.get_by_label("count").fill("9")
+    expect(page.locator("#snippet-cli")).to_contain_text("--prompt 'count my words'")
+    expect(page.locator("#snippet-cli")).to_contain_text("--param count=9")
+    expect(page.locator("#snippet-python")).to_contain_text('"language": "fr"')
+    expect(page.locator("#snippet-curl")).to_contain_text('"count": 9')
     accessible(page, "agent page, snippets open")
 
 

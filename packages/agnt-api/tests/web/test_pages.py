@@ -508,3 +508,18 @@ async def test_static_files_are_gzipped_and_cached_by_version(site) -> None:
     assert plain.headers["cache-control"] == "public, max-age=3600"
     icon = await site.client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_snippets_follow_the_posted_form_and_need_a_session(site) -> None:
+    refused = await site.client.post("/agents/report-maker/snippets", data={"prompt": "x"})
+    assert refused.status_code == 401 and refused.json()["code"] == "not_authenticated"
+    await site.sign_in()
+    form = {"prompt": "it's late", "param.language": "de", "param.count": "4", "param.loud": "true"}
+    codes = (await site.client.post("/agents/report-maker/snippets", data=form)).json()
+    assert set(codes) == {"cli", "python", "curl", "mcp", "a2a"}
+    assert "--prompt 'it'\"'\"'s late'" in codes["cli"]  # shell-quoted
+    assert "--param language=de" in codes["cli"] and "--param count=4" in codes["cli"]
+    assert '"loud": True' in codes["python"]  # Python, not JSON
+    assert '"count": 4' in codes["curl"]
+    assert "http://testserver/a2a/report-maker/.well-known/agent-card.json" in codes["a2a"]
+    assert '"command": "agnt"' in codes["mcp"]

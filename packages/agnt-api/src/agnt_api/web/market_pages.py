@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import JsonValue, ValidationError
 
 from agnt_api.api.deps import get_runtime
@@ -257,6 +257,22 @@ async def _agent_page(
             "notice": notice,
         },
         status_code=status_code,
+    )
+
+
+@router.post("/agents/{agent_id}/snippets")
+async def snippets_for_form(
+    request: Request, _principal: SignedIn, agent_id: AgentIdPath
+) -> JSONResponse:
+    """The API panel's snippets for the order form as it is now (the page's script asks as
+    the buyer types). Read-only: it orders nothing, so it needs no CSRF token."""
+    agent = await buyer.get_agent(get_runtime(request), agent_id)
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    params = read_order_form(order_fields(agent.input_schema), form, extra_allowed=True)[0]
+    base_url = str(request.base_url).rstrip("/")
+    shown = order_snippets(base_url, agent.id, form.get(PROMPT_FIELD, ""), params)
+    return JSONResponse(
+        {snippet.key: snippet.code for snippet in shown}, headers={"Cache-Control": "no-store"}
     )
 
 

@@ -256,5 +256,6 @@
   if (ended) { return; }
   if (!window.EventSource || !window.fetch) { say("this browser cannot follow live; reload the page"); return; }
   ticker = window.setInterval(tick, 1000);
+  tick();
   connect();
 })();

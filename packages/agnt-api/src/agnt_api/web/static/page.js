@@ -45,6 +45,29 @@
   window.agntAgo = ago;
   window.setInterval(refreshTimes, 15000);
 
+  // The API panel follows the order form: the server fills the snippets in (one place).
+  var panel = document.querySelector("[data-snippets-url]");
+  var orderForm = document.getElementById("order-form");
+  if (panel && orderForm && window.fetch && window.FormData) {
+    var pendingSnippets = null;
+    var refreshSnippets = function () {
+      fetch(panel.getAttribute("data-snippets-url"), {
+        method: "POST", body: new FormData(orderForm), credentials: "same-origin"
+      }).then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (codes) {
+          if (!codes) { return; }
+          Object.keys(codes).forEach(function (key) {
+            var code = document.querySelector("#snippet-" + key + " code");
+            if (code) { code.textContent = codes[key]; }
+          });
+        }).catch(function () { /* the snippets keep their last values */ });
+    };
+    orderForm.addEventListener("input", function () {
+      if (pendingSnippets) { window.clearTimeout(pendingSnippets); }
+      pendingSnippets = window.setTimeout(refreshSnippets, 300);
+    });
+  }
+
   var summary = document.querySelector("[data-error-summary]");
   if (summary && document.activeElement !== summary) { summary.focus(); }
 })();
