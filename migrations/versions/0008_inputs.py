@@ -70,5 +70,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_input_files_expires_at"), table_name="input_files")
     op.drop_index(op.f("ix_input_files_owner_id"), table_name="input_files")
     op.drop_table("input_files")
-    with op.batch_alter_table("agents") as batch:
-        batch.drop_column("input_files")
+    # A plain DROP COLUMN: a batch copy of ``agents`` on SQLite would cascade-delete rows
+    # that reference it (agent_tags, jobs).
+    op.drop_column("agents", "input_files")

@@ -25,24 +25,20 @@ _OPEN_WITH_DEADLINE = sa.text(
 
 def upgrade() -> None:
     """Apply this revision."""
-    with op.batch_alter_table("agents") as batch_op:
-        batch_op.add_column(sa.Column("timeout_default_seconds", sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column("timeout_max_seconds", sa.Float(), nullable=True))
-        batch_op.add_column(
-            sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="3")
+    # Plain ADD COLUMNs: a batch copy of ``agents`` or ``jobs`` on SQLite would
+    # cascade-delete the rows that reference them (agent_tags, events, results).
+    op.add_column("agents", sa.Column("timeout_default_seconds", sa.Float(), nullable=True))
+    op.add_column("agents", sa.Column("timeout_max_seconds", sa.Float(), nullable=True))
+    for table in ("agents", "jobs"):
+        op.add_column(
+            table, sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="3")
         )
-        batch_op.add_column(
-            sa.Column("retry_on_failure", sa.Boolean(), nullable=False, server_default=sa.false())
+        op.add_column(
+            table,
+            sa.Column("retry_on_failure", sa.Boolean(), nullable=False, server_default=sa.false()),
         )
-    with op.batch_alter_table("jobs") as batch_op:
-        batch_op.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"))
-        batch_op.add_column(
-            sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="3")
-        )
-        batch_op.add_column(
-            sa.Column("retry_on_failure", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(sa.Column("deadline_at", TIMESTAMP, nullable=True))
+    op.add_column("jobs", sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"))
+    op.add_column("jobs", sa.Column("deadline_at", TIMESTAMP, nullable=True))
     op.create_index(
         "ix_jobs_open_deadline_at",
         "jobs",
@@ -56,13 +52,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this revision."""
     op.drop_index("ix_jobs_open_deadline_at", table_name="jobs")
-    with op.batch_alter_table("jobs") as batch_op:
-        batch_op.drop_column("deadline_at")
-        batch_op.drop_column("retry_on_failure")
-        batch_op.drop_column("max_attempts")
-        batch_op.drop_column("attempt")
-    with op.batch_alter_table("agents") as batch_op:
-        batch_op.drop_column("retry_on_failure")
-        batch_op.drop_column("max_attempts")
-        batch_op.drop_column("timeout_max_seconds")
-        batch_op.drop_column("timeout_default_seconds")
+    # Plain DROP COLUMNs: a batch copy of ``jobs`` or ``agents`` on SQLite would
+    # cascade-delete the rows that reference them (events, tags, results).
+    for column in ("deadline_at", "retry_on_failure", "max_attempts", "attempt"):
+        op.drop_column("jobs", column)
+    for column in ("retry_on_failure", "max_attempts", "timeout_max_seconds"):
+        op.drop_column("agents", column)
+    op.drop_column("agents", "timeout_default_seconds")
