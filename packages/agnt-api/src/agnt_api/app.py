@@ -36,7 +36,6 @@ from agnt_api.api.routes import agents, executor, files, health, inputs, jobs, w
 from agnt_api.mcp import install_mcp
 from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
-from agnt_api.services.input_files import MULTIPART_OVERHEAD_BYTES
 from agnt_api.services.leases import run_reaper
 from agnt_api.services.webhook_delivery import run_webhook_deliveries
 from agnt_api.settings import Settings, load_settings
@@ -91,15 +90,16 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     def body_limit(path: str, content_type: str) -> int:
         if path.startswith("/v1/executor/jobs/") and path.endswith(_UPLOAD_PATH_SUFFIX):
             return settings.max_upload_bytes
-        # Input uploads: the routes bound each part themselves (with input_too_large);
-        # this only stops a body that no route would read.
+        # Input uploads: the routes bound each part themselves (with input_too_large), as
+        # it streams; this is only a backstop, far enough above that theirs answers first
+        # whatever the size of the body's chunks.
         if path == "/v1/files":
-            return inputs.upload_body_limit(settings) + MULTIPART_OVERHEAD_BYTES
+            return 2 * inputs.upload_body_limit(settings)
         multipart = content_type.lower().startswith("multipart/form-data")
         if multipart and path.startswith("/agents/") and path.endswith("/order"):
-            return inputs.order_body_limit(settings) + MULTIPART_OVERHEAD_BYTES  # web order form
+            return 2 * inputs.order_body_limit(settings)  # the web order form
         if path == "/v1/jobs" and multipart:
-            return inputs.order_body_limit(settings) + MULTIPART_OVERHEAD_BYTES
+            return 2 * inputs.order_body_limit(settings)
         return settings.max_body_bytes
 
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)
