@@ -65,6 +65,7 @@ def _run(
     )
 
 
+@pytest.mark.timeout(300)  # several processes start in turn; a busy machine is slow
 @pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.s3])]
 )

@@ -15,7 +15,7 @@ import pytest
 
 from agnt_client import Client
 from agnt_executor.demo import manifest_path
-from agnt_models import JobStatus
+from agnt_models import AgentPublish, JobStatus
 
 pytestmark = pytest.mark.slow
 
@@ -78,10 +78,21 @@ def test_handoff_exit_code_tells_the_outcome(
     assert handoff(echo.id) == (0, {"job_id": str(echo.id), "outcome": "completed", "exit_code": 0})
     assert buyer.get_job(echo.id).status is JobStatus.COMPLETED
 
-    too_long = buyer.create_job("demo-slow", "x", params={"seconds": 99})
+    # The API refuses what the published rules forbid; an agent published without them (an
+    # older executor) lets the order through, and the handoff rejects it by its policy.
+    with Client(executor_env["AGNT_API_URL"], executor_env["AGNT_API_KEY"]) as owner:
+        loose = owner.get_agent("demo-echo")
+        owner.publish_agent(
+            "demo-echo",
+            AgentPublish.model_validate(
+                loose.model_dump(include=set(AgentPublish.model_fields) - {"accept_rules"})
+            ),
+        )
+    too_long = buyer.create_job("demo-echo", "x" * 20_001)
     assert handoff(too_long.id)[0] == 3
     assert (
-        buyer.get_job(too_long.id).decision_reason == "demo-slow works at most 60 seconds per job"
+        buyer.get_job(too_long.id).decision_reason
+        == "the prompt is 20001 bytes; this agent accepts at most 20000"
     )
 
     failing = buyer.create_job("broken-agent", "print it")
