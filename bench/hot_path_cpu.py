@@ -134,6 +134,7 @@ def measure(
 
 
 def main() -> None:
+    """Run the steps on each database and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--database", choices=("postgres", "sqlite", "both"), default="both")
     parser.add_argument("--jobs", type=int, default=400)

@@ -69,7 +69,11 @@ class Database:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run ``work(connection, ...)`` in one read transaction on this thread."""
+        """Run the read ``work(connection, ...)`` on this thread.
+
+        On Postgres without a transaction (autocommit: no ``BEGIN``/``COMMIT`` round trips;
+        a ``work`` that writes must use ``transact_write``).
+        """
         result, _ = self._transact(False, partial(work, **kwargs), *args)
         return result
 
