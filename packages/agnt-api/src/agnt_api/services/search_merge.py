@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from agnt_api.db import dialect
 from agnt_api.db.tables import agents, search_postings
-from agnt_api.services.search_index import completions
+from agnt_api.services.search_index import completions, postings_from_columns
 
 MERGE_DEPTHS = (256, 2_048)
 """Postings read per word: the smaller first, the larger when it cannot prove its page."""
@@ -202,7 +202,7 @@ def merged_rows(
         .scalars()
         .all()
     )
-    known = _postings_of(connection, sorted(exact_ids), query_terms)
+    known = postings_from_columns(connection, sorted(exact_ids), query_terms)
     for depth in MERGE_DEPTHS:
         words = _Words(
             whole_terms,
@@ -225,7 +225,7 @@ def merged_rows(
             key=lambda agent_id: (-max(reachable[agent_id]), agent_id),
         )
         probed = unsure[: MERGE_PROBES + 2 * count]
-        known.update(_postings_of(connection, probed, query_terms))
+        known.update(postings_from_columns(connection, probed, query_terms))
         for agent_id in probed:
             reachable[agent_id] = reach(agent_id)
         scores = {
@@ -263,33 +263,6 @@ def _proves(page: list[tuple[int, str]], count: int, threats: list[tuple[int, st
     if len(page) < count:
         return not threats
     return not any(_before(threat, page[-1]) for threat in threats)
-
-
-def _postings_of(
-    connection: sa.Connection, agent_ids: list[str], terms: list[str]
-) -> dict[str, dict[str, int]]:
-    """Every agent's postings of ``terms``, from its stored search columns (one primary-key
-    read per agent; the postings' own (agent, word) key makes Postgres scan each word)."""
-    weights = (
-        (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
-        (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
-        (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
-    )
-    held: dict[str, dict[str, int]] = {}
-    for start in range(0, len(agent_ids), 500):
-        for row in connection.execute(
-            sa.select(agents.c.id, *(column for column, _ in weights)).where(
-                agents.c.id.in_(agent_ids[start : start + 500])
-            )
-        ):
-            fields = [(set(row[n + 1].split()), weight) for n, (_, weight) in enumerate(weights)]
-            postings = {}
-            for term in terms:
-                score = sum(weight for words, weight in fields if term in words)
-                if score:
-                    postings[term] = score
-            held[row.id] = postings
-    return held
 
 
 def _passing(
