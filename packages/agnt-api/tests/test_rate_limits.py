@@ -172,6 +172,7 @@ async def test_openapi_documents_429_on_the_limited_routes(limited: Any) -> None
         ("/v1/jobs", "post"),
         ("/v1/executor/agents/{agent_id}", "put"),
         ("/v1/executor/jobs/{job_id}/complete", "post"),
+        ("/v1/agents/search", "get"),
     }
 
 

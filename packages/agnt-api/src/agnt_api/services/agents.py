@@ -243,10 +243,12 @@ def search_agents(
         values = [_json_value(getattr(last, name)) for name, _, _ in keys]
         next_cursor = encode_cursor("agents", query_key, {"v": values, "id": last.id})
     tag_counts = None
-    if facets and sole is not None and not narrowed:
-        tag_counts = search_index.term_facets(connection, sole.term, FACET_TAGS)
-    elif facets:
-        tag_counts = _facets(connection, matched)
+    if facets:
+        # A one-word query counts from per-word tag counts (search_index), else every match.
+        if not narrowed:
+            tag_counts = search_index.word_facets(connection, terms, FACET_TAGS)
+        if tag_counts is None:
+            tag_counts = _facets(connection, matched)
     return AgentSearchPage(items=items, next_cursor=next_cursor, facets=tag_counts)
 
 

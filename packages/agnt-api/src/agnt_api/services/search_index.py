@@ -191,13 +191,86 @@ def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
     return (-row.score, row.id) > (-after[0], after[1])
 
 
-def term_facets(connection: sa.Connection, term: str, most: int) -> list[TagCount]:
-    """The ``most`` tags most carried by agents with ``term`` (precomputed counts)."""
-    t = search_term_tags.c
-    rows = connection.execute(
-        sa.select(t.tag, t.agents)
-        .where(t.term == term, t.agents > 0)
-        .order_by(t.agents.desc(), t.tag)
-        .limit(most)
-    ).all()
-    return [TagCount(tag=row.tag, count=row.agents) for row in rows]
+def postings_from_columns(
+    connection: sa.Connection, agent_ids: list[str], terms: list[str]
+) -> dict[str, dict[str, int]]:
+    """Every agent's postings of ``terms``, from its stored search columns (one primary-key
+    read per agent; the postings' own (agent, word) key makes Postgres scan each word)."""
+    weights = (
+        (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
+        (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
+        (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
+    )
+    held: dict[str, dict[str, int]] = {}
+    for start in range(0, len(agent_ids), 500):
+        for row in connection.execute(
+            sa.select(agents.c.id, *(column for column, _ in weights)).where(
+                agents.c.id.in_(agent_ids[start : start + 500])
+            )
+        ):
+            fields = [(set(row[n + 1].split()), weight) for n, (_, weight) in enumerate(weights)]
+            postings = {}
+            for term in terms:
+                score = sum(weight for words, weight in fields if term in words)
+                if score:
+                    postings[term] = score
+            held[row.id] = postings
+    return held
+
+
+FACET_COMPLETIONS = 8
+"""``word_facets`` counts one word's matches through at most this many completions."""
+
+FACET_READ = 4_096
+"""... and reads at most this many postings of the completions other than the largest."""
+
+
+def word_facets(connection: sa.Connection, terms: list[str], most: int) -> list[TagCount] | None:
+    """The ``most`` tags most carried by the matches of a one-word query, exactly, without
+    reading its matches; ``None`` when this query is not one that can be counted so.
+
+    The largest completion of the word counts from ``search_term_tags``; the agents of the
+    other completions (at most ``FACET_READ`` postings) that lack it add their own tags.
+    """
+    if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
+        return None
+    group = completions(connection, terms[0], FACET_COMPLETIONS + 1)
+    if len(group) > FACET_COMPLETIONS:
+        return None
+    p = search_postings.c
+    sizes = {
+        term: connection.execute(
+            sa.select(sa.func.count()).select_from(
+                sa.select(p.agent_id).where(p.term == term).limit(FACET_READ + 1).subquery()
+            )
+        ).scalar_one()
+        for term in group
+    }
+    base = max(group, key=lambda term: (sizes[term], term)) if group else None
+    others = [term for term in group if term != base]
+    if sum(sizes[term] for term in others) > FACET_READ:
+        return None
+    counts: Counter[str] = Counter()
+    if base is not None:
+        t = search_term_tags.c
+        for row in connection.execute(
+            sa.select(t.tag, t.agents).where(t.term == base, t.agents > 0)
+        ):
+            counts[row.tag] += row.agents
+    extra = set(
+        connection.execute(sa.select(p.agent_id).where(p.term.in_(others))).scalars().all()
+        if others
+        else []
+    )
+    held = postings_from_columns(connection, sorted(extra), [base] if base else [])
+    extra = {agent_id for agent_id in extra if base not in held.get(agent_id, {})}
+    ids = sorted(extra)
+    for start in range(0, len(ids), 500):
+        for row in connection.execute(
+            sa.select(agent_tags.c.tag, sa.func.count().label("n"))
+            .where(agent_tags.c.agent_id.in_(ids[start : start + 500]))
+            .group_by(agent_tags.c.tag)
+        ):
+            counts[row.tag] += row.n
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
+    return [TagCount(tag=tag, count=count) for tag, count in ranked]

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from agnt_api.db import dialect
 from agnt_api.db.tables import agents, search_postings
-from agnt_api.services.search_index import completions
+from agnt_api.services.search_index import completions, postings_from_columns
 
 MERGE_DEPTHS = (256, 2_048)
 """Postings read per word: the smaller first, the larger when it cannot prove its page."""
@@ -167,16 +167,6 @@ class _Words:
             ],
         )
 
-    def sure(self, agent_id: str) -> bool:
-        """Whether every posting of ``agent_id`` in the query's words is known."""
-        return agent_id in self.known or (
-            all(agent_id in self.reads[t].scores for t in self.whole_terms)
-            and all(
-                agent_id in self.reads[t].scores or self.reads[t].exhausted
-                for t in self.group_terms
-            )
-        )
-
 
 def merged_rows(
     connection: sa.Connection,
@@ -202,7 +192,7 @@ def merged_rows(
         .scalars()
         .all()
     )
-    known = _postings_of(connection, sorted(exact_ids), query_terms)
+    known = postings_from_columns(connection, sorted(exact_ids), query_terms)
     for depth in MERGE_DEPTHS:
         words = _Words(
             whole_terms,
@@ -211,27 +201,36 @@ def merged_rows(
             known,
             {term: _read(connection, term, depth) for term in query_terms},
         )
-        reach, sure, reads = words.reach, words.sure, words.reads
+        reach, reads = words.reach, words.reads
         candidates = exact_ids.union(*(read.scores for read in reads.values()))
+        # Sure: every posting known (read in every word whose list was not read to its end).
+        sure_ids = set(candidates)
+        for term in whole_terms:
+            sure_ids.intersection_update(reads[term].scores)
+        for term in group_terms:
+            if not reads[term].exhausted:
+                sure_ids.intersection_update(reads[term].scores)
+        sure_ids |= known.keys()
         reachable = {agent_id: reach(agent_id) for agent_id in candidates}
         unsure = sorted(
             (
                 agent_id
                 for agent_id, totals in reachable.items()
                 if totals
-                and not sure(agent_id)
+                and agent_id not in sure_ids
                 and (after is None or any(_before(after, (t, agent_id)) for t in totals))
             ),
             key=lambda agent_id: (-max(reachable[agent_id]), agent_id),
         )
         probed = unsure[: MERGE_PROBES + 2 * count]
-        known.update(_postings_of(connection, probed, query_terms))
+        known.update(postings_from_columns(connection, probed, query_terms))
+        sure_ids.update(probed)
         for agent_id in probed:
             reachable[agent_id] = reach(agent_id)
         scores = {
             agent_id: next(iter(totals))
             for agent_id, totals in reachable.items()
-            if totals and sure(agent_id)
+            if totals and agent_id in sure_ids
         }
         ranked = [
             (score + (dialect.SEARCH_EXACT_BOOST if agent_id in exact_ids else 0), agent_id)
@@ -240,11 +239,15 @@ def merged_rows(
         ranked.sort(key=lambda item: (-item[0], item[1]))
         following = [item for item in ranked if after is None or _before(after, item)]
         page = _passing(connection, following, filters, count)
+        # An unsure agent threatens the page with its best total still after the cursor.
         threats = [
-            (total, agent_id)
+            (
+                max(
+                    t for t in reachable[agent_id] if after is None or _before(after, (t, agent_id))
+                ),
+                agent_id,
+            )
             for agent_id in unsure[len(probed) :]
-            for total in reachable[agent_id]
-            if after is None or _before(after, (total, agent_id))
         ]
         # An agent read nowhere reaching ``total`` has an id above ``bound``, any such id.
         threats += [
@@ -263,33 +266,6 @@ def _proves(page: list[tuple[int, str]], count: int, threats: list[tuple[int, st
     if len(page) < count:
         return not threats
     return not any(_before(threat, page[-1]) for threat in threats)
-
-
-def _postings_of(
-    connection: sa.Connection, agent_ids: list[str], terms: list[str]
-) -> dict[str, dict[str, int]]:
-    """Every agent's postings of ``terms``, from its stored search columns (one primary-key
-    read per agent; the postings' own (agent, word) key makes Postgres scan each word)."""
-    weights = (
-        (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
-        (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
-        (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
-    )
-    held: dict[str, dict[str, int]] = {}
-    for start in range(0, len(agent_ids), 500):
-        for row in connection.execute(
-            sa.select(agents.c.id, *(column for column, _ in weights)).where(
-                agents.c.id.in_(agent_ids[start : start + 500])
-            )
-        ):
-            fields = [(set(row[n + 1].split()), weight) for n, (_, weight) in enumerate(weights)]
-            postings = {}
-            for term in terms:
-                score = sum(weight for words, weight in fields if term in words)
-                if score:
-                    postings[term] = score
-            held[row.id] = postings
-    return held
 
 
 def _passing(
