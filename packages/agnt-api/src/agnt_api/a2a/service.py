@@ -21,6 +21,7 @@ from agnt_api.a2a.errors import A2AError, FieldViolation, from_api_error, invali
 from agnt_api.a2a.tasks import (
     JOB_STATUSES,
     TASK_STATES,
+    FilePart,
     agent_message,
     file_artifact,
     job_task,
@@ -151,7 +152,7 @@ async def order(rt: Runtime, scope: Scope, request: SendMessageRequest) -> Job:
     return job
 
 
-def _order_error(exc: ApiError, parts: list[files.FilePart]) -> A2AError:
+def _order_error(exc: ApiError, parts: list[FilePart]) -> A2AError:
     """An order's refusal as an A2A error; what agnt says of ``inputs`` is about the file
     parts: the URL part naming an unknown file, else ``message.parts``."""
     error = from_api_error(exc)
