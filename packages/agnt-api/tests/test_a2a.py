@@ -565,3 +565,26 @@ async def test_another_buyers_input_file_url_is_unknown(small: Api, tmp_path: Pa
     error = _error(answer, JsonRpcErrorCode.INVALID_PARAMS)
     assert _info(error)["metadata"]["agntCode"] == "input_file_not_found"
     assert _info(error)["metadata"]["field"] == "message.parts[1].url"
+
+
+async def test_inline_files_may_make_the_rpc_body_larger_than_a_plain_body(
+    make_api: Callable[..., Any],
+) -> None:
+    api: Api = await make_api(max_body_bytes=4096, max_input_bytes=16_384)
+    try:
+        api.make_key("buyer-a", Role.BUYER)
+        api.make_key("executor-x", Role.EXECUTOR)
+        await api.publish("executor-x", "echo")
+        data = bytes(range(256)) * 40  # 10 KiB, about 14 KiB as base64
+        body = _message({"text": "big"}, {"raw": _b64(data), "filename": "big.bin"})
+        task = (await _rpc(api, body))["result"]["task"]
+        assert await _inputs(api, task["id"]) == {"big.bin": data}
+        # Past what the inline files may take, the body is cut off like any other.
+        huge = _message({"text": "huge"}, {"raw": _b64(data * 3), "filename": "huge.bin"})
+        refused = await api.client.post("/a2a/echo", headers=api.auth("buyer-a"), json=huge)
+        assert refused.status_code == 413
+        assert refused.json()["code"] == "payload_too_large"
+        assert _input_rows(api) == 1
+    finally:
+        await api.client.aclose()
+        await api.runtime.close()
