@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from agnt_api.db.tables import input_files
 from agnt_models import Role
 from agnt_models.a2a import AgentCard, JsonRpcErrorCode, Task, TaskState
 
-from .conftest import Api
+from .conftest import ECHO_SCHEMA, Api
 
 
 def _call(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -213,11 +218,11 @@ async def test_unsupported_a2a_version_is_version_not_supported(
         ),
         ([{"text": "x"}, {"data": [1]}], "message.parts[1].data", "JSON object"),
         (
-            [{"text": "x"}, {"raw": "aGk=", "filename": "a.txt"}],
+            [{"text": "x"}, {"raw": "not base64!", "filename": "a.txt"}],
             "message.parts[1].raw",
-            "not supported yet",
+            "base64",
         ),
-        ([{"url": "https://example.com/a"}], "message.parts[0].url", "not supported yet"),
+        ([{"url": "https://example.com/a"}], "message.parts[0].url", "does not fetch URLs"),
         ([{"text": "x", "url": "https://example.com/a"}], "message.parts[0]", "exactly one"),
         ([], "message.parts", "at least 1"),
     ],
@@ -360,3 +365,226 @@ async def test_subscribe_with_last_event_id_streams_exactly_the_later_events(
     # Without Last-Event-ID a task that has ended is not subscribable.
     ended = await _rpc(api, _call("SubscribeToTask", {"id": task_id}))
     _error(ended, JsonRpcErrorCode.UNSUPPORTED_OPERATION)
+
+
+# File parts: inline bytes become the job's input files, stored like POST /v1/files.
+
+SMALL_LIMIT = 64
+"""``AGNT_MAX_INPUT_BYTES`` of the ``small`` app."""
+
+
+def _b64(data: bytes, *, urlsafe: bool = False) -> str:
+    encoded = base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)
+    return encoded.decode().rstrip("=") if urlsafe else encoded.decode()
+
+
+def _message(*parts: dict[str, Any], blocking: bool = False) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "message": {"messageId": str(uuid.uuid4()), "role": "ROLE_USER", "parts": list(parts)}
+    }
+    params["configuration"] = {"returnImmediately": not blocking}
+    return _call("SendMessage", params)
+
+
+def _stored_objects(tmp_path: Path) -> list[Path]:
+    root = tmp_path / "objects"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def _input_rows(api: Api) -> int:
+    return int(
+        api.runtime.database.transact(
+            lambda c: c.execute(sa.select(sa.func.count()).select_from(input_files)).scalar_one()
+        )
+    )
+
+
+@pytest.fixture
+async def small(make_api: Callable[..., Any]) -> AsyncIterator[Api]:
+    """An app taking at most 64 input bytes and 2 files per order, with agents ``echo``
+    (no file rule, a params schema) and ``reader`` (1 or 2 CSV or text files)."""
+    api: Api = await make_api(max_input_bytes=SMALL_LIMIT, max_input_files=2)
+    api.make_key("buyer-a", Role.BUYER)
+    api.make_key("buyer-b", Role.BUYER)
+    api.make_key("executor-x", Role.EXECUTOR)
+    await api.publish("executor-x", "echo", input_schema=ECHO_SCHEMA)
+    await api.publish(
+        "executor-x",
+        "reader",
+        input_files={"min": 1, "max": 2, "media_types": ["text/csv", "text/*"]},
+    )
+    yield api
+    await api.client.aclose()
+    await api.runtime.close()
+
+
+async def _inputs(api: Api, task_id: str) -> dict[str, bytes]:
+    listed = await api.client.get(f"/v1/jobs/{task_id}/inputs", headers=api.auth("buyer-a"))
+    assert listed.status_code == 200, listed.text
+    got = {}
+    for file in listed.json()["files"]:
+        download = await api.client.get(file["download_url"], headers=api.auth("buyer-a"))
+        assert download.status_code == 200
+        assert hashlib.sha256(download.content).hexdigest() == file["sha256"]
+        got[file["name"]] = download.content
+    return got
+
+
+async def test_file_parts_reach_the_jobs_inputs_byte_identical(small: Api) -> None:
+    binary = bytes(range(40))
+    csv = b"a,b\n1,2\n"
+    body = _message(
+        {"text": "read these"},
+        {"raw": _b64(csv), "filename": "data.csv", "mediaType": "text/csv"},
+        {"raw": _b64(binary[:20], urlsafe=True), "mediaType": "text/plain"},
+    )
+    task = (await _rpc(small, body, path="/a2a/reader"))["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_SUBMITTED"
+    assert await _inputs(small, task["id"]) == {"data.csv": csv, "input-2.txt": binary[:20]}
+    # A resent message is the same task, and stores nothing again.
+    assert _input_rows(small) == 2
+    again = await _rpc(small, body, path="/a2a/reader")
+    assert again["result"]["task"]["id"] == task["id"]
+    assert _input_rows(small) == 2
+    # A URL part may name an input file the caller uploaded (POST /v1/files).
+    uploaded = await small.client.post(
+        "/v1/files", headers=small.auth("buyer-a"), files={"file": ("up.csv", csv, "text/csv")}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    url = f"http://testserver/v1/files/{uploaded.json()['id']}"
+    answer = await _rpc(
+        small, _message({"text": "x"}, {"url": url, "filename": "renamed.csv"}), path="/a2a/reader"
+    )
+    assert await _inputs(small, answer["result"]["task"]["id"]) == {"renamed.csv": csv}
+
+
+async def test_card_advertises_the_media_types_an_agent_takes(small: Api) -> None:
+    reader = (await small.client.get("/a2a/reader/.well-known/agent-card.json")).json()
+    assert reader["defaultInputModes"] == ["text/plain", "application/json", "text/csv", "text/*"]
+    assert reader["skills"][0]["inputModes"] == reader["defaultInputModes"]
+    echo = (await small.client.get("/a2a/echo/.well-known/agent-card.json")).json()
+    assert echo["defaultInputModes"] == ["text/plain", "application/json"]
+
+
+def _raw(data: bytes, name: str = "a.csv", media_type: str = "text/csv") -> dict[str, Any]:
+    return {"raw": _b64(data), "filename": name, "mediaType": media_type}
+
+
+@pytest.mark.parametrize(
+    ("agent", "parts", "field", "words"),
+    [
+        pytest.param(
+            "reader",
+            [_raw(b"x" * 40), _raw(b"y" * 40, "b.csv")],
+            "message.parts[2].raw",
+            f"at most {SMALL_LIMIT} bytes",
+            id="too-large",
+        ),
+        pytest.param(
+            "echo",
+            [_raw(b"1"), _raw(b"2", "b.csv"), _raw(b"3", "c.csv")],
+            "message.parts[3]",
+            "at most 2 input files",
+            id="too-many",
+        ),
+        pytest.param(
+            "reader", [_raw(b"1", "../up.csv")], "message.parts[1].filename", "name", id="bad-name"
+        ),
+        pytest.param(
+            "reader",
+            [_raw(b"1"), _raw(b"2", "A.CSV")],
+            "message.parts[2].filename",
+            "a.csv",
+            id="same-name",
+        ),
+        pytest.param(
+            "reader",
+            [_raw(b"%PDF", "a.pdf", "application/pdf")],
+            "message.parts[1].mediaType",
+            "does not take application/pdf",
+            id="media-type",
+        ),
+        pytest.param(
+            "reader",
+            [{"url": "http://169.254.169.254/latest/meta-data", "filename": "a.csv"}],
+            "message.parts[1].url",
+            "does not fetch URLs",
+            id="foreign-url",
+        ),
+        pytest.param(
+            "reader",
+            [{"url": f"http://testserver/v1/jobs/{uuid.uuid4()}/files/a.csv"}],
+            "message.parts[1].url",
+            "POST /v1/files",
+            id="own-url-not-an-input-file",
+        ),
+        pytest.param(
+            "reader",
+            [{"url": f"http://testserver/v1/files/{uuid.uuid4()}"}],
+            "message.parts[1].url",
+            "unknown file",
+            id="unknown-input-file",
+        ),
+        pytest.param("reader", [], "message.parts", "at least 1 input file", id="too-few"),
+        pytest.param(
+            "echo",
+            [_raw(b"1"), {"data": {"count": 0}}],
+            "params.count",
+            "at least 1",
+            id="params-break-the-schema-after-upload",
+        ),
+    ],
+)
+async def test_refused_file_parts_name_the_part_and_leave_nothing_stored(
+    small: Api,
+    tmp_path: Path,
+    agent: str,
+    parts: list[dict[str, Any]],
+    field: str,
+    words: str,
+) -> None:
+    for method in ("SendMessage", "SendStreamingMessage"):
+        body = {**_message({"text": "x"}, *parts), "method": method}
+        response = await small.client.post(
+            f"/a2a/{agent}", headers=small.auth("buyer-a"), json=body
+        )
+        assert response.headers["content-type"].startswith("application/json")
+        error = _error(response.json(), JsonRpcErrorCode.INVALID_PARAMS)
+        assert _info(error)["metadata"]["field"] == field, error
+        assert words in error["message"], error
+        assert _input_rows(small) == 0
+        assert _stored_objects(tmp_path) == []
+
+
+async def test_another_buyers_input_file_url_is_unknown(small: Api, tmp_path: Path) -> None:
+    uploaded = await small.client.post(
+        "/v1/files", headers=small.auth("buyer-b"), files={"file": ("b.csv", b"b", "text/csv")}
+    )
+    url = f"http://testserver/v1/files/{uploaded.json()['id']}"
+    answer = await _rpc(small, _message({"text": "x"}, {"url": url}), path="/a2a/reader")
+    error = _error(answer, JsonRpcErrorCode.INVALID_PARAMS)
+    assert _info(error)["metadata"]["agntCode"] == "input_file_not_found"
+    assert _info(error)["metadata"]["field"] == "message.parts[1].url"
+
+
+async def test_inline_files_may_make_the_rpc_body_larger_than_a_plain_body(
+    make_api: Callable[..., Any],
+) -> None:
+    api: Api = await make_api(max_body_bytes=4096, max_input_bytes=16_384)
+    try:
+        api.make_key("buyer-a", Role.BUYER)
+        api.make_key("executor-x", Role.EXECUTOR)
+        await api.publish("executor-x", "echo")
+        data = bytes(range(256)) * 40  # 10 KiB, about 14 KiB as base64
+        body = _message({"text": "big"}, {"raw": _b64(data), "filename": "big.bin"})
+        task = (await _rpc(api, body))["result"]["task"]
+        assert await _inputs(api, task["id"]) == {"big.bin": data}
+        # Past what the inline files may take, the body is cut off like any other.
+        huge = _message({"text": "huge"}, {"raw": _b64(data * 3), "filename": "huge.bin"})
+        refused = await api.client.post("/a2a/echo", headers=api.auth("buyer-a"), json=huge)
+        assert refused.status_code == 413
+        assert refused.json()["code"] == "payload_too_large"
+        assert _input_rows(api) == 1
+    finally:
+        await api.client.aclose()
+        await api.runtime.close()

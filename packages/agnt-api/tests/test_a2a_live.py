@@ -53,6 +53,7 @@ class A2AServer:
     def __init__(self, live: Any) -> None:
         self.url: str = live.url
         self.buyer_key: str = live.buyer_key
+        self.executor_key: str = live.executor_key
         self.headers = {"Authorization": f"Bearer {live.buyer_key}"}
 
     def http(self) -> httpx.AsyncClient:
@@ -73,11 +74,13 @@ class A2AServer:
         return ClientFactory(config).create(await self.card(agent_id))
 
 
-def _start_demo_executor(url: str, key: str, log: Path) -> subprocess.Popen[bytes]:
+def _start_demo_executor(
+    url: str, key: str, log: Path, manifest: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "AGNT_API_URL": url, "AGNT_API_KEY": key}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "agnt_executor", "run", str(manifest_path())],
+            [sys.executable, "-m", "agnt_executor", "run", str(manifest or manifest_path())],
             env=env,
             stdout=out,
             stderr=out,
@@ -250,7 +253,7 @@ async def test_sdk_gets_typed_errors_for_unknown_tasks_and_bad_params(
             await _events(client.send_message(SendMessageRequest(message=with_file)))
         assert file_part.value.data is not None
         assert file_part.value.data["field"] == "message.parts[1].url"
-        assert "file parts are not supported yet" in file_part.value.message
+        assert "does not fetch URLs" in file_part.value.message
 
         # A task of another agent is not found through this agent's interface.
         other = await a2a_server.client("demo-slow", http)
@@ -300,3 +303,79 @@ async def test_marketplace_card_lists_the_agents_and_routes_by_agent_id(
             await _events(
                 client.send_message(SendMessageRequest(message=_message(new_text_part("who?"))))
             )
+
+
+COPY_INPUTS = """
+import os, shutil
+from pathlib import Path
+inputs = Path(os.environ["AGNT_INPUT_DIR"])
+for path in sorted(inputs.iterdir()):
+    shutil.copyfile(path, Path(os.environ["AGNT_OUTPUT_DIR"]) / path.name)
+"""
+
+COPIER = """
+[[agents]]
+id = "copier"
+name = "Copier"
+input_files = {{ min = 1, max = 2, media_types = ["application/octet-stream", "text/*"] }}
+handler = {{ type = "command", argv = ["{python}", "{script}"], stdout_file = false, stderr_file = false }}
+"""
+
+
+async def test_sdk_file_part_reaches_a_command_handler_byte_identical(
+    a2a_server: A2AServer, tmp_path: Path
+) -> None:
+    script = tmp_path / "copy_inputs.py"
+    script.write_text(COPY_INPUTS)
+    manifest = tmp_path / "copier.toml"
+    manifest.write_text(COPIER.format(python=sys.executable, script=script))
+    log = tmp_path / "copier.log"
+    executor = _start_demo_executor(a2a_server.url, a2a_server.executor_key, log, manifest)
+    try:
+        deadline = time.monotonic() + 60
+        async with a2a_server.http() as http:
+            while (await http.get(f"{a2a_server.url}/v1/agents/copier")).status_code != 200:
+                assert executor.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                await asyncio.sleep(0.1)
+            card = await a2a_server.card("copier")
+            assert list(card.default_input_modes) == [
+                "text/plain",
+                "application/json",
+                "application/octet-stream",
+                "text/*",
+            ]
+            payload = bytes(range(256)) * 40
+            file_part = Part(
+                raw=payload, filename="blob.bin", media_type="application/octet-stream"
+            )
+            client = await a2a_server.client("copier", http, streaming=True)
+            events = await _events(
+                client.send_message(
+                    SendMessageRequest(message=_message(new_text_part("copy"), file_part))
+                )
+            )
+            states = [e.status_update.status.state for e in events if e.HasField("status_update")]
+            assert states[-1] == TaskState.TASK_STATE_COMPLETED, log.read_text()
+            [artifact] = [
+                e.artifact_update.artifact for e in events if e.HasField("artifact_update")
+            ]
+            assert artifact.name == "blob.bin"
+            assert (await http.get(artifact.parts[0].url)).content == payload
+
+            pdf = Part(raw=b"%PDF-1.7", filename="a.pdf", media_type="application/pdf")
+            with pytest.raises(InvalidParamsError) as refused:
+                await _events(
+                    client.send_message(
+                        SendMessageRequest(message=_message(new_text_part("no"), pdf))
+                    )
+                )
+            assert refused.value.data is not None
+            assert refused.value.data["field"] == "message.parts[1].mediaType"
+    finally:
+        executor.terminate()
+        try:
+            executor.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            executor.kill()
+            executor.wait(timeout=5)

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import agnt_api
 from agnt_api import a2a
+from agnt_api.a2a.files import rpc_body_limit as a2a_rpc_body_limit
 from agnt_api.api.docs import install_docs
 from agnt_api.api.middleware import RequestContextMiddleware
 from agnt_api.api.problems import (
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
             return 2 * inputs.order_body_limit(settings)  # the web order form
         if path == "/v1/jobs" and multipart:
             return 2 * inputs.order_body_limit(settings)
+        if path == "/a2a" or path.startswith("/a2a/"):  # JSON-RPC with inline file parts
+            return a2a_rpc_body_limit(settings.max_body_bytes, settings.max_input_bytes)
         return settings.max_body_bytes
 
     app.add_middleware(RequestContextMiddleware, body_limit=body_limit)

@@ -81,6 +81,15 @@ def output_modes(agent: Agent) -> list[str]:
     return modes or [GENERIC_OUTPUT]
 
 
+def input_modes(agent: Agent) -> list[str]:
+    """Text (the prompt) and JSON (the params), then the media types of the input files the
+    agent takes (file parts): its ``input_files.media_types``, or any type without a list."""
+    rule = agent.input_files
+    if rule is None or rule.max == 0:
+        return list(INPUT_MODES)
+    return [*INPUT_MODES, *(rule.media_types or [GENERIC_OUTPUT])]
+
+
 def skill_examples(agent: Agent) -> list[str]:
     """Example requests: the schema's ``examples`` as JSON params, else its defaults."""
     schema = agent.input_schema
@@ -113,9 +122,10 @@ def agent_card(agent: Agent, base_url: str) -> AgentCard:
     """The A2A card of one agnt agent."""
     schemes, requirements = _security()
     outputs = output_modes(agent)
+    inputs = input_modes(agent)
     skill = _skill(agent.id, agent.name, agent.description, agent.tags)
     skill.examples = skill_examples(agent) or None
-    skill.input_modes = INPUT_MODES
+    skill.input_modes = inputs
     skill.output_modes = outputs
     schema_extension = AgentExtension(
         uri=INPUT_SCHEMA_EXTENSION,
@@ -149,7 +159,7 @@ def agent_card(agent: Agent, base_url: str) -> AgentCard:
         ),
         security_schemes=schemes,
         security_requirements=requirements,
-        default_input_modes=INPUT_MODES,
+        default_input_modes=inputs,
         default_output_modes=outputs,
         skills=[skill],
     )

@@ -142,6 +142,13 @@ _API_CODES: dict[ErrorCode, JsonRpcErrorCode] = {
     ErrorCode.IDEMPOTENCY_CONFLICT: JsonRpcErrorCode.INVALID_PARAMS,
     ErrorCode.PAYLOAD_TOO_LARGE: JsonRpcErrorCode.INVALID_PARAMS,
     ErrorCode.AGENT_NOT_FOUND: JsonRpcErrorCode.INVALID_PARAMS,
+    ErrorCode.INPUT_FILE_NOT_FOUND: JsonRpcErrorCode.INVALID_PARAMS,
+    ErrorCode.INPUT_TOO_LARGE: JsonRpcErrorCode.INVALID_PARAMS,
+    ErrorCode.TOO_MANY_INPUT_FILES: JsonRpcErrorCode.INVALID_PARAMS,
+    ErrorCode.INPUT_FILES_NOT_ACCEPTED: JsonRpcErrorCode.INVALID_PARAMS,
+    # The agent's own accept rules, or its owner, refuse the order: the request's fault.
+    ErrorCode.ORDER_REFUSED: JsonRpcErrorCode.INVALID_PARAMS,
+    ErrorCode.AGENT_UNPUBLISHED: JsonRpcErrorCode.INVALID_PARAMS,
 }
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from agnt_api.a2a import files
 from agnt_api.a2a.errors import A2AError, FieldViolation, from_api_error, invalid_params_from
 from agnt_api.a2a.tasks import (
     JOB_STATUSES,
     TASK_STATES,
+    FilePart,
     agent_message,
     file_artifact,
     job_task,
@@ -29,7 +31,7 @@ from agnt_api.auth import Principal
 from agnt_api.db.tables import job_events, jobs
 from agnt_api.errors import ApiError, InvalidTransition, JobNotFound
 from agnt_api.runtime import Runtime
-from agnt_api.services import buyer, results
+from agnt_api.services import buyer, input_files, results
 from agnt_api.services import jobs as job_service
 from agnt_api.services.transitions import buyer_scope
 from agnt_models import TERMINAL, Job, JobEvent, JobEventKind, JobResult, JobStatus
@@ -127,14 +129,49 @@ async def order(rt: Runtime, scope: Scope, request: SendMessageRequest) -> Job:
         )
     agent_id = _target_agent(scope, request)
     try:
-        body = order_from_message(agent_id, message)
+        body, parts = order_from_message(agent_id, message, scope.base_url)
     except ValidationError as exc:
         raise invalid_params_from(exc) from None
+    key = _idempotency_key(message.message_id)
+    if any(part.content is not None for part in parts):
+        earlier = await rt.database.run(files.earlier_order, scope.caller, key)
+        if earlier is not None:
+            return earlier
+    uploaded: list[uuid.UUID] = []
     try:
-        job, _ = await buyer.order_job(rt, scope.caller, body, _idempotency_key(message.message_id))
+        refs = await files.store_parts(rt, scope.caller, agent_id, parts, uploaded)
+        job, _ = await buyer.order_job(
+            rt, scope.caller, body.model_copy(update={"inputs": refs}), key
+        )
     except ApiError as exc:
-        raise from_api_error(exc) from None
+        await input_files.delete_input_files(rt, scope.caller, uploaded)
+        raise _order_error(exc, parts) from None
+    except BaseException:
+        await input_files.delete_input_files(rt, scope.caller, uploaded)
+        raise
     return job
+
+
+def _order_error(exc: ApiError, parts: list[FilePart]) -> A2AError:
+    """An order's refusal as an A2A error; what agnt says of ``inputs`` is about the file
+    parts: the URL part naming an unknown file, else ``message.parts``."""
+    error = from_api_error(exc)
+    if exc.code not in files.INPUT_ERRORS:
+        return error
+
+    def where(description: str) -> str:
+        for part in parts:
+            if part.file_id is not None and str(part.file_id) in description:
+                return f"{part.where}.url"
+        return "message.parts"
+
+    violations = [
+        FieldViolation(where(v.description), v.description) if v.field == "inputs" else v
+        for v in error.violations
+    ] or [FieldViolation(where(exc.detail or ""), exc.detail or "")]
+    refused = A2AError.invalid_params(violations)
+    refused.metadata.update(error.metadata)
+    return refused
 
 
 def wait_seconds(rt: Runtime, request: SendMessageRequest) -> float:

@@ -8,7 +8,14 @@ file's download URL.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import mimetypes
+import re
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from pydantic import JsonValue
 
@@ -118,8 +125,11 @@ def job_task(
     )
 
 
-def order_from_message(agent_id: str, message: Message) -> JobCreate:
-    """The order a buyer's message stands for: text parts are the prompt, a data part the params.
+def order_from_message(
+    agent_id: str, message: Message, base_url: str
+) -> tuple[JobCreate, list[FilePart]]:
+    """The order a buyer's message stands for: text parts are the prompt, a data part the
+    params, file parts its input files (stored by the caller, ``a2a.files``).
 
     ``A2AError`` (invalid params, naming the part) for anything else; params are checked
     against the agent's schema later, by the order itself.
@@ -130,6 +140,7 @@ def order_from_message(agent_id: str, message: Message) -> JobCreate:
         )
     texts: list[str] = []
     params: JsonObject | None = None
+    files: list[FilePart] = []
     for index, part in enumerate(message.parts):
         where = f"message.parts[{index}]"
         if part.text is not None:
@@ -145,10 +156,11 @@ def order_from_message(agent_id: str, message: Message) -> JobCreate:
                 )
             params = _integral_numbers(part.data)
         else:
-            file_input(where, part)
-    return JobCreate.model_validate(
+            files.append(file_input(where, len(files), part, base_url))
+    body = JobCreate.model_validate(
         {"agent_id": agent_id, "prompt": "\n".join(texts), "params": params or {}}
     )
+    return body, files
 
 
 def _integral_numbers(value: JsonObject) -> JsonObject:
@@ -171,13 +183,79 @@ def _integral_numbers(value: JsonObject) -> JsonObject:
 _MAX_SAFE_INTEGER = 2**53
 
 
-def file_input(where: str, part: Part) -> None:
+@dataclass(frozen=True)
+class FilePart:
+    """A file part of a buyer's message, read: inline bytes, or one of the caller's uploaded
+    input files named by its URL. ``where`` is the part's path (``message.parts[2]``)."""
+
+    where: str
+    name: str | None
+    media_type: str | None
+    content: bytes | None = None
+    file_id: uuid.UUID | None = None
+
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
+URL_PARTS_HELP = (
+    "agnt does not fetch URLs; send the file's bytes in the part (raw), or upload it "
+    "(POST /v1/files) and send its URL {base}/v1/files/{id}"
+)
+
+
+def decode_raw(where: str, raw: str) -> bytes:
+    """The bytes of a part's ``raw`` (ProtoJSON ``bytes``: base64, standard or URL-safe,
+    padding optional); invalid params naming ``{where}.raw`` if it is not base64."""
+    text = "".join(raw.split())
+    if len(text) % 4 == 1 or not _BASE64.match(text):
+        raise A2AError.invalid_params(
+            [FieldViolation(f"{where}.raw", "raw holds the file's bytes as base64")]
+        )
+    text = text.rstrip("=").replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        raise A2AError.invalid_params(
+            [FieldViolation(f"{where}.raw", "raw holds the file's bytes as base64")]
+        ) from None
+
+
+def own_file_id(url: str, base_url: str) -> uuid.UUID | None:
+    """The input file id if ``url`` is this API's ``{base_url}/v1/files/{id}``, else ``None``."""
+    prefix = f"{base_url.rstrip('/')}/v1/files/"
+    if not url.startswith(prefix):
+        return None
+    rest = urlsplit(url[len(prefix) :])
+    if rest.query or rest.fragment or rest.scheme or rest.netloc:
+        return None
+    try:
+        return uuid.UUID(rest.path)
+    except ValueError:
+        return None
+
+
+def default_name(position: int, media_type: str | None) -> str:
+    """The name of an unnamed file part: ``input-1``, with the media type's extension."""
+    extension = mimetypes.guess_extension(media_type.split(";")[0].strip()) if media_type else None
+    return f"input-{position + 1}{extension or ''}"
+
+
+def file_input(where: str, position: int, part: Part, base_url: str) -> FilePart:
     """A file part (``raw`` bytes or a ``url``) as an input file of the order.
 
-    Input files (``POST /v1/files``, ``JobCreate.inputs``) land separately; until then a
-    file part is refused with invalid params naming it.
+    Inline bytes are decoded (stored later); a URL is refused unless it names an input file
+    on this API (``{base_url}/v1/files/{id}``): fetching arbitrary URLs from the server
+    would let any buyer make it reach inside its network (SSRF).
     """
-    field = "raw" if part.raw is not None else "url"
-    raise A2AError.invalid_params(
-        [FieldViolation(f"{where}.{field}", "file parts are not supported yet")]
-    )
+    if part.raw is not None:
+        return FilePart(
+            where=where,
+            name=part.filename or default_name(position, part.media_type),
+            media_type=part.media_type,
+            content=decode_raw(where, part.raw),
+        )
+    url = part.url or ""
+    file_id = own_file_id(url, base_url)
+    if file_id is None:
+        help_text = URL_PARTS_HELP.replace("{base}", base_url.rstrip("/"))
+        raise A2AError.invalid_params([FieldViolation(f"{where}.url", help_text)])
+    return FilePart(where=where, name=part.filename, media_type=part.media_type, file_id=file_id)
