@@ -588,3 +588,19 @@ async def test_inline_files_may_make_the_rpc_body_larger_than_a_plain_body(
     finally:
         await api.client.aclose()
         await api.runtime.close()
+
+
+async def test_an_order_the_agents_rules_or_owner_refuse_is_invalid_params(api: Api) -> None:
+    await api.publish("executor-x", "ruled", accept_rules={"max_prompt_bytes": 5})
+    refused = _error(
+        await _rpc(api, _send("far too long a prompt"), path="/a2a/ruled"),
+        JsonRpcErrorCode.INVALID_PARAMS,
+    )
+    assert _info(refused)["metadata"]["agntCode"] == "order_refused"
+    assert "at most 5" in refused["message"]
+    gone = await api.client.delete("/v1/executor/agents/ruled", headers=api.auth("executor-x"))
+    assert gone.status_code == 200, gone.text
+    unpublished = _error(
+        await _rpc(api, _send("hi"), path="/a2a/ruled"), JsonRpcErrorCode.INVALID_PARAMS
+    )
+    assert _info(unpublished)["metadata"]["agntCode"] == "agent_unpublished"
