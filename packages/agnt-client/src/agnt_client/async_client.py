@@ -667,14 +667,17 @@ class AsyncClient:
         files: Sequence[UploadSource],
         *,
         idempotency_key: str | None = None,
+        attempt: int | None = None,
     ) -> Job:
         """Upload the output files (streamed from disk) and mark the job completed.
 
         Safe to retry: without ``idempotency_key`` one is generated per call, so a
         completion whose answer was lost answers 200 (the job) when the client repeats it.
+        ``attempt`` (the claimed job's ``attempt``) makes a completion by a run that lost
+        the job a 409 ``stale_attempt``: its files are not kept and the job's next run wins.
         """
         return await self._send(
-            endpoints.complete_job(job_id, files, idempotency_key=idempotency_key)
+            endpoints.complete_job(job_id, files, idempotency_key=idempotency_key, attempt=attempt)
         )
 
     async def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> LogBatchAccepted:

@@ -645,13 +645,18 @@ class Client:
         files: Sequence[UploadSource],
         *,
         idempotency_key: str | None = None,
+        attempt: int | None = None,
     ) -> Job:
         """Upload the output files (streamed from disk) and mark the job completed.
 
         Safe to retry: without ``idempotency_key`` one is generated per call, so a
         completion whose answer was lost answers 200 (the job) when the client repeats it.
+        ``attempt`` (the claimed job's ``attempt``) makes a completion by a run that lost
+        the job a 409 ``stale_attempt``: its files are not kept and the job's next run wins.
         """
-        return self._send(endpoints.complete_job(job_id, files, idempotency_key=idempotency_key))
+        return self._send(
+            endpoints.complete_job(job_id, files, idempotency_key=idempotency_key, attempt=attempt)
+        )
 
     def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> LogBatchAccepted:
         """Send handler output lines of a job you hold; they become its ``log`` events."""

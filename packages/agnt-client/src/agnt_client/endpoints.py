@@ -23,6 +23,7 @@ from agnt_client.retries import IDEMPOTENCY_HEADER, is_idempotent
 from agnt_client.tolerant import known_fields
 from agnt_client.uploads import MultipartUpload, UploadSource
 from agnt_models import (
+    ATTEMPT_HEADER,
     Agent,
     AgentPublish,
     AgentSearchPage,
@@ -386,21 +387,30 @@ def release_job(job_id: JobId, *, reason: str | None, attempt: int | None) -> Ap
 
 
 def complete_job(
-    job_id: JobId, files: Sequence[UploadSource], *, idempotency_key: str | None
+    job_id: JobId,
+    files: Sequence[UploadSource],
+    *,
+    idempotency_key: str | None,
+    attempt: int | None = None,
 ) -> ApiCall[Job]:
     """``POST /v1/executor/jobs/{job_id}/complete``: the output files, streamed as multipart.
 
     Like ``create_job`` it always carries an ``Idempotency-Key``, one per call and the same
-    on every retry, so a completion whose answer was lost answers 200 when repeated.
+    on every retry, so a completion whose answer was lost answers 200 when repeated. With
+    ``attempt`` it carries the ``Agnt-Attempt`` header: a completion by a run that lost
+    the job is refused (409 ``stale_attempt``).
     """
     upload = MultipartUpload.from_sources("files", files)
     key = idempotency_key or str(uuid.uuid4())
+    headers = {IDEMPOTENCY_HEADER: key}
+    if attempt is not None:
+        headers[ATTEMPT_HEADER] = str(attempt)
     return ApiCall(
         "POST",
         f"/v1/executor/jobs/{segment(job_id)}/complete",
         parse_model(Job),
         upload=upload,
-        headers={IDEMPOTENCY_HEADER: key},
+        headers=headers,
     )
 
 

@@ -355,7 +355,7 @@ class JobRun:
         total = sum(path.stat().st_size for _, path in files)
         try:
             # One key for this completion: every retry of it is answered with the stored job.
-            await self.client.complete_job(self.job.id, files)
+            await self.client.complete_job(self.job.id, files, attempt=self.attempt)
         except (ConflictError, NotFoundError) as exc:
             self._log("job_gone", reason=f"{exc.code}: {exc.detail}")
             return JobOutcome.GONE
