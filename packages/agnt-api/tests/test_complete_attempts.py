@@ -183,3 +183,31 @@ async def test_a_bad_attempt_header_is_422(api: Api, echo: Any) -> None:
         )
         assert response.status_code == 422, response.text
     assert _stored(api) == []
+
+
+async def test_log_lines_of_a_lost_attempt_are_409_and_not_logged(make_api: Any, api: Api) -> None:
+    short, job_id = await _lost_and_reclaimed(make_api, api)
+
+    async def send(attempt: int | None, text: str) -> httpx.Response:
+        body: dict[str, Any] = {"lines": [{"stream": "stdout", "text": text}]}
+        if attempt is not None:
+            body["attempt"] = attempt
+        return await short.client.post(
+            f"/v1/executor/jobs/{job_id}/logs", headers=short.auth("executor-x"), json=body
+        )
+
+    stale = await send(1, "from the lost run")
+    assert stale.status_code == 409 and stale.json()["code"] == "stale_attempt"
+    assert (await send(2, "from the current run")).status_code == 202
+    assert (await send(None, "from an older client")).status_code == 202
+    events = await short.client.get(
+        f"/v1/jobs/{job_id}/events",
+        headers={**short.auth("buyer-a"), "Accept": "application/json"},
+    )
+    logged = [
+        line["text"]
+        for event in events.json()["items"]
+        if event["kind"] == "log"
+        for line in event["data"]["lines"]
+    ]
+    assert logged == ["from the current run", "from an older client"]

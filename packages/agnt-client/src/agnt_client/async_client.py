@@ -680,9 +680,13 @@ class AsyncClient:
             endpoints.complete_job(job_id, files, idempotency_key=idempotency_key, attempt=attempt)
         )
 
-    async def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> LogBatchAccepted:
-        """Send handler output lines of a job you hold; they become its ``log`` events."""
-        return await self._send(endpoints.post_logs(job_id, lines))
+    async def post_logs(
+        self, job_id: JobId, lines: Sequence[LogLine], *, attempt: int | None = None
+    ) -> LogBatchAccepted:
+        """Send handler output lines of a job you hold; they become its ``log`` events.
+
+        With ``attempt``, lines of a run that lost the job are refused (409 stale_attempt)."""
+        return await self._send(endpoints.post_logs(job_id, lines, attempt=attempt))
 
     async def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""

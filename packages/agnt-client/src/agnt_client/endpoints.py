@@ -229,13 +229,17 @@ def job_events(job_id: JobId, *, after: int | None, wait: float | None) -> ApiCa
     )
 
 
-def post_logs(job_id: JobId, lines: Sequence[LogLine]) -> ApiCall[LogBatchAccepted]:
+def post_logs(
+    job_id: JobId, lines: Sequence[LogLine], *, attempt: int | None = None
+) -> ApiCall[LogBatchAccepted]:
     """``POST /v1/executor/jobs/{job_id}/logs`` with a ``LogBatch`` body (202).
 
     Not repeatable: a batch whose answer was lost would be logged twice if sent again, so
     it is retried only when the API certainly did not act on it.
     """
     body: dict[str, JsonValue] = {"lines": [line.to_json_dict() for line in lines]}
+    if attempt is not None:
+        body["attempt"] = attempt
     return ApiCall(
         "POST",
         f"/v1/executor/jobs/{segment(job_id)}/logs",

@@ -221,6 +221,7 @@ class JobRun:
             self.job_id,
             self.agent.masker(self.client.options.api_key),
             max_bytes=self.settings.max_log_bytes_per_job,
+            attempt=self.attempt,
         )
         ctx.forward_logs_to(logs.add)
         logs.start()
