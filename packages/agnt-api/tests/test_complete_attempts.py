@@ -211,3 +211,34 @@ async def test_log_lines_of_a_lost_attempt_are_409_and_not_logged(make_api: Any,
         for line in event["data"]["lines"]
     ]
     assert logged == ["from the current run", "from an older client"]
+
+
+async def test_inputs_of_a_lost_attempt_are_409_for_that_run(api: Api) -> None:
+    await api.publish("executor-x", "reader", input_files={"min": 1, "max": 1})
+    ordered = await api.client.post(
+        "/v1/jobs",
+        headers=api.auth("buyer-a"),
+        files=[
+            ("order", (None, '{"agent_id": "reader", "prompt": "x"}', "application/json")),
+            ("files", ("in.txt", b"input bytes", "text/plain")),
+        ],
+    )
+    assert ordered.status_code == 201, ordered.text
+    job_id = ordered.json()["id"]
+    await _claim(api)
+    released = await api.client.post(
+        f"/v1/executor/jobs/{job_id}/release", headers=api.auth("executor-x"), json={"attempt": 1}
+    )
+    assert released.json()["attempt"] == 2
+    assert [j["attempt"] for j in await _claim(api)] == [2]
+    routes = [f"/v1/executor/jobs/{job_id}/inputs", f"/v1/executor/jobs/{job_id}/inputs/in.txt"]
+    for route in routes:
+        stale = await api.client.get(route, headers={**api.auth("executor-x"), "Agnt-Attempt": "1"})
+        assert stale.status_code == 409 and stale.json()["code"] == "stale_attempt"
+        current = await api.client.get(
+            route, headers={**api.auth("executor-x"), "Agnt-Attempt": "2"}
+        )
+        assert current.status_code == 200, current.text
+        assert (await api.client.get(route, headers=api.auth("executor-x"))).status_code == 200
+    got = await api.client.get(routes[1], headers={**api.auth("executor-x"), "Agnt-Attempt": "2"})
+    assert got.content == b"input bytes"

@@ -1,4 +1,4 @@
-"""``complete_job(attempt=...)``: a run that lost its job cannot complete it."""
+"""``attempt=`` on complete, logs and inputs: a run that lost its job is refused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agnt_client import ConflictError
-from agnt_models import AgentPublish, JobStatus
+from agnt_models import AgentPublish, JobStatus, LogLine
 
 asgi_only = pytest.mark.parametrize("api", ["asgi"], indirect=True)
 
@@ -34,6 +34,14 @@ def test_completion_of_a_lost_attempt_is_stale_and_the_current_attempt_completes
     with pytest.raises(ConflictError) as caught:
         executor.complete_job(job.id, [out], attempt=first.attempt)
     assert caught.value.code == "stale_attempt"
+    with pytest.raises(ConflictError) as caught:
+        executor.post_logs(job.id, [LogLine(text="late line")], attempt=first.attempt)
+    assert caught.value.code == "stale_attempt"
+    with pytest.raises(ConflictError) as caught:
+        executor.job_inputs(job.id, as_executor=True, attempt=first.attempt)
+    assert caught.value.code == "stale_attempt"
+    assert executor.post_logs(job.id, [LogLine(text="line")], attempt=second.attempt).accepted == 1
+    assert executor.job_inputs(job.id, as_executor=True, attempt=second.attempt).files == []
     assert buyer.get_job(job.id).status is JobStatus.RUNNING
 
     out.write_bytes(b"from the second run")

@@ -321,9 +321,12 @@ class Client:
         """Delete an input file no job uses."""
         self._send(endpoints.delete_file(file_id))
 
-    def job_inputs(self, job_id: JobId, *, as_executor: bool = False) -> JobInputs:
-        """A job's input files with download URLs (``as_executor``: the executor's route)."""
-        return self._send(endpoints.job_inputs(job_id, as_executor=as_executor))
+    def job_inputs(
+        self, job_id: JobId, *, as_executor: bool = False, attempt: int | None = None
+    ) -> JobInputs:
+        """A job's input files with download URLs (``as_executor``: the executor's route;
+        ``attempt``: a run that lost the job gets 409 ``stale_attempt``)."""
+        return self._send(endpoints.job_inputs(job_id, as_executor=as_executor, attempt=attempt))
 
     def download_inputs(
         self,
@@ -332,10 +335,12 @@ class Client:
         *,
         as_executor: bool = False,
         overwrite: bool = False,
+        attempt: int | None = None,
     ) -> list[DownloadedFile]:
         """Download a job's input files into ``dest_dir``: verified (size, sha256), all or
-        nothing, like ``download_result``; ``ChecksumMismatchError`` on a corrupt file."""
-        listed = self.job_inputs(job_id, as_executor=as_executor)
+        nothing, like ``download_result``; ``ChecksumMismatchError`` on a corrupt file.
+        ``attempt`` fences the listing (409 ``stale_attempt`` for a run that lost the job)."""
+        listed = self.job_inputs(job_id, as_executor=as_executor, attempt=attempt)
         entries = [as_result_file(entry) for entry in listed.files]
         plan = ResultDownload(entries, Path(dest_dir), overwrite=overwrite)
         try:

@@ -458,7 +458,13 @@ def delete_file(file_id: JobId) -> ApiCall[None]:
     return ApiCall("DELETE", f"/v1/files/{segment(file_id)}", lambda _: None)
 
 
-def job_inputs(job_id: JobId, *, as_executor: bool = False) -> ApiCall[JobInputs]:
-    """A job's input files with download URLs: the buyer's route, or the executor's."""
+def job_inputs(
+    job_id: JobId, *, as_executor: bool = False, attempt: int | None = None
+) -> ApiCall[JobInputs]:
+    """A job's input files with download URLs: the buyer's route, or the executor's (with
+    ``attempt``, a run that lost the job gets 409 ``stale_attempt``)."""
     prefix = "/v1/executor/jobs" if as_executor else "/v1/jobs"
-    return ApiCall("GET", f"{prefix}/{segment(job_id)}/inputs", parse_model(JobInputs))
+    headers = {ATTEMPT_HEADER: str(attempt)} if attempt is not None else {}
+    return ApiCall(
+        "GET", f"{prefix}/{segment(job_id)}/inputs", parse_model(JobInputs), headers=headers
+    )

@@ -258,7 +258,9 @@ class JobRun:
         """Fetch the job's input files (the lease is kept meanwhile), then run the handler."""
         assert ctx.input_dir is not None
         try:
-            ctx.input_files = await fetch_inputs(self.client, self.job_id, ctx.input_dir)
+            ctx.input_files = await fetch_inputs(
+                self.client, self.job_id, ctx.input_dir, attempt=self.attempt
+            )
         except InputsUnavailable as exc:
             raise HandlerError(str(exc)) from exc
         except InputsGone as exc:

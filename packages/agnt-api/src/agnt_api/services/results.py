@@ -107,6 +107,20 @@ def check_attempt(job: Job, attempt: int | None) -> None:
         )
 
 
+def _check_held_attempt(
+    connection: sa.Connection, executor: Principal, job_id: uuid.UUID, attempt: int
+) -> None:
+    check_attempt(load_job(connection, job_id, executor_scope(executor)), attempt)
+
+
+async def check_executor_attempt(
+    rt: Runtime, executor: Principal, job_id: uuid.UUID, attempt: int | None
+) -> None:
+    """``StaleAttempt`` if ``attempt`` is given and the executor's job moved on from it."""
+    if attempt is not None:
+        await rt.database.run(_check_held_attempt, executor, job_id, attempt)
+
+
 def _completion_start(
     connection: sa.Connection,
     executor: Principal,
