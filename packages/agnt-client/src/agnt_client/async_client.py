@@ -325,9 +325,14 @@ class AsyncClient:
         """Delete an input file no job uses."""
         await self._send(endpoints.delete_file(file_id))
 
-    async def job_inputs(self, job_id: JobId, *, as_executor: bool = False) -> JobInputs:
-        """A job's input files with download URLs (``as_executor``: the executor's route)."""
-        return await self._send(endpoints.job_inputs(job_id, as_executor=as_executor))
+    async def job_inputs(
+        self, job_id: JobId, *, as_executor: bool = False, attempt: int | None = None
+    ) -> JobInputs:
+        """A job's input files with download URLs (``as_executor``: the executor's route;
+        ``attempt``: a run that lost the job gets 409 ``stale_attempt``)."""
+        return await self._send(
+            endpoints.job_inputs(job_id, as_executor=as_executor, attempt=attempt)
+        )
 
     async def download_inputs(
         self,
@@ -336,10 +341,12 @@ class AsyncClient:
         *,
         as_executor: bool = False,
         overwrite: bool = False,
+        attempt: int | None = None,
     ) -> list[DownloadedFile]:
         """Download a job's input files into ``dest_dir``: verified (size, sha256), all or
-        nothing, like ``download_result``; ``ChecksumMismatchError`` on a corrupt file."""
-        listed = await self.job_inputs(job_id, as_executor=as_executor)
+        nothing, like ``download_result``; ``ChecksumMismatchError`` on a corrupt file.
+        ``attempt`` fences the listing (409 ``stale_attempt`` for a run that lost the job)."""
+        listed = await self.job_inputs(job_id, as_executor=as_executor, attempt=attempt)
         entries = [as_result_file(entry) for entry in listed.files]
         plan = ResultDownload(entries, Path(dest_dir), overwrite=overwrite)
         try:
@@ -667,19 +674,26 @@ class AsyncClient:
         files: Sequence[UploadSource],
         *,
         idempotency_key: str | None = None,
+        attempt: int | None = None,
     ) -> Job:
         """Upload the output files (streamed from disk) and mark the job completed.
 
         Safe to retry: without ``idempotency_key`` one is generated per call, so a
         completion whose answer was lost answers 200 (the job) when the client repeats it.
+        ``attempt`` (the claimed job's ``attempt``) makes a completion by a run that lost
+        the job a 409 ``stale_attempt``: its files are not kept and the job's next run wins.
         """
         return await self._send(
-            endpoints.complete_job(job_id, files, idempotency_key=idempotency_key)
+            endpoints.complete_job(job_id, files, idempotency_key=idempotency_key, attempt=attempt)
         )
 
-    async def post_logs(self, job_id: JobId, lines: Sequence[LogLine]) -> LogBatchAccepted:
-        """Send handler output lines of a job you hold; they become its ``log`` events."""
-        return await self._send(endpoints.post_logs(job_id, lines))
+    async def post_logs(
+        self, job_id: JobId, lines: Sequence[LogLine], *, attempt: int | None = None
+    ) -> LogBatchAccepted:
+        """Send handler output lines of a job you hold; they become its ``log`` events.
+
+        With ``attempt``, lines of a run that lost the job are refused (409 stale_attempt)."""
+        return await self._send(endpoints.post_logs(job_id, lines, attempt=attempt))
 
     async def publish_agent(self, agent_id: str, agent: AgentPublish) -> Agent:
         """Create or update an agent you own."""

@@ -23,6 +23,7 @@ from agnt_client.retries import IDEMPOTENCY_HEADER, is_idempotent
 from agnt_client.tolerant import known_fields
 from agnt_client.uploads import MultipartUpload, UploadSource
 from agnt_models import (
+    ATTEMPT_HEADER,
     Agent,
     AgentPublish,
     AgentSearchPage,
@@ -228,13 +229,17 @@ def job_events(job_id: JobId, *, after: int | None, wait: float | None) -> ApiCa
     )
 
 
-def post_logs(job_id: JobId, lines: Sequence[LogLine]) -> ApiCall[LogBatchAccepted]:
+def post_logs(
+    job_id: JobId, lines: Sequence[LogLine], *, attempt: int | None = None
+) -> ApiCall[LogBatchAccepted]:
     """``POST /v1/executor/jobs/{job_id}/logs`` with a ``LogBatch`` body (202).
 
     Not repeatable: a batch whose answer was lost would be logged twice if sent again, so
     it is retried only when the API certainly did not act on it.
     """
     body: dict[str, JsonValue] = {"lines": [line.to_json_dict() for line in lines]}
+    if attempt is not None:
+        body["attempt"] = attempt
     return ApiCall(
         "POST",
         f"/v1/executor/jobs/{segment(job_id)}/logs",
@@ -386,21 +391,30 @@ def release_job(job_id: JobId, *, reason: str | None, attempt: int | None) -> Ap
 
 
 def complete_job(
-    job_id: JobId, files: Sequence[UploadSource], *, idempotency_key: str | None
+    job_id: JobId,
+    files: Sequence[UploadSource],
+    *,
+    idempotency_key: str | None,
+    attempt: int | None = None,
 ) -> ApiCall[Job]:
     """``POST /v1/executor/jobs/{job_id}/complete``: the output files, streamed as multipart.
 
     Like ``create_job`` it always carries an ``Idempotency-Key``, one per call and the same
-    on every retry, so a completion whose answer was lost answers 200 when repeated.
+    on every retry, so a completion whose answer was lost answers 200 when repeated. With
+    ``attempt`` it carries the ``Agnt-Attempt`` header: a completion by a run that lost
+    the job is refused (409 ``stale_attempt``).
     """
     upload = MultipartUpload.from_sources("files", files)
     key = idempotency_key or str(uuid.uuid4())
+    headers = {IDEMPOTENCY_HEADER: key}
+    if attempt is not None:
+        headers[ATTEMPT_HEADER] = str(attempt)
     return ApiCall(
         "POST",
         f"/v1/executor/jobs/{segment(job_id)}/complete",
         parse_model(Job),
         upload=upload,
-        headers={IDEMPOTENCY_HEADER: key},
+        headers=headers,
     )
 
 
@@ -444,7 +458,13 @@ def delete_file(file_id: JobId) -> ApiCall[None]:
     return ApiCall("DELETE", f"/v1/files/{segment(file_id)}", lambda _: None)
 
 
-def job_inputs(job_id: JobId, *, as_executor: bool = False) -> ApiCall[JobInputs]:
-    """A job's input files with download URLs: the buyer's route, or the executor's."""
+def job_inputs(
+    job_id: JobId, *, as_executor: bool = False, attempt: int | None = None
+) -> ApiCall[JobInputs]:
+    """A job's input files with download URLs: the buyer's route, or the executor's (with
+    ``attempt``, a run that lost the job gets 409 ``stale_attempt``)."""
     prefix = "/v1/executor/jobs" if as_executor else "/v1/jobs"
-    return ApiCall("GET", f"{prefix}/{segment(job_id)}/inputs", parse_model(JobInputs))
+    headers = {ATTEMPT_HEADER: str(attempt)} if attempt is not None else {}
+    return ApiCall(
+        "GET", f"{prefix}/{segment(job_id)}/inputs", parse_model(JobInputs), headers=headers
+    )

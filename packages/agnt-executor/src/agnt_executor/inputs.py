@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agnt_client import AgntError, AsyncClient, ChecksumMismatchError, NotFoundError
+from agnt_client import (
+    AgntError,
+    AsyncClient,
+    ChecksumMismatchError,
+    ConflictError,
+    NotFoundError,
+)
 
 INPUT_DIR_NAME = "input"
 """The job's input directory inside its work directory (``$AGNT_INPUT_DIR``)."""
@@ -24,16 +30,22 @@ class InputsGone(Exception):
     """The API no longer lets this executor read the job (canceled, lease lost)."""
 
 
-async def fetch_inputs(client: AsyncClient, job_id: str, input_dir: Path) -> list[Path]:
+async def fetch_inputs(
+    client: AsyncClient, job_id: str, input_dir: Path, *, attempt: int | None = None
+) -> list[Path]:
     """Download every input of the job into ``input_dir`` (created, even with no inputs);
-    their paths in order."""
+    their paths in order. With ``attempt``, a run that lost the job gets ``InputsGone``."""
     try:
-        files = await client.download_inputs(job_id, input_dir, as_executor=True)
+        files = await client.download_inputs(job_id, input_dir, as_executor=True, attempt=attempt)
     except ChecksumMismatchError as exc:
         raise InputsUnavailable(
             f"input file {exc.name!r} failed its integrity check (size or sha256 differ "
             f"from what the buyer uploaded): {exc}"
         ) from exc
+    except ConflictError as exc:
+        if exc.code == "stale_attempt":
+            raise InputsGone(f"{exc.code}: {exc.detail}") from exc
+        raise InputsUnavailable(f"the job's input files could not be fetched: {exc}") from exc
     except NotFoundError as exc:
         if exc.code == "job_not_found":
             raise InputsGone(f"{exc.code}: {exc.detail}") from exc

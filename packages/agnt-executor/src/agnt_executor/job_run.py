@@ -221,6 +221,7 @@ class JobRun:
             self.job_id,
             self.agent.masker(self.client.options.api_key),
             max_bytes=self.settings.max_log_bytes_per_job,
+            attempt=self.attempt,
         )
         ctx.forward_logs_to(logs.add)
         logs.start()
@@ -257,7 +258,9 @@ class JobRun:
         """Fetch the job's input files (the lease is kept meanwhile), then run the handler."""
         assert ctx.input_dir is not None
         try:
-            ctx.input_files = await fetch_inputs(self.client, self.job_id, ctx.input_dir)
+            ctx.input_files = await fetch_inputs(
+                self.client, self.job_id, ctx.input_dir, attempt=self.attempt
+            )
         except InputsUnavailable as exc:
             raise HandlerError(str(exc)) from exc
         except InputsGone as exc:
@@ -355,7 +358,7 @@ class JobRun:
         total = sum(path.stat().st_size for _, path in files)
         try:
             # One key for this completion: every retry of it is answered with the stored job.
-            await self.client.complete_job(self.job.id, files)
+            await self.client.complete_job(self.job.id, files, attempt=self.attempt)
         except (ConflictError, NotFoundError) as exc:
             self._log("job_gone", reason=f"{exc.code}: {exc.detail}")
             return JobOutcome.GONE

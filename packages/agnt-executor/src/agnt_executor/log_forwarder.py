@@ -45,6 +45,7 @@ class LogForwarder:
         flush_seconds: float = FLUSH_SECONDS,
         flush_lines: int = FLUSH_LINES,
         max_bytes: int = MAX_LOG_BYTES_PER_JOB,
+        attempt: int | None = None,
     ) -> None:
         # Its own retry budget: a log batch must not hold on for the executor's minutes.
         self._client = client.with_options(max_retries=2, retry_deadline=SEND_RETRY_SECONDS)
@@ -54,6 +55,7 @@ class LogForwarder:
         self._flush_lines = min(flush_lines, MAX_LOG_LINES_PER_BATCH)
         self._bytes_left = max_bytes
         self._max_bytes = max_bytes
+        self._attempt = attempt
         self._pending: list[LogLine] = []
         self._ready = asyncio.Event()
         self._over_budget = False
@@ -114,7 +116,7 @@ class LogForwarder:
             batch = self._pending[:MAX_LOG_LINES_PER_BATCH]
             del self._pending[: len(batch)]
             try:
-                await self._client.post_logs(self._job_id, batch)
+                await self._client.post_logs(self._job_id, batch, attempt=self._attempt)
             except AgntError as exc:
                 self._drop(len(batch), str(exc))
             else:

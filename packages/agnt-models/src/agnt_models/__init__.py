@@ -68,6 +68,7 @@ from agnt_models.inputs import (
     JobInputs,
 )
 from agnt_models.jobs import (
+    ATTEMPT_HEADER,
     MAX_TIMEOUT_SECONDS,
     Job,
     JobCreate,
@@ -117,6 +118,7 @@ __all__ = [
     "WebhookSecret",
     "WebhookTarget",
     "AGENT_ID_PATTERN",
+    "ATTEMPT_HEADER",
     "DEFAULT_PAGE_LIMIT",
     "EXECUTOR_REPORTABLE",
     "LEASED",

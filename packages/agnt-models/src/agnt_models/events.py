@@ -85,6 +85,12 @@ class LogBatch(WireModel):
     """
 
     lines: list[LogLine] = Field(min_length=1, max_length=MAX_LOG_LINES_PER_BATCH)
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        description="The attempt these lines are from (``Job.attempt`` when claimed): lines "
+        "of an earlier attempt are refused (409 stale_attempt).",
+    )
 
 
 class LogBatchAccepted(WireModel):

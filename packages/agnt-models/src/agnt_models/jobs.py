@@ -164,3 +164,8 @@ class JobRelease(WireModel):
 
     reason: Reason | None = None
     attempt: int | None = Field(default=None, ge=1)
+
+
+ATTEMPT_HEADER = "Agnt-Attempt"
+"""Request header naming the attempt a completion (or an input download) is for: like
+``StatusReport.attempt``, a request for an earlier attempt is refused (409 stale_attempt)."""

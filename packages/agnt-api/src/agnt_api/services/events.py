@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from agnt_api.db.database import LOCKED_JOBS
 from agnt_api.db.tables import job_events, job_webhooks, jobs
-from agnt_api.errors import InvalidTransition, JobNotFound
+from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
 from agnt_api.notify import announce, job_topic
 from agnt_api.services.records import as_utc, utc_now
 from agnt_api.services.schemas import check_storable
@@ -212,6 +212,8 @@ def append_logs(
     event says so (the budget counter then stays above ``max_bytes``: said once).
     """
     status = _job_status(connection, job_id, scope)
+    if batch.attempt is not None:
+        _check_log_attempt(connection, job_id, batch.attempt)
     if status not in LEASED:
         raise InvalidTransition(f"job {job_id} is {status.value}; it takes no more log lines")
     used = connection.execute(
@@ -235,6 +237,18 @@ def append_logs(
         used = max_bytes + 1
     connection.execute(jobs.update().where(jobs.c.id == job_id).values(log_bytes=used))
     return len(kept)
+
+
+def _check_log_attempt(connection: sa.Connection, job_id: uuid.UUID, attempt: int) -> None:
+    """``StaleAttempt`` if the job moved on from ``attempt`` (that run lost it)."""
+    current = connection.execute(
+        sa.select(jobs.c.attempt).where(jobs.c.id == job_id).with_for_update()
+    ).scalar_one()
+    if current != attempt:
+        raise StaleAttempt(
+            f"job {job_id} is on attempt {current}; these log lines are for attempt "
+            f"{attempt}, which lost the job"
+        )
 
 
 def check_log_batch(batch: LogBatch) -> None:

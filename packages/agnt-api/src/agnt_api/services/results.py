@@ -18,12 +18,14 @@ import anyio
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
-from agnt_api.db.tables import job_results
+from agnt_api.db.tables import job_results, jobs
 from agnt_api.errors import (
     FileNotFound,
     InvalidTransition,
     JobNotCompleted,
+    JobNotFound,
     PayloadTooLarge,
+    StaleAttempt,
     ValidationFailed,
 )
 from agnt_api.notify import announce, job_topic
@@ -93,11 +95,42 @@ def mime_of(name: str, declared: str | None) -> str:
     return guessed or GENERIC_MIME
 
 
+def check_attempt(job: Job, attempt: int | None) -> None:
+    """``StaleAttempt`` if the caller names an attempt the job is no longer on.
+
+    Without ``attempt`` (older clients) nothing is checked: the caller's scope decides.
+    """
+    if attempt is not None and job.attempt != attempt:
+        raise StaleAttempt(
+            f"job {job.id} is on attempt {job.attempt}; this request is for attempt "
+            f"{attempt}, which lost the job"
+        )
+
+
+def _check_held_attempt(
+    connection: sa.Connection, executor: Principal, job_id: uuid.UUID, attempt: int
+) -> None:
+    check_attempt(load_job(connection, job_id, executor_scope(executor)), attempt)
+
+
+async def check_executor_attempt(
+    rt: Runtime, executor: Principal, job_id: uuid.UUID, attempt: int | None
+) -> None:
+    """``StaleAttempt`` if ``attempt`` is given and the executor's job moved on from it."""
+    if attempt is not None:
+        await rt.database.run(_check_held_attempt, executor, job_id, attempt)
+
+
 def _completion_start(
-    connection: sa.Connection, executor: Principal, job_id: uuid.UUID, idempotency_key: str | None
+    connection: sa.Connection,
+    executor: Principal,
+    job_id: uuid.UUID,
+    idempotency_key: str | None,
+    attempt: int | None,
 ) -> Job | None:
     """``None`` if the job may be completed now; the job if this completion already happened."""
     job = load_job(connection, job_id, executor_scope(executor))
+    check_attempt(job, attempt)
     if job.status is JobStatus.RUNNING:
         return None
     repeated = _repeated_completion(connection, job, idempotency_key)
@@ -125,23 +158,29 @@ def _record_completion(
     files: list[StoredResultFile],
     lease_seconds: float,
     idempotency_key: str | None,
+    attempt: int | None,
 ) -> tuple[Job, bool]:
-    """Complete the job with ``files``; ``(job, recorded)``, not recorded for a repeat."""
+    """Complete the job with ``files``; ``(job, recorded)``, not recorded for a repeat.
+
+    With ``attempt`` the move is fenced: a job requeued (and perhaps claimed again) while
+    the files streamed in is ``StaleAttempt``, and this run's files are not recorded.
+    """
     scope = executor_scope(executor)
+    fenced = scope if attempt is None else sa.and_(scope, jobs.c.attempt == attempt)
     try:
         job = move_job(
             connection,
             job_id,
             JobStatus.COMPLETED,
-            scope,
+            fenced,
             lease_seconds=lease_seconds,
             event_data={"files": [f.to_event() for f in files]},
         )
-    except InvalidTransition:
+    except (InvalidTransition, JobNotFound):
+        current = load_job(connection, job_id, scope)
+        check_attempt(current, attempt)
         # A concurrent retry of this same completion may have committed first.
-        repeated = _repeated_completion(
-            connection, load_job(connection, job_id, scope), idempotency_key
-        )
+        repeated = _repeated_completion(connection, current, idempotency_key)
         if repeated is None:
             raise
         return repeated, False
@@ -163,18 +202,22 @@ async def complete_job(
     job_id: uuid.UUID,
     uploads: AsyncIterable[ResultUpload],
     idempotency_key: str | None = None,
+    attempt: int | None = None,
 ) -> Job:
     """Store every uploaded file, then complete the job and record its result atomically.
 
     With an ``idempotency_key``, repeating a completion that already happened (its answer
-    was lost) answers the completed job instead of 409, and stores nothing new.
+    was lost) answers the completed job instead of 409, and stores nothing new. With an
+    ``attempt``, a completion by a run that lost the job (its lease ended or it was given
+    back, so the job moved on to a later attempt) is ``StaleAttempt`` (409), checked
+    before any file is read and again when the result is recorded; nothing is kept.
     """
     if idempotency_key is not None:
         check_storable("Idempotency-Key", idempotency_key)
-    repeated = await rt.database.run(_completion_start, executor, job_id, idempotency_key)
+    repeated = await rt.database.run(_completion_start, executor, job_id, idempotency_key, attempt)
     if repeated is not None:
         return repeated
-    attempt = uuid.uuid4().hex
+    upload_id = uuid.uuid4().hex
     stored: list[StoredResultFile] = []
     names = ResultNames()
     recorded = False
@@ -183,8 +226,8 @@ async def complete_job(
             # Checked before the part's bytes are read: past the cap, reading stops here.
             _accept_name(names, upload.filename, rt.settings.max_result_files)
             mime = mime_of(upload.filename, upload.content_type)
-            # The attempt segment keeps a retried upload from colliding with a failed one.
-            key = f"jobs/{job_id}/{attempt}/{upload.filename}"
+            # The upload segment keeps a retried upload from colliding with a failed one.
+            key = f"jobs/{job_id}/{upload_id}/{upload.filename}"
             saved = await rt.storage.save(key, upload.chunks, content_type=mime)
             stored.append(StoredResultFile(upload.filename, key, saved.size, mime, saved.sha256))
         if not stored:
@@ -199,6 +242,7 @@ async def complete_job(
             stored,
             rt.settings.lease_seconds,
             idempotency_key,
+            attempt,
         )
     finally:
         if not recorded:

@@ -13,6 +13,7 @@ from agnt_api.ratelimit import RATE_LIMITED_RESPONSES, RateAction, RateLimit
 from agnt_api.services import dispatch, presence, results
 from agnt_models import (
     AGENT_ID_PATTERN,
+    ATTEMPT_HEADER,
     DEFAULT_PAGE_LIMIT,
     MAX_PAGE_LIMIT,
     MAX_WAIT_SECONDS,
@@ -160,14 +161,17 @@ async def complete_job(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
+    attempt: Annotated[int | None, Header(alias=ATTEMPT_HEADER, ge=1)] = None,
 ) -> Job:
     """Upload the result files (multipart parts named ``files``); the job becomes completed.
 
     A retry with the same ``Idempotency-Key`` as a completion that happened answers 200
-    with the completed job (its first answer was lost) instead of 409.
+    with the completed job (its first answer was lost) instead of 409. An ``Agnt-Attempt``
+    header names the claimed job's ``attempt``: a completion by a run that lost the job
+    (the job moved on to a later attempt) is 409 ``stale_attempt`` and stores nothing.
     """
     return await results.complete_job(
-        rt, caller, job_id, iter_file_uploads(request), idempotency_key
+        rt, caller, job_id, iter_file_uploads(request), idempotency_key, attempt
     )
 
 

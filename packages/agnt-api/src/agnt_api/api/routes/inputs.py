@@ -29,9 +29,10 @@ from agnt_api.ratelimit import RATE_LIMITED_RESPONSES, RateAction, RateLimit
 from agnt_api.runtime import Runtime
 from agnt_api.services import buyer, input_files
 from agnt_api.services.input_files import MULTIPART_OVERHEAD_BYTES, StoredInput
-from agnt_api.services.results import mime_of
+from agnt_api.services.results import check_executor_attempt, mime_of
 from agnt_api.settings import Settings
 from agnt_models import (
+    ATTEMPT_HEADER,
     FieldError,
     InputFile,
     InputRef,
@@ -280,9 +281,17 @@ async def list_inputs(
 
 @router.get("/v1/executor/jobs/{job_id}/inputs", response_model=JobInputs)
 async def list_executor_inputs(
-    rt: RuntimeDep, caller: Executor, job_id: uuid.UUID, request: Request
+    rt: RuntimeDep,
+    caller: Executor,
+    job_id: uuid.UUID,
+    request: Request,
+    attempt: Annotated[int | None, Header(alias=ATTEMPT_HEADER, ge=1)] = None,
 ) -> JobInputs:
-    """The input files of a job the caller holds (accepted or running), with download URLs."""
+    """The input files of a job the caller holds (accepted or running), with download URLs.
+
+    With an ``Agnt-Attempt`` header, a run that lost the job gets 409 ``stale_attempt``.
+    """
+    await check_executor_attempt(rt, caller, job_id, attempt)
     return await input_files.list_job_inputs(
         rt, caller, job_id, as_executor=True, base_url=str(request.base_url)
     )
@@ -340,7 +349,12 @@ async def download_executor_input(
     caller: Executor,
     job_id: uuid.UUID,
     name: Annotated[str, Path(max_length=255)],
+    attempt: Annotated[int | None, Header(alias=ATTEMPT_HEADER, ge=1)] = None,
 ) -> Response:
-    """One input file of a job the caller holds (accepted or running)."""
+    """One input file of a job the caller holds (accepted or running).
+
+    With an ``Agnt-Attempt`` header, a run that lost the job gets 409 ``stale_attempt``.
+    """
+    await check_executor_attempt(rt, caller, job_id, attempt)
     stored = await input_files.job_input(rt, caller, job_id, name, as_executor=True)
     return await _serve(rt, stored, name)
