@@ -9,6 +9,7 @@ from typing import Any
 from agnt_api.web.examples import MAX_EXAMPLES, schema_examples
 
 HTML = {"Accept": "text/html"}
+PAGE_BUDGET_BYTES = 15_000  # as in test_pages.py
 
 EXAMPLE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -74,3 +75,18 @@ async def test_an_agent_without_examples_shows_no_examples_section(site) -> None
     await site.sign_in()
     page = await site.client.get("/agents/report-maker", headers=HTML)
     assert page.status_code == 200 and "data-examples" not in page.text
+
+
+async def test_the_page_with_the_most_examples_stays_within_the_weight_budget(site) -> None:
+    import gzip
+
+    wordy = {"examples": [{"text": f"example {n} " + "lorem ipsum " * 160} for n in range(9)]}
+    site.publish("wordy", input_schema=wordy)
+    await site.sign_in()
+    page = await site.client.get("/agents/wordy", headers=HTML)
+    assert page.text.count("data-example=") == MAX_EXAMPLES
+    weight = len(gzip.compress(page.content, 9))
+    for ref in set(re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)):
+        weight += len(gzip.compress((await site.client.get(ref)).content, 9))
+    print(f"agent page with {MAX_EXAMPLES} examples: {weight} bytes gzipped")
+    assert weight <= PAGE_BUDGET_BYTES
