@@ -37,6 +37,8 @@ class ApiKeyInfo(WireModel):
     name: str
     created_at: AwareDatetime
     revoked_at: AwareDatetime | None = None
+    # When the key last authenticated (to within about a minute), or ``None`` if never.
+    last_used_at: AwareDatetime | None = None
 
 
 class Health(WireModel):

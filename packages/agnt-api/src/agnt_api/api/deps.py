@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from agnt_api.auth import Principal
+from agnt_api.auth import Principal, key_prefix
 from agnt_api.errors import Forbidden, InvalidApiKey, NotAuthenticated
 from agnt_api.runtime import Runtime
 from agnt_api.services import keys
@@ -53,6 +53,10 @@ async def current_principal(
             "the API key is unknown or revoked",
             headers={"WWW-Authenticate": 'Bearer realm="agnt", error="invalid_token"'},
         )
+    # "Last used", cached hit or not: at most once a minute per key and process.
+    prefix = key_prefix(credentials.credentials)
+    if rt.keys.use_due(prefix):
+        await rt.database.write(keys.mark_used, prefix)
     return principal
 
 

@@ -46,6 +46,8 @@ api_keys = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("revoked_at", Timestamp, nullable=True),
+    # Written when the key authenticates, at most about once a minute (services/keys.py).
+    sa.Column("last_used_at", Timestamp, nullable=True),
 )
 
 agents = sa.Table(

@@ -7,6 +7,10 @@ maps the key's SHA-256 (never the key) to its principal for ``AGNT_AUTH_CACHE_SE
 seconds on every replica and worker: each one forgets it on its own clock, with no
 cross-process invalidation to go wrong. Unknown and revoked keys are never cached, so a
 new key works at once.
+
+It also throttles the "last used" mark (``use_due``): a key is marked at most once a
+minute per process, cached hit or not, so marking costs about one row write per key a
+minute instead of one per request.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from agnt_api.auth import Principal, hash_key
 
 MAX_CACHED_KEYS = 10_000
+USE_MARK_SECONDS = 60.0
 
 
 class KeyCache:
@@ -26,6 +31,7 @@ class KeyCache:
         self.ttl = ttl
         self._clock = clock
         self._entries: dict[str, tuple[Principal, float]] = {}
+        self._next_use_marks: dict[str, float] = {}
 
     async def principal(
         self, key: str, lookup: Callable[[str], Awaitable[Principal | None]]
@@ -53,3 +59,16 @@ class KeyCache:
             # Still full of live keys: drop the oldest half (dicts keep insertion order).
             live = dict(list(live.items())[MAX_CACHED_KEYS // 2 :])
         self._entries = live
+
+    def use_due(self, prefix: str) -> bool:
+        """Whether the key ``prefix`` should be marked used now (then not for a minute)."""
+        now = self._clock()
+        due = self._next_use_marks.get(prefix)
+        if due is not None and due > now:
+            return False
+        if len(self._next_use_marks) >= MAX_CACHED_KEYS:
+            self._next_use_marks = {k: v for k, v in self._next_use_marks.items() if v > now}
+            if len(self._next_use_marks) >= MAX_CACHED_KEYS:
+                self._next_use_marks.clear()
+        self._next_use_marks[prefix] = now + USE_MARK_SECONDS
+        return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -63,6 +64,7 @@ def list_keys(connection: sa.Connection) -> list[ApiKeyInfo]:
             name=row.name,
             created_at=as_utc(row.created_at),
             revoked_at=None if row.revoked_at is None else as_utc(row.revoked_at),
+            last_used_at=None if row.last_used_at is None else as_utc(row.last_used_at),
         )
         for row in rows
     ]
@@ -115,6 +117,7 @@ def principal_keys(connection: sa.Connection, principal_id: uuid.UUID) -> list[A
             name=row.name,
             created_at=as_utc(row.created_at),
             revoked_at=None if row.revoked_at is None else as_utc(row.revoked_at),
+            last_used_at=None if row.last_used_at is None else as_utc(row.last_used_at),
         )
         for row in rows
     ]
@@ -130,5 +133,30 @@ def revoke_principal_key(connection: sa.Connection, principal_id: uuid.UUID, pre
             api_keys.c.revoked_at.is_(None),
         )
         .values(revoked_at=utc_now())
+    )
+    return result.rowcount == 1
+
+
+USE_MARK_INTERVAL = timedelta(minutes=1)
+
+
+def mark_used(connection: sa.Connection, prefix: str, now: datetime | None = None) -> bool:
+    """Record that the key ``prefix`` authenticated; ``False`` if written within the minute.
+
+    The condition makes the write idempotent across replicas and workers: each throttles
+    itself in memory (``KeyCache.use_due``), and the row is left alone if any of them wrote
+    it less than ``USE_MARK_INTERVAL`` ago, so a busy key costs about one row write a minute.
+    """
+    now = utc_now() if now is None else now
+    result = connection.execute(
+        api_keys.update()
+        .where(
+            api_keys.c.prefix == prefix,
+            sa.or_(
+                api_keys.c.last_used_at.is_(None),
+                api_keys.c.last_used_at <= now - USE_MARK_INTERVAL,
+            ),
+        )
+        .values(last_used_at=now)
     )
     return result.rowcount == 1

@@ -16,7 +16,7 @@ from agnt_api.api.routes.jobs import event_stream
 from agnt_api.auth import Principal
 from agnt_api.errors import BadRequest, InvalidTransition
 from agnt_api.services import buyer, results
-from agnt_api.web import flash
+from agnt_api.web import cost, flash
 from agnt_api.web.flash import Flash
 from agnt_api.web.paging import previous_links
 from agnt_api.web.previews import previews_of
@@ -127,6 +127,7 @@ async def _job_page(
             "logs": logs,
             "notice": notice,
             "live_wait": int(LIVE_WAIT_SECONDS),
+            "job_cost": await cost.job_cost_of(rt, job.agent_id, job.status, job.duration_seconds),
         },
         status_code=status_code,
     )

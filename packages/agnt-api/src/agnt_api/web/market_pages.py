@@ -31,6 +31,7 @@ from agnt_api.services.schemas import ParamsLimits, validate_params
 from agnt_api.web import flash
 from agnt_api.web.display import described_files, schema_rows
 from agnt_api.web.error_pages import wants_html
+from agnt_api.web.examples import schema_examples
 from agnt_api.web.flash import Flash
 from agnt_api.web.order_form import (
     EXTRA_PARAMS_FIELD,
@@ -299,10 +300,12 @@ async def agent_page(
     session: SessionDep,
     agent_id: AgentIdPath,
     again: uuid.UUID | None = None,
+    example: Annotated[int | None, Query(ge=0, le=1000)] = None,
 ) -> Response:
     """One agent: description, pricing, schemas, stats, and the order form (refilled with
     what was posted when an order came back with errors or across a sign-in, or with an
-    earlier job's prompt and params: ``?again=<job id>``)."""
+    earlier job's prompt and params: ``?again=<job id>``, or with one of the agent's
+    example inputs: ``?example=<index>``)."""
     rt = get_runtime(request)
     agent = await buyer.get_agent(rt, agent_id)
     kept = flash.take(request)
@@ -315,6 +318,21 @@ async def agent_page(
         )
         values[PROMPT_FIELD] = earlier.prompt
         notice = f"Filled in from job {str(earlier.id)[:8]}; change what you like and order."
+        return await _agent_page(request, agent, submitted=values, notice=notice)
+    if kept is None and example is not None:
+        examples = schema_examples(agent.input_schema)
+        if example >= len(examples):
+            return await _agent_page(
+                request, agent, notice=f"This agent has no example {example + 1}."
+            )
+        values = form_values(
+            order_fields(agent.input_schema),
+            examples[example],
+            extra_allowed=accepts_extra_params(agent.input_schema),
+        )
+        notice = (
+            f"Filled in with example {example + 1}; add a prompt, change what you like and order."
+        )
         return await _agent_page(request, agent, submitted=values, notice=notice)
     if kept is None:
         return await _agent_page(request, agent)

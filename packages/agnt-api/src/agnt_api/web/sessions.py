@@ -196,6 +196,8 @@ async def sign_in(request: Request, response: Response, api_key: str) -> Princip
     token = secrets.token_urlsafe(32)
     lifetime = timedelta(seconds=SESSION_MAX_AGE_SECONDS)
     await database.write(web_sessions.start_session, token, auth.key_prefix(api_key), lifetime)
+    if get_runtime(request).keys.use_due(auth.key_prefix(api_key)):
+        await database.write(keys.mark_used, auth.key_prefix(api_key))
     value = _session_serializer(request).dumps({"session": token})
     _set_cookie(request, response, SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_SECONDS)
     return principal

@@ -10,7 +10,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from agnt_api.web import display, flash
+from agnt_api.web import cost, display, flash
+from agnt_api.web.examples import schema_examples
 from agnt_api.web.markdown import plain_text, render_markdown
 from agnt_api.web.sessions import CSRF_FIELD, WebSession, remember_csrf_nonce, web_session
 from agnt_api.web.static_files import static_url_of
@@ -46,6 +47,8 @@ templates.env.filters.update(
 )
 templates.env.tests["terminal"] = display.is_terminal
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
+templates.env.globals["cost_estimate"] = cost.estimate
+templates.env.globals["agent_examples"] = schema_examples
 
 
 def query_string(**params: str | None) -> str:
