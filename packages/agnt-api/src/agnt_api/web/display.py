@@ -60,7 +60,9 @@ def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
     if seconds <= -5:
         ahead = relative_time(now or datetime.now(UTC), moment)
-        return "in " + ahead.removesuffix(" ago") if ahead.endswith(" ago") else ahead
+        if ahead.endswith(" ago"):
+            return "in " + ahead.removesuffix(" ago")
+        return moment.strftime("%Y-%m-%d")
     if seconds < 5:
         return "just now"
     if seconds < 60:
