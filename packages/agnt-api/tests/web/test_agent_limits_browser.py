@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from .test_browser import DESKTOP, browser, demo_executor, shoot, sign_in
+from .test_browser import DESKTOP, demo_executor, shoot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-__all__ = ["browser", "demo_executor"]  # fixtures shared with test_browser
+__all__ = ["demo_executor"]  # fixtures shared with test_browser
 
 
 @pytest.mark.timeout(300)
