@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from .test_browser import DESKTOP, browser, demo_executor, shoot, sign_in
+from .test_browser import DESKTOP, demo_executor, shoot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-__all__ = ["browser", "demo_executor"]  # fixtures shared with test_browser
+__all__ = ["demo_executor"]  # fixtures shared with test_browser
 
 
 @pytest.mark.timeout(300)
@@ -47,7 +47,8 @@ def test_agent_page_shows_limits_presence_and_stats_in_the_browser(
     page.get_by_label("seconds").fill("30")
     page.get_by_role("button", name="Order job").click()
     expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}$"))
-    page.get_by_role("button", name="Cancel job").click()
+    page.get_by_text("Cancel job…").click()
+    page.get_by_role("button", name="Yes, cancel the job").click()
     expect(page.locator("[data-job-status] .badge")).to_have_text("canceled")
     page.goto(live_api.url + "/agents/demo-slow")
     expect(page.locator("[data-stat=canceled]")).to_have_text("1")

@@ -48,13 +48,11 @@ async def test_an_order_the_rules_refuse_shows_the_executors_reason_on_the_form(
     _publish_ruled(site)
     await site.sign_in()
     data = {**await _form(site, "ruled"), "prompt": "go", "extra_params": '{"seconds": 61}'}
-    response = await site.client.post("/agents/ruled/order", data=data, headers=HTML)
-    # Post/redirect/get: back to the form, which shows the reason and what was typed.
-    assert response.status_code == 303
-    assert response.headers["location"] == "/agents/ruled"
-    page = await site.client.get("/agents/ruled", headers=HTML)
-    assert "works at most 60 seconds per job" in page.text
-    assert 'value="' in page.text and ">go</textarea>" in page.text
+    posted = await site.client.post("/agents/ruled/order", data=data, headers=HTML)
+    assert posted.status_code == 303  # post/redirect/get: the form comes back refilled
+    response = await site.client.get(posted.headers["location"], headers=HTML)
+    assert "works at most 60 seconds per job" in response.text
+    assert 'value="' in response.text and ">go</textarea>" in response.text
 
 
 async def test_presence_and_unpublished_state_are_shown(site: Any) -> None:

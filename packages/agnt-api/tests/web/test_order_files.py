@@ -48,8 +48,11 @@ async def test_a_refused_file_is_shown_by_the_field_and_not_kept(site) -> None: 
     await site.sign_in()
     site.runtime.settings.max_input_bytes = 5
     response = await _post_order(site, [("big.txt", b"more than five", "text/plain")])
-    assert response.status_code == 422
-    assert 'id="error-input_files"' in response.text
+    # Post/redirect/get: back to the agent page, the error next to the file field.
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/agents/echo-bot"
+    page = await site.client.get("/agents/echo-bot", headers=HTML)
+    assert 'id="error-input_files"' in page.text
     count = site.runtime.database.transact(
         lambda c: c.execute(sa.select(sa.func.count()).select_from(input_files)).scalar_one()
     )

@@ -480,7 +480,11 @@ async def test_every_page_stays_within_its_weight_budget(site) -> None:
     await site.sign_in()
     job_id = await _ordered_job_id(site)
     assets: dict[str, int] = {}
-    for path in ("/signin", "/", "/agents/report-maker", "/jobs", f"/jobs/{job_id}", "/account"):
+    pages = ["/signin", "/", "/agents/report-maker", "/jobs", f"/jobs/{job_id}", "/account"]
+    for path in [*pages, "executor:/my-agents"]:
+        if path.startswith("executor:"):
+            await site.sign_in("executor")
+            path = path.removeprefix("executor:")
         page = await site.client.get(path, headers=HTML)
         weight = len(gzip.compress(page.content, 9))
         for ref in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):

@@ -53,10 +53,16 @@ def timestamp(moment: datetime | None) -> str:
 
 
 def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
-    """``just now``, ``40 s ago``, ``3 min ago``, ``5 h ago``, ``2 days ago``, else the date."""
+    """``just now``, ``40 s ago``, ``3 min ago``, ``5 h ago``, ``2 days ago``, else the date;
+    a time ahead (a deadline) reads ``in 40 s``, ``in 3 min``, …"""
     if moment is None:
         return "—"
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds <= -5:
+        ahead = relative_time(now or datetime.now(UTC), moment)
+        if ahead.endswith(" ago"):
+            return "in " + ahead.removesuffix(" ago")
+        return moment.strftime("%Y-%m-%d")
     if seconds < 5:
         return "just now"
     if seconds < 60:

@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from agnt_api.api.deps import get_runtime
 from agnt_api.api.routes import files
+from agnt_api.api.routes.inputs import _serve as serve_input
 from agnt_api.api.routes.jobs import event_stream
 from agnt_api.auth import Principal
 from agnt_api.errors import BadRequest, InvalidTransition
-from agnt_api.services import buyer, results
+from agnt_api.services import buyer, input_files, results
 from agnt_api.web import cost, flash
 from agnt_api.web.flash import Flash
 from agnt_api.web.paging import previous_links
@@ -109,6 +110,9 @@ async def _job_page(
 ) -> Response:
     rt = get_runtime(request)
     files = await _result_files(request, principal, job)
+    inputs = await input_files.list_job_inputs(
+        rt, principal, job.id, as_executor=False, base_url=str(request.base_url)
+    )
     events = await buyer.job_events(rt, principal, job.id, after=0)
     logs = [
         text
@@ -122,6 +126,7 @@ async def _job_page(
         {
             "job": job,
             "files": files,
+            "inputs": inputs.files,
             "previews": await previews_of(rt, principal, job.id, files),
             "events": events,
             "logs": logs,
@@ -200,3 +205,17 @@ async def download_result_file(
     return await files.download_file(
         get_runtime(request), principal, job_id, name, range_header, if_none_match, if_range
     )
+
+
+@router.get("/jobs/{job_id}/inputs/{name}")
+async def download_input_file(
+    request: Request,
+    principal: SignedInBuyer,
+    job_id: uuid.UUID,
+    name: Annotated[str, Path(max_length=255)],
+) -> Response:
+    """One input file of the buyer's job, with the session (as ``GET /v1/jobs/{id}/inputs/
+    {name}``: a redirect to storage where storage is S3)."""
+    rt = get_runtime(request)
+    stored = await input_files.job_input(rt, principal, job_id, name, as_executor=False)
+    return await serve_input(rt, stored, name)

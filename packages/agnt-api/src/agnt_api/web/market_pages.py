@@ -54,7 +54,7 @@ from agnt_api.web.sessions import (
     sign_in,
     sign_out,
 )
-from agnt_api.web.snippets import order_snippets
+from agnt_api.web.snippets import example_file_name, order_snippets
 from agnt_api.web.templating import render
 from agnt_models import AGENT_ID_PATTERN, Agent, InputRef, JobCreate, PricingModel, SearchSort
 
@@ -220,8 +220,11 @@ async def _agent_page(
     errors: dict[str, str] | None = None,
     order_key: str | None = None,
     notice: str | None = None,
+    again: tuple[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> Response:
+    """``again``: the earlier job (short id) whose form this refills, and its input files'
+    names (a browser cannot attach them again; the page names them)."""
     rt = get_runtime(request)
     stats = await buyer.agent_stats(rt, agent.id)
     owner = await rt.database.run(keys.principal_name, agent.owner_id)
@@ -249,16 +252,30 @@ async def _agent_page(
             "error_links": _error_links(errors, fields),
             "owner": owner,
             "snippets": order_snippets(
-                base_url, agent.id, (submitted or {}).get(PROMPT_FIELD, ""), params
+                base_url,
+                agent.id,
+                (submitted or {}).get(PROMPT_FIELD, ""),
+                params,
+                _snippet_file(agent),
             ),
             "order_key": order_key or uuid.uuid4().hex,
             "prompt_field": PROMPT_FIELD,
             "order_key_field": ORDER_KEY_FIELD,
             "input_files_field": INPUT_FILES_FIELD,
             "notice": notice,
+            "again_job": again[0] if again else None,
+            "again_inputs": again[1] if again else [],
         },
         status_code=status_code,
     )
+
+
+def _snippet_file(agent: Agent) -> str | None:
+    """The example input file of the API snippets: only for an agent that takes files."""
+    rule = agent.input_files
+    if rule is None or rule.max == 0:
+        return None
+    return example_file_name(rule.media_types)
 
 
 @router.post("/agents/{agent_id}/snippets")
@@ -271,7 +288,9 @@ async def snippets_for_form(
     form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     params = read_order_form(order_fields(agent.input_schema), form, extra_allowed=True)[0]
     base_url = str(request.base_url).rstrip("/")
-    shown = order_snippets(base_url, agent.id, form.get(PROMPT_FIELD, ""), params)
+    shown = order_snippets(
+        base_url, agent.id, form.get(PROMPT_FIELD, ""), params, _snippet_file(agent)
+    )
     return JSONResponse(
         {snippet.key: snippet.code for snippet in shown}, headers={"Cache-Control": "no-store"}
     )
@@ -317,8 +336,17 @@ async def agent_page(
             extra_allowed=accepts_extra_params(agent.input_schema),
         )
         values[PROMPT_FIELD] = earlier.prompt
-        notice = f"Filled in from job {str(earlier.id)[:8]}; change what you like and order."
-        return await _agent_page(request, agent, submitted=values, notice=notice)
+        short = str(earlier.id)[:8]
+        notice = f"Filled in from job {short}; change what you like and order."
+        inputs = await input_files.list_job_inputs(
+            rt, principal, earlier.id, as_executor=False, base_url=str(request.base_url)
+        )
+        names = [f.name for f in inputs.files]
+        if names:
+            notice += " Its input files are not attached again: choose them below."
+        return await _agent_page(
+            request, agent, submitted=values, notice=notice, again=(short, names)
+        )
     if kept is None and example is not None:
         examples = schema_examples(agent.input_schema)
         if example >= len(examples):

@@ -7,8 +7,9 @@ so a buyer who tried the form can run the same order from a script.
 from __future__ import annotations
 
 import json
+import mimetypes
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import JsonValue
@@ -57,30 +58,57 @@ def _python_literal(value: JsonValue, indent: int = 0) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def example_file_name(media_types: Sequence[str]) -> str:
+    """A file name to show in the snippets of an agent that takes ``media_types``."""
+    for media_type in media_types:
+        extension = mimetypes.guess_extension(media_type) if "*" not in media_type else None
+        if extension:
+            return "input" + extension
+    return "input.txt"
+
+
 def order_snippets(
-    base_url: str, agent_id: str, prompt: str, params: Mapping[str, JsonValue]
+    base_url: str,
+    agent_id: str,
+    prompt: str,
+    params: Mapping[str, JsonValue],
+    input_file: str | None = None,
 ) -> list[Snippet]:
-    """The snippets for ordering ``agent_id`` with ``prompt`` and ``params``."""
+    """The snippets for ordering ``agent_id`` with ``prompt`` and ``params``; with
+    ``input_file`` (an agent that takes files), they upload that file too."""
     prompt = prompt or "Your prompt"
     cli = ["agnt order " + shlex.quote(agent_id), "--prompt " + shlex.quote(prompt)]
     cli += [_param_flag(name, value) for name, value in params.items()]
+    if input_file:
+        cli.append("--file " + shlex.quote(input_file))
     cli_code = " \\\n  ".join([*cli, "--wait"]) + "\nagnt result <job-id> --output-dir results/"
     python_code = (
         "from agnt_client import Client\n\n"
         "client = Client()  # reads AGNT_API_URL and AGNT_API_KEY\n"
         f"job = client.run(\n    {json.dumps(agent_id)},\n"
         f"    prompt={json.dumps(prompt, ensure_ascii=False)},\n"
-        f"    params={_python_literal(dict(params), 4)},\n)\n"
+        f"    params={_python_literal(dict(params), 4)},\n"
+        + (f"    files=[{json.dumps(input_file)}],\n" if input_file else "")
+        + ")\n"
         'print(client.download_result(job.id, "results"))'
     )
     body = json.dumps({"agent_id": agent_id, "prompt": prompt, "params": dict(params)}, indent=2)
-    curl_code = (
-        'curl -sS "$AGNT_API_URL/v1/jobs" \\\n'
-        '  -H "Authorization: Bearer $AGNT_API_KEY" \\\n'
-        '  -H "Content-Type: application/json" \\\n'
-        '  -H "Prefer: wait=60" \\\n'
-        f"  -d {shlex.quote(body)}"
-    )
+    if input_file:
+        # One multipart request: the order as JSON in part "order", the files in "files".
+        curl_code = (
+            'curl -sS "$AGNT_API_URL/v1/jobs" \\\n'
+            '  -H "Authorization: Bearer $AGNT_API_KEY" \\\n'
+            f"  --form-string {shlex.quote('order=' + body)} \\\n"
+            f"  -F {shlex.quote('files=@' + input_file)}"
+        )
+    else:
+        curl_code = (
+            'curl -sS "$AGNT_API_URL/v1/jobs" \\\n'
+            '  -H "Authorization: Bearer $AGNT_API_KEY" \\\n'
+            '  -H "Content-Type: application/json" \\\n'
+            '  -H "Prefer: wait=60" \\\n'
+            f"  -d {shlex.quote(body)}"
+        )
     mcp = {
         "mcpServers": {
             "agnt": {

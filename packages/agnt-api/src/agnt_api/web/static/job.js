@@ -194,7 +194,22 @@
       reason.parentNode.hidden = false;
     }
     if (jobStatus === "running" && isNaN(timeOf("started"))) { setTime("started", event.created_at); }
-    if (jobStatus === "pending") { showProgress(0, "pending"); }
+    if (jobStatus === "pending") {
+      // A requeue: the run starts over (a new attempt, not started yet).
+      showProgress(0, "pending");
+      var attempt = root.querySelector("[data-job-attempt]");
+      if (attempt && event.data.attempt) {
+        attempt.textContent = attempt.textContent.replace(/^\d+/, String(event.data.attempt));
+      }
+      var started = root.querySelector("[data-time=started]");
+      if (started) {
+        var none = document.createElement("span");
+        none.setAttribute("data-time", "started");
+        none.textContent = "\u2014";
+        started.parentNode.replaceChild(none, started);
+        if (durationEl) { durationEl.textContent = "\u2014"; }
+      }
+    }
     if (terminal[jobStatus]) {
       if (jobStatus === "completed") { showProgress(100, "completed"); }
       setTime("finished", event.created_at);

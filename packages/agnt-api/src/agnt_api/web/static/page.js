@@ -28,6 +28,7 @@
   });
 
   function ago(seconds) {
+    if (seconds <= -5) { return "in " + ago(-seconds).replace(/ ago$/, ""); }
     if (seconds < 5) { return "just now"; }
     if (seconds < 60) { return Math.floor(seconds) + " s ago"; }
     if (seconds < 3600) { return Math.floor(seconds / 60) + " min ago"; }
@@ -39,7 +40,7 @@
     var now = Date.now();
     Array.prototype.forEach.call(document.querySelectorAll("time[data-relative]"), function (el) {
       var when = Date.parse(el.getAttribute("datetime"));
-      if (!isNaN(when) && now - when < 30 * 86400000) { el.textContent = ago((now - when) / 1000); }
+      if (!isNaN(when) && Math.abs(now - when) < 30 * 86400000) { el.textContent = ago((now - when) / 1000); }
     });
   }
   window.agntAgo = ago;
