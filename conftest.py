@@ -37,20 +37,21 @@ def postgres_admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def make_postgres_database(postgres_admin_url: str) -> Iterator[Callable[[], str]]:
-    """Factory: each call creates a fresh, empty database and returns its URL (psycopg 3).
+def make_postgres_database(postgres_admin_url: str) -> Iterator[Callable[..., str]]:
+    """Factory: each call creates a fresh database and returns its URL (psycopg 3).
 
-    Databases are dropped when the worker's session ends.
+    ``make()`` is empty; ``make(template=NAME)`` is a copy of database ``NAME`` (``CREATE
+    DATABASE ... TEMPLATE``: a file copy, far cheaper than migrating). Databases are dropped
+    when the worker's session ends.
     """
     import psycopg
 
     created: list[str] = []
     base = postgres_admin_url.rsplit("/", 1)[0]
 
-    def make() -> str:
+    def make(template: str | None = None) -> str:
         name = f"agnt_test_{_worker_id()}_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        _create_database(postgres_admin_url, name, template)
         created.append(name)
         return f"{base}/{name}"
 
@@ -60,8 +61,95 @@ def make_postgres_database(postgres_admin_url: str) -> Iterator[Callable[[], str
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _create_database(admin_url: str, name: str, template: str | None) -> None:
+    """``CREATE DATABASE name [TEMPLATE template]``, retried while the template is busy.
+
+    Nothing of ours connects to a template once it is made, but a copy is refused while any
+    session (an autovacuum worker, say) is connected to it: that is retried for a while.
+    """
+    import time
+
+    import psycopg
+
+    statement = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    deadline = time.monotonic() + 30
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        while True:
+            try:
+                conn.execute(statement)
+                return
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def _database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?", 1)[0]
+
+
 @pytest.fixture(scope="session")
-def postgres_url(make_postgres_database: Callable[[], str]) -> str:
+def migrated_postgres_template(make_postgres_database: Callable[..., str]) -> str:
+    """Name of a database migrated to head, made once per worker, for ``make(template=...)``."""
+    from agnt_api.db import Database
+    from agnt_api.db.migrate import upgrade
+    from agnt_api.settings import Settings
+
+    url = make_postgres_database()
+    database = Database(Settings(database_url=url).database_url)
+    try:
+        upgrade(database.engine)
+    finally:
+        database.dispose()
+    return _database_name(url)
+
+
+@pytest.fixture(scope="session")
+def make_migrated_postgres_database(
+    make_postgres_database: Callable[..., str], migrated_postgres_template: str
+) -> Callable[[], str]:
+    """Factory: a fresh database already migrated to head (a copy of the worker's template)."""
+    return lambda: make_postgres_database(template=migrated_postgres_template)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: Any) -> Any:
+    """Path of a SQLite file migrated to head, made once per worker; tests copy it."""
+    from agnt_api.db import Database
+    from agnt_api.db.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "agnt.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        upgrade(database.engine)
+    finally:
+        database.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_migrated_sqlite_database(migrated_sqlite_template: Any) -> Callable[[Any], str]:
+    """Factory: ``make(path)`` copies the migrated template to ``path`` and returns its URL."""
+
+    def make(path: Any) -> str:
+        copy_sqlite_database(migrated_sqlite_template, path)
+        return f"sqlite:///{path}"
+
+    return make
+
+
+def copy_sqlite_database(source: Any, target: Any) -> None:
+    """Copy a SQLite database file with its WAL files, if any."""
+    import shutil
+    from pathlib import Path
+
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(make_postgres_database: Callable[..., str]) -> str:
     """A database of this xdist worker's own, fresh at the start of the session."""
     return make_postgres_database()
 
@@ -256,19 +344,18 @@ class LiveApi:
         return int(self._process.pid)
 
     def seed_from(self, template: LiveApi) -> None:
-        """Start from a copy of ``template``'s migrated SQLite database and reuse its keys.
+        """Start from a copy of ``template``'s migrated database and reuse its keys.
 
-        Migrating and making three keys costs four interpreter starts; copying a file costs
-        nothing, and every test still gets a database of its own.
+        Migrating and making three keys costs four interpreter starts; copying a SQLite file
+        (or a Postgres template database) costs nothing, and every test still gets a database
+        of its own. For Postgres, this API's database is made by the caller beforehand.
         """
-        import shutil
         from pathlib import Path
 
-        source = Path(template.database_url.removeprefix("sqlite:///"))
-        target = Path(self.database_url.removeprefix("sqlite:///"))
-        for suffix in ("", "-wal", "-shm"):
-            if Path(f"{source}{suffix}").exists():
-                shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+        if template.database_url.startswith("sqlite:///"):
+            source = Path(template.database_url.removeprefix("sqlite:///"))
+            target = Path(self.database_url.removeprefix("sqlite:///"))
+            copy_sqlite_database(source, target)
         self.buyer_key = template.buyer_key
         self.executor_key = template.executor_key
         self.admin_key = template.admin_key
@@ -303,12 +390,56 @@ def sqlite_live_api_template(tmp_path_factory: Any) -> LiveApi:
     return template
 
 
+@pytest.fixture(scope="session")
+def postgres_live_api_template(
+    tmp_path_factory: Any,
+    make_postgres_database: Callable[..., str],
+    migrated_postgres_template: str,
+) -> LiveApi:
+    """A migrated Postgres database with buyer/executor/admin keys, made once per worker."""
+    template = LiveApi(
+        tmp_path_factory.mktemp("live-api-pg-template"),
+        database_url=make_postgres_database(template=migrated_postgres_template),
+    )
+    template.create_keys()
+    return template
+
+
+def _is_empty_postgres_database(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    return row is not None and row[0] == 0
+
+
+def _refill_from_template(request: pytest.FixtureRequest, url: str) -> LiveApi | None:
+    """If ``url`` is an empty database on the test server, make it a copy of the worker's
+    live template (migrated, with its keys) and return that template; else ``None``."""
+    import psycopg
+
+    admin_url: str = request.getfixturevalue("postgres_admin_url")
+    base = admin_url.rsplit("/", 1)[0]
+    if not url.startswith(f"{base}/") or not _is_empty_postgres_database(url):
+        return None
+    template: LiveApi = request.getfixturevalue("postgres_live_api_template")
+    name = _database_name(url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    _create_database(admin_url, name, _database_name(template.database_url))
+    return template
+
+
 @pytest.fixture
 def live_api_factory(
-    tmp_path: Any, sqlite_live_api_template: LiveApi
+    request: pytest.FixtureRequest, tmp_path: Any, sqlite_live_api_template: LiveApi
 ) -> Iterator[Callable[..., LiveApi]]:
     """Factory: ``live_api_factory(database_url=None, storage_url=None, env=None)`` -> a
-    started ``LiveApi`` (migrated, with buyer/executor/admin keys). Stopped at teardown."""
+    started ``LiveApi`` (migrated, with buyer/executor/admin keys). Stopped at teardown.
+
+    An empty Postgres database of the test server (``make_postgres_database()``) becomes a
+    copy of the worker's template: migrated, with the template's keys (what ``agnt-server
+    migrate`` and ``keys create`` would make, without four interpreter starts)."""
     started: list[LiveApi] = []
 
     def make(
@@ -327,6 +458,12 @@ def live_api_factory(
             api.seed_from(sqlite_live_api_template)
             api.start()
             return api
+        if database_url.startswith("postgresql"):
+            template = _refill_from_template(request, database_url)
+            if template is not None:
+                api.seed_from(template)
+                api.start()
+                return api
         api.migrate()
         # Keys and the server need only the schema: make them while the server starts.
         key_processes = api.spawn_key_processes()

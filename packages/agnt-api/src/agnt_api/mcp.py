@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
 
@@ -136,9 +137,23 @@ def _problem(exc: ApiError) -> Problem:
 
 
 class McpEndpoint:
-    """The MCP server and its session manager, for one app."""
+    """The MCP server and its session manager, for one app.
+
+    Both are built when the app's lifespan starts, not with the app: describing the tools
+    (a JSON Schema per tool, from their signatures) costs about half a second of CPU, which
+    an app served without a lifespan (over ASGI in tests, or never asked for MCP) never needs.
+    """
 
     def __init__(self, app: FastAPI, runtime: Runtime) -> None:
+        self._app = app
+        self._runtime = runtime
+        self.server: MCPServer[Any] | None = None
+        self.sessions: StreamableHTTPSessionManager | None = None
+        self.running = False
+
+    def _build(self) -> StreamableHTTPSessionManager:
+        app, runtime = self._app, self._runtime
+
         async def backend_for(ctx: Context[Any, Any]) -> ServicesBackend:
             request = ctx.request_context.request
             caller = getattr(request, "scope", {}).get("state", {}).get(_CALLER)
@@ -156,12 +171,12 @@ class McpEndpoint:
             stateless_http=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
-        self.sessions = self.server.session_manager
-        self.running = False
+        return self.server.session_manager
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
         """Serve MCP exchanges while the block runs (the app's lifespan)."""
+        self.sessions = self._build()
         async with self.sessions.run():
             self.running = True
             try:
@@ -178,7 +193,9 @@ class _McpExchange(Response):
         self._endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._endpoint.sessions.handle_request(scope, receive, send)
+        sessions = self._endpoint.sessions
+        assert sessions is not None, "checked by the route: the endpoint is running"
+        await sessions.handle_request(scope, receive, send)
 
 
 def install_mcp(app: FastAPI, runtime: Runtime) -> McpEndpoint:
