@@ -430,16 +430,9 @@ def _refill_from_template(request: pytest.FixtureRequest, url: str) -> LiveApi |
     return template
 
 
-@pytest.fixture
-def live_api_factory(
-    request: pytest.FixtureRequest, tmp_path: Any, sqlite_live_api_template: LiveApi
-) -> Iterator[Callable[..., LiveApi]]:
-    """Factory: ``live_api_factory(database_url=None, storage_url=None, env=None)`` -> a
-    started ``LiveApi`` (migrated, with buyer/executor/admin keys). Stopped at teardown.
-
-    An empty Postgres database of the test server (``make_postgres_database()``) becomes a
-    copy of the worker's template: migrated, with the template's keys (what ``agnt-server
-    migrate`` and ``keys create`` would make, without four interpreter starts)."""
+def _live_api_maker(
+    request: pytest.FixtureRequest, base_dir: Any, sqlite_template: LiveApi
+) -> tuple[Callable[..., LiveApi], list[LiveApi]]:
     started: list[LiveApi] = []
 
     def make(
@@ -448,14 +441,14 @@ def live_api_factory(
         env: dict[str, str] | None = None,
     ) -> LiveApi:
         api = LiveApi(
-            tmp_path / f"api{len(started)}",
+            base_dir / f"api{len(started)}",
             database_url=database_url,
             storage_url=storage_url,
             env=env,
         )
         started.append(api)
         if database_url is None:
-            api.seed_from(sqlite_live_api_template)
+            api.seed_from(sqlite_template)
             api.start()
             return api
         if database_url.startswith("postgresql"):
@@ -473,9 +466,36 @@ def live_api_factory(
             api.collect_keys(key_processes)
         return api
 
+    return make, started
+
+
+@pytest.fixture
+def live_api_factory(
+    request: pytest.FixtureRequest, tmp_path: Any, sqlite_live_api_template: LiveApi
+) -> Iterator[Callable[..., LiveApi]]:
+    """Factory: ``live_api_factory(database_url=None, storage_url=None, env=None)`` -> a
+    started ``LiveApi`` (migrated, with buyer/executor/admin keys). Stopped at teardown.
+
+    An empty Postgres database of the test server (``make_postgres_database()``) becomes a
+    copy of the worker's template: migrated, with the template's keys (what ``agnt-server
+    migrate`` and ``keys create`` would make, without four interpreter starts)."""
+    make, started = _live_api_maker(request, tmp_path, sqlite_live_api_template)
     yield make
     for api in started:
         # The test is over: open long-polls need no graceful goodbye.
+        api.stop(grace=3.0)
+
+
+@pytest.fixture(scope="module")
+def module_live_api_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: Any, sqlite_live_api_template: LiveApi
+) -> Iterator[Callable[..., LiveApi]]:
+    """``live_api_factory`` for servers shared by a module's tests (stopped after them)."""
+    make, started = _live_api_maker(
+        request, tmp_path_factory.mktemp("module-live-api"), sqlite_live_api_template
+    )
+    yield make
+    for api in started:
         api.stop(grace=3.0)
 
 

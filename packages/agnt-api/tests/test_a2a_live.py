@@ -87,16 +87,25 @@ def _start_demo_executor(
         )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def a2a_server(
-    request: pytest.FixtureRequest, live_api_factory: Callable[..., Any], tmp_path: Path
+    request: pytest.FixtureRequest,
+    module_live_api_factory: Callable[..., Any],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[A2AServer]:
-    """A live API (SQLite or Postgres) plus the demo executor, its agents published."""
+    """A live API (SQLite or Postgres) plus the demo executor, its agents published.
+
+    Shared by the module's tests (each orders its own jobs): starting a server and an
+    executor costs more than every exchange of a test together.
+    """
     if request.param == "sqlite":
-        live = live_api_factory()
+        live = module_live_api_factory()
     else:
         make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
-        live = live_api_factory(database_url=make())
+        live = module_live_api_factory(database_url=make())
+    tmp_path = tmp_path_factory.mktemp("a2a-executor")
     log = tmp_path / "executor.log"
     executor = _start_demo_executor(live.url, live.executor_key, log)
     try:
