@@ -198,6 +198,7 @@ def agent_rows(
             created,
             created,
             *(fields[column] for column in SEARCH_COLUMNS),
+            amount,
         )
         yield row, tags
     now = datetime.now(UTC)
@@ -218,6 +219,7 @@ def agent_rows(
             now,
             now,
             *(fields[column] for column in SEARCH_COLUMNS),
+            specialist["pricing"].get("amount_cents", 0),
         )
         yield row, specialist["tags"]
 
@@ -233,7 +235,7 @@ def bulk_insert(database_url: str, count: int, owner_id: str) -> float:
             with cursor.copy(
                 "COPY agents (id, owner_id, name, description, tags, tags_text, pricing, "
                 "input_schema, output_schema, created_at, updated_at, "
-                f"{', '.join(SEARCH_COLUMNS)}) FROM STDIN"
+                f"{', '.join(SEARCH_COLUMNS)}, price_cents) FROM STDIN"
             ) as copy:
                 for row, tags in agent_rows(count, owner_id):
                     copy.write_row(row)

@@ -277,3 +277,42 @@ def test_the_best_of_5000_two_word_matches_inserted_last_comes_first(
             assert [(row.id, row.score) for row in page] == _full_scan(connection, query, [])[:10]
         top = search_agents(connection, "translate pro", None, 3, None)
     assert top.items[0].id == "translate-pro"
+
+
+def test_one_word_with_one_large_completion_pages_equal_the_full_scan(database: Database) -> None:
+    rows = corpus(1_500, seed=11)
+    rare = [
+        ("coder-one", "Coder One", ["code"], "A coder."),
+        ("codex", "Codex", [], "Writes code with codex."),
+        ("code", "Code", ["codex"], "x"),
+        ("code-helper", "Helper", ["coding"], "Code and codes."),
+    ]
+    for agent_id, name, tags, description in rare:
+        rows.append(
+            {
+                **rows[0],
+                "id": agent_id,
+                "name": name,
+                "tags": tags,
+                "tags_text": " ".join(tags),
+                "description": description,
+                **dialect.search_fields(agent_id, name, tags, description),
+            }
+        )
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+    free = [agents.c.pricing["model"].as_string() == PricingModel.FREE.value]
+    with database.engine.connect() as connection:
+        for query in ("code", "cod", "Code"):
+            terms = dialect.search_terms(query)
+            for limit in (1, 7, 300):
+                page = search_index.dominant_term_rows(connection, query, terms, [], None, limit)
+                assert page is not None, query
+                expected = _full_scan(connection, query, [])
+                assert [(row.id, row.score) for row in page] == expected[:limit], query
+                walked = [(i.id, int(i.score or 0)) for i in _walk(database, query, limit)]
+                assert walked == expected, (query, limit)
+            walked = _walk(database, query, 9, pricing=PricingModel.FREE)
+            expected = _full_scan(connection, query, free)
+            assert [(i.id, int(i.score or 0)) for i in walked] == expected
+        assert len(_full_scan(connection, "code", [])) > 100

@@ -173,18 +173,134 @@ def sole_term_rows(
         )
     if len(rows) >= count:
         return rows[:count]
-    rest = matches(posting_score).where(sa.not_(exact))
+    return rows + _posting_rows(connection, sole, exact, filters, after, count - len(rows))
+
+
+def _posting_rows(
+    connection: sa.Connection,
+    sole: SoleTerm,
+    excluded: sa.ColumnElement[bool],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    need: int,
+) -> list[sa.Row[Any]]:
+    """The first ``need`` agents of ``sole.term``'s postings after ``after`` (below
+    ``SEARCH_EXACT_BOOST``), but those ``excluded``, scored from their posting alone."""
+    p = search_postings.c
+    posting_score = p.score // 2 if sole.halved else p.score
+    rest: sa.Select[Any] = (
+        sa.select(*agents.c, posting_score.label("score"))
+        .select_from(search_postings.join(agents, agents.c.id == p.agent_id))
+        .where(p.term == sole.term, *filters, sa.not_(excluded))
+    )
+    boost = dialect.SEARCH_EXACT_BOOST
     if after is None or after[0] >= boost:
-        statement = rest.order_by(p.score.desc(), p.agent_id).limit(count - len(rows))
-        return rows + list(connection.execute(statement).all())
+        statement = rest.order_by(p.score.desc(), p.agent_id).limit(need)
+        return list(connection.execute(statement).all())
     posting = sole.posting(after[0])
     tied = rest.where(p.score == posting, p.agent_id > after[1]).order_by(p.agent_id)
     lower = rest.where(p.score < posting).order_by(p.score.desc(), p.agent_id)
-    need = count - len(rows)
     found = list(connection.execute(tied.limit(need)).all())
     if len(found) < need:
         found += connection.execute(lower.limit(need - len(found))).all()
-    return rows + found
+    return found
+
+
+DOMINANT_COMPLETIONS = 8
+"""``dominant_term_rows`` takes a word with at most this many completions..."""
+
+DOMINANT_OTHERS = 256
+"""... whose completions but the largest hold at most this many postings together."""
+
+
+def dominant_term_rows(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    count: int,
+) -> list[sa.Row[Any]] | None:
+    """A one-word query whose word completes to one large word and a few rare ones (``code``:
+    ``code``, ``coder``, ``codex``): up to ``count`` matches after ``after``, best first,
+    with ``score``; ``None`` when the word is not of that shape.
+
+    The agents of the rare completions (and the exact matches) are few: each is scored
+    exactly (``dialect.agent_search``'s ``(any + whole) / 2`` over its postings of every
+    completion). Every other match holds only the large word, so its score is that posting's
+    (halved when the word is only a prefix of it) and the rest of the page is a seek in
+    that word's postings, as for ``sole_term_rows``.
+    """
+    if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
+        return None
+    typed = terms[0]
+    group = completions(connection, typed, DOMINANT_COMPLETIONS + 1)
+    if not 1 < len(group) <= DOMINANT_COMPLETIONS:
+        return None
+    p = search_postings.c
+    sized = sa.union_all(
+        *(
+            sa.select(sa.literal(term).label("term"), sa.func.count().label("n")).select_from(
+                sa.select(p.agent_id).where(p.term == term).limit(DOMINANT_OTHERS + 1).subquery()
+            )
+            for term in group
+        )
+    )
+    sizes = {row.term: row.n for row in connection.execute(sized)}
+    large = max(group, key=lambda term: (sizes[term], term))
+    others = [term for term in group if term != large]
+    if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
+        return None
+    exact = dialect.exact_match(query, terms)
+    special = set(
+        connection.execute(sa.select(p.agent_id).where(p.term.in_(others))).scalars().all()
+    )
+    special |= set(connection.execute(sa.select(agents.c.id).where(exact)).scalars().all())
+    held: dict[str, dict[str, int]] = {agent_id: {} for agent_id in special}
+    for start in range(0, len(special), 500):
+        chunk = sorted(special)[start : start + 500]
+        for row in connection.execute(
+            sa.select(p.agent_id, p.term, p.score).where(p.agent_id.in_(chunk), p.term.in_(group))
+        ):
+            held[row.agent_id][row.term] = row.score
+    boost = dialect.SEARCH_EXACT_BOOST
+    scores: dict[str, int] = {}
+    for agent_id, postings in held.items():
+        if not postings:
+            continue  # an exact name match that does not hold the word: not a match
+        bits = 0
+        for score in postings.values():
+            bits |= score
+        scores[agent_id] = (bits + postings.get(typed, 0)) // 2
+    if scores:
+        exact_ids = set(
+            connection.execute(
+                sa.select(agents.c.id).where(agents.c.id.in_(sorted(scores)), exact)
+            ).scalars()
+        )
+        for agent_id in exact_ids:
+            scores[agent_id] += boost
+    rows = _scored_rows(connection, scores, filters)
+    rows = [row for row in rows if after is None or _follows(row, after)][:count]
+    if after is not None and after[0] >= boost:
+        after = None  # the postings below hold no exact match: all of them follow
+    large_only = SoleTerm(large, halved=large != typed)
+    excluded = agents.c.id.in_(sorted(special)) if special else sa.false()
+    rest = _posting_rows(connection, large_only, excluded, filters, after, count)
+    return sorted([*rows, *rest], key=lambda row: (-row.score, row.id))[:count]
+
+
+def _scored_rows(
+    connection: sa.Connection, scores: dict[str, int], filters: list[sa.ColumnElement[bool]]
+) -> list[sa.Row[Any]]:
+    """The agents of ``scores`` that pass ``filters``, with their ``score``, best first."""
+    if not scores:
+        return []
+    score = sa.case(*((agents.c.id == agent_id, total) for agent_id, total in scores.items()))
+    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
+        agents.c.id.in_(sorted(scores)), *filters
+    )
+    return sorted(connection.execute(statement).all(), key=lambda row: (-row.score, row.id))
 
 
 def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:

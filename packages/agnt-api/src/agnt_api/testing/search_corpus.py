@@ -315,6 +315,7 @@ def _row(
         "tags": tags,
         "tags_text": " ".join(tags),
         "pricing": {"model": model, "amount_cents": amount, "currency": "USD"},
+        "price_cents": amount,
         "input_schema": {"type": "object"},
         "output_schema": {},
         "created_at": created,
