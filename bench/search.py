@@ -173,6 +173,9 @@ def agent_rows(
     """``(agents row, tags)`` for ``count`` generated agents."""
     rng = random.Random(seed)
     vocabulary = Vocabulary(rng)
+    # Jobs completed in 30 days (``agents.popularity``): most agents none, a few many; its
+    # own generator, so the agents' words stay those of earlier runs.
+    demand = random.Random(seed + 1)
     start = datetime.now(UTC) - timedelta(days=365)
     schema = json.dumps({"type": "object"})
     for number in range(count):
@@ -199,6 +202,7 @@ def agent_rows(
             created,
             *(fields[column] for column in SEARCH_COLUMNS),
             amount,
+            int(demand.paretovariate(1.2)) - 1,
         )
         yield row, tags
     now = datetime.now(UTC)
@@ -220,6 +224,7 @@ def agent_rows(
             now,
             *(fields[column] for column in SEARCH_COLUMNS),
             specialist["pricing"].get("amount_cents", 0),
+            0,
         )
         yield row, specialist["tags"]
 
@@ -235,7 +240,7 @@ def bulk_insert(database_url: str, count: int, owner_id: str) -> float:
             with cursor.copy(
                 "COPY agents (id, owner_id, name, description, tags, tags_text, pricing, "
                 "input_schema, output_schema, created_at, updated_at, "
-                f"{', '.join(SEARCH_COLUMNS)}, price_cents) FROM STDIN"
+                f"{', '.join(SEARCH_COLUMNS)}, price_cents, popularity) FROM STDIN"
             ) as copy:
                 for row, tags in agent_rows(count, owner_id):
                     copy.write_row(row)

@@ -7,8 +7,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx2
 import pytest
 import sqlalchemy as sa
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from agnt_api.db import Database, dialect
 from agnt_api.db.tables import agents, search_postings, search_term_tags
@@ -214,6 +217,35 @@ async def test_searches_over_the_burst_get_429_with_retry_after(
     finally:
         await limited.client.aclose()
         await limited.runtime.close()
+
+
+async def test_mcp_searches_share_the_search_rate_limit(make_api: Callable[..., Any]) -> None:
+    api = await make_api(rate_searches_per_minute=0.6, rate_searches_burst=1)
+    api.make_key("buyer-a", Role.BUYER)
+    try:
+        async with (
+            api.app.router.lifespan_context(api.app),
+            httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=api.app),
+                base_url="http://testserver",
+                headers=api.auth("buyer-a"),
+            ) as http_client,
+            Client(
+                streamable_http_client("http://testserver/mcp", http_client=http_client)
+            ) as client,
+        ):
+            first = await client.call_tool("search_agents", {"query": "echo"})
+            second = await client.call_tool("search_agents", {"query": "echo"})
+        native = await api.client.get(
+            "/v1/agents/search", params={"q": "x"}, headers=api.auth("buyer-a")
+        )
+    finally:
+        await api.client.aclose()
+        await api.runtime.close()
+    assert not first.is_error
+    assert second.is_error and second.structured_content is not None
+    assert second.structured_content["code"] == "rate_limited"
+    assert native.status_code == 429
 
 
 MERGED_QUERIES = [

@@ -193,43 +193,56 @@ def search_agents(
     # The index holds published agents only; any other filter needs the matches counted.
     narrowed = len(filters) > 1
     ranked = bool(terms)
-    if ranked:
-        matched = dialect.agent_search(connection, query, terms, filters)
-    else:
-        matched = sa.select(*agents.c, sa.literal(None, sa.Integer).label("score")).where(*filters)
     keys = _sort_keys(sort, ranked)
-    rows_of = matched.subquery("matched")
-    ordering: list[tuple[sa.ColumnElement[Any], bool]] = [
-        (rows_of.c[name], descending) for name, _, descending in keys
-    ]
-    ordering.append((rows_of.c.id, False))
-    statement = sa.select(rows_of).order_by(
-        *(column.desc() if descending else column.asc() for column, descending in ordering)
-    )
     after = None
     if cursor:
         after = _cursor_values(decode_cursor(cursor, "agents", query_key), keys)
-        statement = statement.where(_after(ordering, after))
+
+    def matched_by(bound: list[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+        """Every match scored (``bound``: filters every match passes anyway)."""
+        if ranked:
+            return dialect.agent_search(connection, query, terms, [*filters, *bound])
+        return sa.select(*agents.c, sa.literal(None, sa.Integer).label("score")).where(*filters)
+
+    def full_scan(bound: list[sa.ColumnElement[bool]]) -> list[sa.Row[Any]]:
+        rows_of = matched_by(bound).subquery("matched")
+        ordering: list[tuple[sa.ColumnElement[Any], bool]] = [
+            (rows_of.c[name], descending) for name, _, descending in keys
+        ]
+        ordering.append((rows_of.c.id, False))
+        statement = sa.select(rows_of).order_by(
+            *(column.desc() if descending else column.asc() for column, descending in ordering)
+        )
+        if after is not None:
+            statement = statement.where(_after(ordering, after))
+        return list(connection.execute(statement.limit(limit + 1)).all())
+
     # Relevance: one word completing to one indexed word reads that word's postings in
     # score order (an index seek per page, however common the word), as does one word with
-    # one large completion and a few rare ones; several words (or a prefix of several)
-    # merge each word's best postings when that proves the page; else
-    # every match is scored (search_index).
+    # one large completion and a few rare ones; several words of which one is rare score
+    # the agents holding it; other queries of several words (or a prefix of several)
+    # merge each word's best postings when that proves the page; else every match is
+    # scored (search_index, search_merge).
     relevance = sort is SearchSort.RELEVANCE and ranked
-    sole = search_index.sole_term(connection, terms) if relevance else None
+    group = search_index.last_word_group(connection, terms) if relevance or facets else None
+    sole = search_index.sole_term(connection, terms, group) if relevance else None
+    rare = search_index.rare_word_filter(connection, terms, group) if relevance else None
+    bound = [] if rare is None else [rare]
     position = None if after is None else (after[0], after[1])
     exact = dialect.exact_match(query, terms)
     rows: list[sa.Row[Any]] | None = None
     if sole is not None:
         rows = search_index.sole_term_rows(connection, sole, exact, filters, position, limit + 1)
-    elif relevance:
+    elif relevance and rare is None:
         rows = search_index.dominant_term_rows(
-            connection, query, terms, filters, position, limit + 1
+            connection, query, terms, filters, position, limit + 1, group
         )
         if rows is None:
-            rows = search_merge.merged_rows(connection, query, terms, filters, position, limit + 1)
+            rows = search_merge.merged_rows(
+                connection, query, terms, filters, position, limit + 1, group
+            )
     if rows is None:
-        rows = list(connection.execute(statement.limit(limit + 1)).all())
+        rows = full_scan(bound)
     page = rows[:limit]
     items = [
         agent_summary_from_row(row, float(row.score) if ranked else None, online_after)
@@ -244,9 +257,9 @@ def search_agents(
     if facets:
         # A one-word query counts from per-word tag counts (search_index), else every match.
         if not narrowed:
-            tag_counts = search_index.word_facets(connection, terms, FACET_TAGS)
+            tag_counts = search_index.word_facets(connection, terms, FACET_TAGS, group)
         if tag_counts is None:
-            tag_counts = _facets(connection, matched)
+            tag_counts = _facets(connection, matched_by(bound))
     return AgentSearchPage(items=items, next_cursor=next_cursor, facets=tag_counts)
 
 

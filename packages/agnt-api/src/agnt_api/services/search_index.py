@@ -127,12 +127,27 @@ class SoleTerm:
         return score * 2 if self.halved else score
 
 
-def sole_term(connection: sa.Connection, terms: list[str]) -> SoleTerm | None:
+GROUP_READ = 9
+"""``last_word_group`` reads at most this many completions (each path takes at most 8)."""
+
+
+def last_word_group(connection: sa.Connection, terms: list[str]) -> list[str] | None:
+    """The first ``GROUP_READ`` completions of the query's last word, read once for every
+    path below; ``None`` when the query has no word or its last word gets no posting."""
+    if not terms or len(terms[-1]) > dialect.POSTING_TERM_MAX:
+        return None
+    return completions(connection, terms[-1], GROUP_READ)
+
+
+def sole_term(
+    connection: sa.Connection, terms: list[str], group: list[str] | None = None
+) -> SoleTerm | None:
     """The one word whose postings hold every match of ``terms`` in order, if there is one:
-    a one-word query whose word, taken as a prefix, completes to a single indexed word."""
+    a one-word query whose word, taken as a prefix, completes to a single indexed word.
+    ``group``: the last word's completions when already read (``last_word_group``)."""
     if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
         return None
-    found = completions(connection, terms[0], COMPLETIONS_READ)
+    found = group if group is not None else completions(connection, terms[0], COMPLETIONS_READ)
     if len(found) != 1:
         return None
     return SoleTerm(found[0], halved=found[0] != terms[0])
@@ -220,6 +235,7 @@ def dominant_term_rows(
     filters: list[sa.ColumnElement[bool]],
     after: tuple[int, str] | None,
     count: int,
+    group: list[str] | None = None,
 ) -> list[sa.Row[Any]] | None:
     """A one-word query whose word completes to one large word and a few rare ones (``code``:
     ``code``, ``coder``, ``codex``): up to ``count`` matches after ``after``, best first,
@@ -234,7 +250,8 @@ def dominant_term_rows(
     if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
         return None
     typed = terms[0]
-    group = completions(connection, typed, DOMINANT_COMPLETIONS + 1)
+    if group is None:
+        group = completions(connection, typed, DOMINANT_COMPLETIONS + 1)
     if not 1 < len(group) <= DOMINANT_COMPLETIONS:
         return None
     p = search_postings.c
@@ -252,10 +269,10 @@ def dominant_term_rows(
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
         return None
     exact = dialect.exact_match(query, terms)
-    special = set(
+    exact_ids = set(connection.execute(sa.select(agents.c.id).where(exact)).scalars().all())
+    special = exact_ids | set(
         connection.execute(sa.select(p.agent_id).where(p.term.in_(others))).scalars().all()
     )
-    special |= set(connection.execute(sa.select(agents.c.id).where(exact)).scalars().all())
     held: dict[str, dict[str, int]] = {agent_id: {} for agent_id in special}
     for start in range(0, len(special), 500):
         chunk = sorted(special)[start : start + 500]
@@ -272,14 +289,8 @@ def dominant_term_rows(
         for score in postings.values():
             bits |= score
         scores[agent_id] = (bits + postings.get(typed, 0)) // 2
-    if scores:
-        exact_ids = set(
-            connection.execute(
-                sa.select(agents.c.id).where(agents.c.id.in_(sorted(scores)), exact)
-            ).scalars()
-        )
-        for agent_id in exact_ids:
-            scores[agent_id] += boost
+    for agent_id in exact_ids & scores.keys():
+        scores[agent_id] += boost
     rows = _scored_rows(connection, scores, filters)
     rows = [row for row in rows if after is None or _follows(row, after)][:count]
     if after is not None and after[0] >= boost:
@@ -301,6 +312,43 @@ def _scored_rows(
         agents.c.id.in_(sorted(scores)), *filters
     )
     return sorted(connection.execute(statement).all(), key=lambda row: (-row.score, row.id))
+
+
+RARE_POSTINGS = 1_000
+"""``rare_word_filter``: a word with at most this many postings bounds the matches."""
+
+
+def rare_word_filter(
+    connection: sa.Connection, terms: list[str], group: list[str] | None
+) -> sa.ColumnElement[bool] | None:
+    """For a query of several words, one of which is rare (or whose last word's completions
+    are, together): every match holds it, so scoring the agents holding it scores every
+    match. The filter restricting the full scan to them, or ``None`` when no word is rare.
+
+    ``translate pro``: ``pro`` has a handful of postings, so the full scan probes a handful
+    of agents by primary key instead of merging ``translate``'s 98,000 postings.
+    """
+    if len(terms) < 2 or group is None or len(group) > DOMINANT_COMPLETIONS:
+        return None
+    if any(len(term) > dialect.POSTING_TERM_MAX for term in terms):
+        return None
+    p = search_postings.c
+    lists = {term: [term] for term in terms[:-1]}
+    lists[" ".join(group) + " *"] = group
+    words = sorted({term for members in lists.values() for term in members})
+    sized = sa.union_all(
+        *(
+            sa.select(sa.literal(term).label("term"), sa.func.count().label("n")).select_from(
+                sa.select(p.agent_id).where(p.term == term).limit(RARE_POSTINGS + 1).subquery()
+            )
+            for term in words
+        )
+    )
+    sizes = {row.term: row.n for row in connection.execute(sized)}
+    rarest = min(lists.values(), key=lambda members: sum(sizes.get(t, 0) for t in members))
+    if sum(sizes.get(term, 0) for term in rarest) > RARE_POSTINGS:
+        return None
+    return agents.c.id.in_(sa.select(p.agent_id).where(p.term.in_(rarest)))
 
 
 def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
@@ -341,7 +389,9 @@ FACET_READ = 4_096
 """... and reads at most this many postings of the completions other than the largest."""
 
 
-def word_facets(connection: sa.Connection, terms: list[str], most: int) -> list[TagCount] | None:
+def word_facets(
+    connection: sa.Connection, terms: list[str], most: int, group: list[str] | None = None
+) -> list[TagCount] | None:
     """The ``most`` tags most carried by the matches of a one-word query, exactly, without
     reading its matches; ``None`` when this query is not one that can be counted so.
 
@@ -350,7 +400,8 @@ def word_facets(connection: sa.Connection, terms: list[str], most: int) -> list[
     """
     if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
         return None
-    group = completions(connection, terms[0], FACET_COMPLETIONS + 1)
+    if group is None:
+        group = completions(connection, terms[0], FACET_COMPLETIONS + 1)
     if len(group) > FACET_COMPLETIONS:
         return None
     p = search_postings.c

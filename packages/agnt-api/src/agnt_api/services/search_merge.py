@@ -175,12 +175,16 @@ def merged_rows(
     filters: list[sa.ColumnElement[bool]],
     after: tuple[int, str] | None,
     count: int,
+    group: list[str] | None = None,
 ) -> list[sa.Row[Any]] | None:
     """Up to ``count`` matches after ``after`` (score, id), best first, with ``score``; or
-    ``None`` when the bounded reads cannot prove the page (see the module docstring)."""
+    ``None`` when the bounded reads cannot prove the page (see the module docstring).
+    ``group``: the last word's completions when already read."""
     if any(len(term) > dialect.POSTING_TERM_MAX for term in terms):
         return None
-    group_terms = completions(connection, terms[-1], MERGE_COMPLETIONS + 1)
+    group_terms = (
+        group if group is not None else completions(connection, terms[-1], MERGE_COMPLETIONS + 1)
+    )
     if len(group_terms) > MERGE_COMPLETIONS:
         return None
     if not group_terms:
