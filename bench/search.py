@@ -202,6 +202,7 @@ def agent_rows(
             created,
             *(fields[column] for column in SEARCH_COLUMNS),
             amount,
+            model,
             int(demand.paretovariate(1.2)) - 1,
         )
         yield row, tags
@@ -224,6 +225,7 @@ def agent_rows(
             now,
             *(fields[column] for column in SEARCH_COLUMNS),
             specialist["pricing"].get("amount_cents", 0),
+            specialist["pricing"].get("model", "free"),
             0,
         )
         yield row, specialist["tags"]
@@ -240,7 +242,7 @@ def bulk_insert(database_url: str, count: int, owner_id: str) -> float:
             with cursor.copy(
                 "COPY agents (id, owner_id, name, description, tags, tags_text, pricing, "
                 "input_schema, output_schema, created_at, updated_at, "
-                f"{', '.join(SEARCH_COLUMNS)}, price_cents, popularity) FROM STDIN"
+                f"{', '.join(SEARCH_COLUMNS)}, price_cents, pricing_model, popularity) FROM STDIN"
             ) as copy:
                 for row, tags in agent_rows(count, owner_id):
                     copy.write_row(row)

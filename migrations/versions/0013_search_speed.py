@@ -1,7 +1,7 @@
 """Search speed: the sort keys ``price`` and ``popular`` as stored, indexed columns of
 ``agents`` (``price_cents`` from the pricing, ``popularity``: jobs completed in the last
 30 days, counted at each completion), so a sorted page walks an index instead of sorting
-every match.
+every match; ``pricing_model`` as a column, so the planner estimates ``pricing=`` right.
 
 Revision ID: 0013_search_speed
 Revises: 0012_key_last_used
@@ -33,12 +33,20 @@ def upgrade() -> None:
         "agents", sa.Column("popularity", sa.Integer(), nullable=False, server_default="0")
     )
     op.add_column("agents", sa.Column("popularity_at", sa.DateTime(timezone=True)))
+    op.add_column(
+        "agents",
+        sa.Column("pricing_model", sa.String(length=16), nullable=False, server_default="free"),
+    )
     agents = sa.table(
-        "agents", sa.column("price_cents", sa.Integer()), sa.column("pricing", sa.JSON())
+        "agents",
+        sa.column("price_cents", sa.Integer()),
+        sa.column("pricing_model", sa.String()),
+        sa.column("pricing", sa.JSON()),
     )
     op.get_bind().execute(
         agents.update().values(
-            price_cents=sa.func.coalesce(agents.c.pricing["amount_cents"].as_integer(), 0)
+            price_cents=sa.func.coalesce(agents.c.pricing["amount_cents"].as_integer(), 0),
+            pricing_model=sa.func.coalesce(agents.c.pricing["model"].as_string(), "free"),
         )
     )
     search_popularity.recount_all(op.get_bind())
@@ -54,5 +62,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_agents_popularity_at"), table_name="agents")
     op.drop_index("ix_agents_popularity_id", table_name="agents")
     op.drop_index("ix_agents_price_cents_id", table_name="agents")
-    for column in ("popularity_at", "popularity", "price_cents"):
+    for column in ("pricing_model", "popularity_at", "popularity", "price_cents"):
         op.drop_column("agents", column)

@@ -348,3 +348,21 @@ def test_one_word_with_one_large_completion_pages_equal_the_full_scan(database: 
             expected = _full_scan(connection, query, free)
             assert [(i.id, int(i.score or 0)) for i in walked] == expected
         assert len(_full_scan(connection, "code", [])) > 100
+
+
+def test_several_words_with_a_rare_one_score_only_its_agents(database: Database) -> None:
+    rows = corpus(2_000, seed=13)
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+    with database.engine.connect() as connection:
+        for query in ("demo-wordcount", "translate pro", "general wordc"):
+            terms = dialect.search_terms(query)
+            group = search_index.last_word_group(connection, terms)
+            assert search_index.rare_word_filter(connection, terms, group) is not None, query
+            expected = _full_scan(connection, query, [])
+            for limit in (1, 4):
+                walked = [(i.id, int(i.score or 0)) for i in _walk(database, query, limit)]
+                assert walked == expected, (query, limit)
+        common = dialect.search_terms("general helper")
+        group = search_index.last_word_group(connection, common)
+        assert search_index.rare_word_filter(connection, common, group) is None

@@ -57,6 +57,7 @@ def publish_agent(
         **dialect.search_fields(agent_id, body.name, body.tags, body.description),
         "pricing": body.pricing.model_dump(mode="json"),
         "price_cents": body.pricing.amount_cents,
+        "pricing_model": body.pricing.model.value,
         "input_schema": body.input_schema,
         "output_schema": body.output_schema,
         "updated_at": now,
@@ -189,7 +190,7 @@ def search_agents(
         tagged = sa.select(agent_tags.c.agent_id).where(agent_tags.c.tag == tag)
         filters.append(agents.c.id.in_(tagged))
     if pricing is not None:
-        filters.append(agents.c.pricing["model"].as_string() == pricing.value)
+        filters.append(agents.c.pricing_model == pricing.value)
     # The index holds published agents only; any other filter needs the matches counted.
     narrowed = len(filters) > 1
     ranked = bool(terms)

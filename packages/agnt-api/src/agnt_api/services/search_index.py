@@ -255,15 +255,7 @@ def dominant_term_rows(
     if not 1 < len(group) <= DOMINANT_COMPLETIONS:
         return None
     p = search_postings.c
-    sized = sa.union_all(
-        *(
-            sa.select(sa.literal(term).label("term"), sa.func.count().label("n")).select_from(
-                sa.select(p.agent_id).where(p.term == term).limit(DOMINANT_OTHERS + 1).subquery()
-            )
-            for term in group
-        )
-    )
-    sizes = {row.term: row.n for row in connection.execute(sized)}
+    sizes = _sizes(connection, group, DOMINANT_OTHERS + 1)
     large = max(group, key=lambda term: (sizes[term], term))
     others = [term for term in group if term != large]
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
@@ -273,13 +265,9 @@ def dominant_term_rows(
     special = exact_ids | set(
         connection.execute(sa.select(p.agent_id).where(p.term.in_(others))).scalars().all()
     )
-    held: dict[str, dict[str, int]] = {agent_id: {} for agent_id in special}
-    for start in range(0, len(special), 500):
-        chunk = sorted(special)[start : start + 500]
-        for row in connection.execute(
-            sa.select(p.agent_id, p.term, p.score).where(p.agent_id.in_(chunk), p.term.in_(group))
-        ):
-            held[row.agent_id][row.term] = row.score
+    # From the agents' stored words, by primary key (a postings lookup by (agent, word)
+    # is planned as a scan of each word's postings).
+    held = postings_from_columns(connection, sorted(special), group)
     boost = dialect.SEARCH_EXACT_BOOST
     scores: dict[str, int] = {}
     for agent_id, postings in held.items():
@@ -291,27 +279,18 @@ def dominant_term_rows(
         scores[agent_id] = (bits + postings.get(typed, 0)) // 2
     for agent_id in exact_ids & scores.keys():
         scores[agent_id] += boost
-    rows = _scored_rows(connection, scores, filters)
-    rows = [row for row in rows if after is None or _follows(row, after)][:count]
+    ranked = sorted(
+        ((score, agent_id) for agent_id, score in scores.items()),
+        key=lambda item: (-item[0], item[1]),
+    )
+    following = [item for item in ranked if after is None or _before(after, item)]
+    rows = rows_of(connection, passing_rows(connection, following, filters, count))
     if after is not None and after[0] >= boost:
         after = None  # the postings below hold no exact match: all of them follow
     large_only = SoleTerm(large, halved=large != typed)
     excluded = agents.c.id.in_(sorted(special)) if special else sa.false()
     rest = _posting_rows(connection, large_only, excluded, filters, after, count)
     return sorted([*rows, *rest], key=lambda row: (-row.score, row.id))[:count]
-
-
-def _scored_rows(
-    connection: sa.Connection, scores: dict[str, int], filters: list[sa.ColumnElement[bool]]
-) -> list[sa.Row[Any]]:
-    """The agents of ``scores`` that pass ``filters``, with their ``score``, best first."""
-    if not scores:
-        return []
-    score = sa.case(*((agents.c.id == agent_id, total) for agent_id, total in scores.items()))
-    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
-        agents.c.id.in_(sorted(scores)), *filters
-    )
-    return sorted(connection.execute(statement).all(), key=lambda row: (-row.score, row.id))
 
 
 RARE_POSTINGS = 1_000
@@ -336,19 +315,27 @@ def rare_word_filter(
     lists = {term: [term] for term in terms[:-1]}
     lists[" ".join(group) + " *"] = group
     words = sorted({term for members in lists.values() for term in members})
-    sized = sa.union_all(
-        *(
-            sa.select(sa.literal(term).label("term"), sa.func.count().label("n")).select_from(
-                sa.select(p.agent_id).where(p.term == term).limit(RARE_POSTINGS + 1).subquery()
-            )
-            for term in words
-        )
-    )
-    sizes = {row.term: row.n for row in connection.execute(sized)}
+    sizes = _sizes(connection, words, RARE_POSTINGS + 1)
     rarest = min(lists.values(), key=lambda members: sum(sizes.get(t, 0) for t in members))
     if sum(sizes.get(term, 0) for term in rarest) > RARE_POSTINGS:
         return None
     return agents.c.id.in_(sa.select(p.agent_id).where(p.term.in_(rarest)))
+
+
+def _sizes(connection: sa.Connection, words: list[str], most: int) -> dict[str, int]:
+    """How many postings each of ``words`` has, counting at most ``most`` (one statement)."""
+    if not words:
+        return {}
+    p = search_postings.c
+    sized = sa.union_all(
+        *(
+            sa.select(sa.literal(word).label("term"), sa.func.count().label("n")).select_from(
+                sa.select(p.agent_id).where(p.term == word).limit(most).subquery()
+            )
+            for word in words
+        )
+    )
+    return {row.term: row.n for row in connection.execute(sized)}
 
 
 def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
@@ -405,14 +392,7 @@ def word_facets(
     if len(group) > FACET_COMPLETIONS:
         return None
     p = search_postings.c
-    sizes = {
-        term: connection.execute(
-            sa.select(sa.func.count()).select_from(
-                sa.select(p.agent_id).where(p.term == term).limit(FACET_READ + 1).subquery()
-            )
-        ).scalar_one()
-        for term in group
-    }
+    sizes = _sizes(connection, group, FACET_READ + 1)
     base = max(group, key=lambda term: (sizes[term], term)) if group else None
     others = [term for term in group if term != base]
     if sum(sizes[term] for term in others) > FACET_READ:
@@ -441,3 +421,47 @@ def word_facets(
             counts[row.tag] += row.n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
     return [TagCount(tag=tag, count=count) for tag, count in ranked]
+
+
+def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
+    """Whether (score, id) ``first`` sorts before ``second`` (score down, id up)."""
+    return (-first[0], first[1]) < (-second[0], second[1])
+
+
+def passing_rows(
+    connection: sa.Connection,
+    ranked: list[tuple[int, str]],
+    filters: list[sa.ColumnElement[bool]],
+    count: int,
+) -> list[tuple[int, str]]:
+    """The first ``count`` of ``ranked`` (score, id) whose agents pass ``filters``, checked
+    a few at a time in order."""
+    if not filters:
+        return ranked[:count]
+    passing: list[tuple[int, str]] = []
+    step = 2 * count + 16
+    for start in range(0, len(ranked), step):
+        chunk = ranked[start : start + step]
+        kept = set(
+            connection.execute(
+                sa.select(agents.c.id).where(
+                    agents.c.id.in_([agent_id for _, agent_id in chunk]), *filters
+                )
+            ).scalars()
+        )
+        passing += [item for item in chunk if item[1] in kept]
+        if len(passing) >= count:
+            return passing[:count]
+    return passing
+
+
+def rows_of(connection: sa.Connection, page: list[tuple[int, str]]) -> list[sa.Row[Any]]:
+    """The agents of ``page`` (score, id), in its order, with their ``score``."""
+    if not page:
+        return []
+    score = sa.case(*((agents.c.id == agent_id, total) for total, agent_id in page))
+    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
+        agents.c.id.in_([agent_id for _, agent_id in page])
+    )
+    rows: list[sa.Row[Any]] = list(connection.execute(statement).all())
+    return sorted(rows, key=lambda row: (-row.score, row.id))

@@ -21,7 +21,12 @@ import sqlalchemy as sa
 
 from agnt_api.db import dialect
 from agnt_api.db.tables import agents, search_postings
-from agnt_api.services.search_index import completions, postings_from_columns
+from agnt_api.services.search_index import (
+    completions,
+    passing_rows,
+    postings_from_columns,
+    rows_of,
+)
 
 MERGE_DEPTHS = (256, 2_048)
 """Postings read per word: the smaller first, the larger when it cannot prove its page."""
@@ -242,7 +247,7 @@ def merged_rows(
         ]
         ranked.sort(key=lambda item: (-item[0], item[1]))
         following = [item for item in ranked if after is None or _before(after, item)]
-        page = _passing(connection, following, filters, count)
+        page = passing_rows(connection, following, filters, count)
         # An unsure agent threatens the page with its best total still after the cursor.
         threats = [
             (
@@ -260,7 +265,7 @@ def merged_rows(
             if after is None or total <= after[0]
         ]
         if _proves(page, count, threats):
-            return _rows_of(connection, page)
+            return rows_of(connection, page)
     return None
 
 
@@ -270,42 +275,3 @@ def _proves(page: list[tuple[int, str]], count: int, threats: list[tuple[int, st
     if len(page) < count:
         return not threats
     return not any(_before(threat, page[-1]) for threat in threats)
-
-
-def _passing(
-    connection: sa.Connection,
-    ranked: list[tuple[int, str]],
-    filters: list[sa.ColumnElement[bool]],
-    count: int,
-) -> list[tuple[int, str]]:
-    """The first ``count`` of ``ranked`` (score, id) whose agents pass ``filters``, checked
-    a few at a time in order."""
-    if not filters:
-        return ranked[:count]
-    passing: list[tuple[int, str]] = []
-    step = 2 * count + 16
-    for start in range(0, len(ranked), step):
-        chunk = ranked[start : start + step]
-        kept = set(
-            connection.execute(
-                sa.select(agents.c.id).where(
-                    agents.c.id.in_([agent_id for _, agent_id in chunk]), *filters
-                )
-            ).scalars()
-        )
-        passing += [item for item in chunk if item[1] in kept]
-        if len(passing) >= count:
-            return passing[:count]
-    return passing
-
-
-def _rows_of(connection: sa.Connection, page: list[tuple[int, str]]) -> list[sa.Row[Any]]:
-    """The agents of ``page`` (score, id), in its order, with their ``score``."""
-    if not page:
-        return []
-    score = sa.case(*((agents.c.id == agent_id, total) for total, agent_id in page))
-    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
-        agents.c.id.in_([agent_id for _, agent_id in page])
-    )
-    rows: list[sa.Row[Any]] = list(connection.execute(statement).all())
-    return sorted(rows, key=lambda row: (-row.score, row.id))

@@ -316,6 +316,7 @@ def _row(
         "tags_text": " ".join(tags),
         "pricing": {"model": model, "amount_cents": amount, "currency": "USD"},
         "price_cents": amount,
+        "pricing_model": model,
         "input_schema": {"type": "object"},
         "output_schema": {},
         "created_at": created,
