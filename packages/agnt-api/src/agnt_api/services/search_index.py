@@ -293,7 +293,7 @@ def dominant_term_rows(
     return sorted([*rows, *rest], key=lambda row: (-row.score, row.id))[:count]
 
 
-RARE_POSTINGS = 1_000
+RARE_POSTINGS = 300
 """``rare_word_filter``: a word with at most this many postings bounds the matches."""
 
 
