@@ -70,16 +70,28 @@ class _Read:
         return found
 
 
-def _read(connection: sa.Connection, term: str, depth: int) -> _Read:
+def _reads(connection: sa.Connection, terms: list[str], depth: int) -> dict[str, _Read]:
+    """The first ``depth`` postings of each of ``terms``, best first (one statement)."""
     p = search_postings.c
-    rows = connection.execute(
-        sa.select(p.agent_id, p.score)
-        .where(p.term == term)
-        .order_by(p.score.desc(), p.agent_id)
-        .limit(depth)
-    ).all()
-    last = (rows[-1].score, rows[-1].agent_id) if rows else (0, "")
-    return _Read({row.agent_id: row.score for row in rows}, last, len(rows) < depth)
+    firsts = [
+        sa.select(
+            sa.select(p.term, p.agent_id, p.score)
+            .where(p.term == term)
+            .order_by(p.score.desc(), p.agent_id)
+            .limit(depth)
+            .subquery()
+        )
+        for term in terms
+    ]
+    read: dict[str, list[tuple[int, str]]] = {term: [] for term in terms}
+    for row in connection.execute(sa.union_all(*firsts)):
+        read[row.term].append((row.score, row.agent_id))
+    found: dict[str, _Read] = {}
+    for term, rows in read.items():
+        rows.sort(key=lambda item: (-item[0], item[1]))
+        last = rows[-1] if rows else (0, "")
+        found[term] = _Read({agent_id: score for score, agent_id in rows}, last, len(rows) < depth)
+    return found
 
 
 def _reach(whole: list[list[Option]], group: list[tuple[bool, list[Option]]]) -> dict[int, str]:
@@ -208,7 +220,7 @@ def merged_rows(
             group_terms,
             typed,
             known,
-            {term: _read(connection, term, depth) for term in query_terms},
+            _reads(connection, query_terms, depth),
         )
         reach, reads = words.reach, words.reads
         candidates = exact_ids.union(*(read.scores for read in reads.values()))
