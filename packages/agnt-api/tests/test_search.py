@@ -21,6 +21,7 @@ from agnt_api.db import Database, dialect
 from agnt_api.db.migrate import alembic_config, upgrade
 from agnt_api.db.tables import jobs, principals
 from agnt_api.errors import InvalidCursor
+from agnt_api.services import search_popularity
 from agnt_api.services.agents import search_agents
 from agnt_api.services.cursors import encode_cursor
 from agnt_api.settings import Settings
@@ -390,8 +391,28 @@ def test_sort_popular_puts_most_completed_jobs_of_30_days_first(database: Databa
                 for agent_id, status, age in done
             ],
         )
+        # Jobs written straight into the table: count them as their completions would.
+        search_popularity.recount(connection, [agent_id for agent_id, _, _ in done])
     walked = _walk(database, "", 7, sort=SearchSort.POPULAR)
     ids = [item.id for item in walked]
     assert ids[:2] == ["pdf-summarizer", "code-reviewer"]
     assert len(ids) == len(set(ids)) == 40
     assert ids[2:] == sorted(ids[2:])
+
+
+async def test_a_completed_job_moves_its_agent_up_in_sort_popular(api: Any) -> None:
+    for agent_id in ("alpha-pdf", "beta-pdf"):
+        await api.publish("executor-x", agent_id, tags=["pdf"])
+
+    async def popular() -> list[str]:
+        found = await api.client.get(
+            "/v1/agents/search", params={"q": "pdf", "sort": "popular"}, headers=api.auth("buyer-a")
+        )
+        assert found.status_code == 200
+        return [item["id"] for item in found.json()["items"]]
+
+    assert await popular() == ["alpha-pdf", "beta-pdf"]
+    job = await api.order("buyer-a", "beta-pdf")
+    await api.run_to_running("executor-x", job["id"])
+    assert (await api.complete("executor-x", job["id"], [("out.txt", b"ok")])).status_code == 200
+    assert await popular() == ["beta-pdf", "alpha-pdf"]

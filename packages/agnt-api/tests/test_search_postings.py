@@ -7,8 +7,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx2
 import pytest
 import sqlalchemy as sa
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from agnt_api.db import Database, dialect
 from agnt_api.db.tables import agents, search_postings, search_term_tags
@@ -216,6 +219,35 @@ async def test_searches_over_the_burst_get_429_with_retry_after(
         await limited.runtime.close()
 
 
+async def test_mcp_searches_share_the_search_rate_limit(make_api: Callable[..., Any]) -> None:
+    api = await make_api(rate_searches_per_minute=0.6, rate_searches_burst=1)
+    api.make_key("buyer-a", Role.BUYER)
+    try:
+        async with (
+            api.app.router.lifespan_context(api.app),
+            httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=api.app),
+                base_url="http://testserver",
+                headers=api.auth("buyer-a"),
+            ) as http_client,
+            Client(
+                streamable_http_client("http://testserver/mcp", http_client=http_client)
+            ) as client,
+        ):
+            first = await client.call_tool("search_agents", {"query": "echo"})
+            second = await client.call_tool("search_agents", {"query": "echo"})
+        native = await api.client.get(
+            "/v1/agents/search", params={"q": "x"}, headers=api.auth("buyer-a")
+        )
+    finally:
+        await api.client.aclose()
+        await api.runtime.close()
+    assert not first.is_error
+    assert second.is_error and second.structured_content is not None
+    assert second.structured_content["code"] == "rate_limited"
+    assert native.status_code == 429
+
+
 MERGED_QUERIES = [
     "pdf summ",
     "general helper",
@@ -277,3 +309,60 @@ def test_the_best_of_5000_two_word_matches_inserted_last_comes_first(
             assert [(row.id, row.score) for row in page] == _full_scan(connection, query, [])[:10]
         top = search_agents(connection, "translate pro", None, 3, None)
     assert top.items[0].id == "translate-pro"
+
+
+def test_one_word_with_one_large_completion_pages_equal_the_full_scan(database: Database) -> None:
+    rows = corpus(1_500, seed=11)
+    rare = [
+        ("coder-one", "Coder One", ["code"], "A coder."),
+        ("codex", "Codex", [], "Writes code with codex."),
+        ("code", "Code", ["codex"], "x"),
+        ("code-helper", "Helper", ["coding"], "Code and codes."),
+    ]
+    for agent_id, name, tags, description in rare:
+        rows.append(
+            {
+                **rows[0],
+                "id": agent_id,
+                "name": name,
+                "tags": tags,
+                "tags_text": " ".join(tags),
+                "description": description,
+                **dialect.search_fields(agent_id, name, tags, description),
+            }
+        )
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+    free = [agents.c.pricing["model"].as_string() == PricingModel.FREE.value]
+    with database.engine.connect() as connection:
+        for query in ("code", "cod", "Code"):
+            terms = dialect.search_terms(query)
+            for limit in (1, 7, 300):
+                page = search_index.dominant_term_rows(connection, query, terms, [], None, limit)
+                assert page is not None, query
+                expected = _full_scan(connection, query, [])
+                assert [(row.id, row.score) for row in page] == expected[:limit], query
+                walked = [(i.id, int(i.score or 0)) for i in _walk(database, query, limit)]
+                assert walked == expected, (query, limit)
+            walked = _walk(database, query, 9, pricing=PricingModel.FREE)
+            expected = _full_scan(connection, query, free)
+            assert [(i.id, int(i.score or 0)) for i in walked] == expected
+        assert len(_full_scan(connection, "code", [])) > 100
+
+
+def test_several_words_with_a_rare_one_score_only_its_agents(database: Database) -> None:
+    rows = corpus(2_000, seed=13)
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+    with database.engine.connect() as connection:
+        for query in ("demo-wordcount", "translate pro", "general wordc"):
+            terms = dialect.search_terms(query)
+            group = search_index.last_word_group(connection, terms)
+            assert search_index.rare_word_filter(connection, terms, group) is not None, query
+            expected = _full_scan(connection, query, [])
+            for limit in (1, 4):
+                walked = [(i.id, int(i.score or 0)) for i in _walk(database, query, limit)]
+                assert walked == expected, (query, limit)
+        common = dialect.search_terms("general helper")
+        group = search_index.last_word_group(connection, common)
+        assert search_index.rare_word_filter(connection, common, group) is None

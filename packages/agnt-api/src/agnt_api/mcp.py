@@ -70,7 +70,9 @@ class ServicesBackend:
     async def search_agents(
         self, query: str, *, tag: str | None, limit: int, cursor: str | None
     ) -> AgentSearchPage:
-        """One page of agents matching ``query``."""
+        """One page of agents matching ``query``, rate-limited like ``GET /v1/agents/search``."""
+        if self._rate_limits is not None:
+            await _refusals(self._rate_limits.enforce(RateAction.SEARCHES, str(self._principal.id)))
         return await _refusals(
             buyer.search_agents(self._rt, query, tag=tag, limit=limit, cursor=cursor)
         )

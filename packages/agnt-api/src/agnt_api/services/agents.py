@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,9 +37,6 @@ AGENT_UNPUBLISHED = "agent_unpublished"
 FACET_TAGS = 20
 """How many tags a search's facets list (the most frequent over all matches)."""
 
-POPULAR_DAYS = 30
-"""``sort=popular`` counts the jobs an agent completed in this many days."""
-
 
 def publish_agent(
     connection: sa.Connection, owner: Principal, agent_id: str, body: AgentPublish
@@ -59,6 +56,8 @@ def publish_agent(
         "tags_text": " ".join(body.tags),
         **dialect.search_fields(agent_id, body.name, body.tags, body.description),
         "pricing": body.pricing.model_dump(mode="json"),
+        "price_cents": body.pricing.amount_cents,
+        "pricing_model": body.pricing.model.value,
         "input_schema": body.input_schema,
         "output_schema": body.output_schema,
         "updated_at": now,
@@ -191,47 +190,60 @@ def search_agents(
         tagged = sa.select(agent_tags.c.agent_id).where(agent_tags.c.tag == tag)
         filters.append(agents.c.id.in_(tagged))
     if pricing is not None:
-        filters.append(agents.c.pricing["model"].as_string() == pricing.value)
+        filters.append(agents.c.pricing_model == pricing.value)
     # The index holds published agents only; any other filter needs the matches counted.
     narrowed = len(filters) > 1
     ranked = bool(terms)
-    if ranked:
-        matched = dialect.agent_search(connection, query, terms, filters)
-    else:
-        matched = sa.select(*agents.c, sa.literal(None, sa.Integer).label("score")).where(*filters)
-    recent = _recent_completions()
-    keys = _sort_keys(sort, ranked, recent)
-    extra = [expression.label(name) for name, expression, _ in keys if name in _COMPUTED_KEYS]
-    extended = matched.add_columns(*extra)
-    if sort is SearchSort.POPULAR:
-        extended = extended.outerjoin(recent, recent.c.agent_id == agents.c.id)
-    rows_of = extended.subquery("matched")
-    ordering: list[tuple[sa.ColumnElement[Any], bool]] = [
-        (rows_of.c[name], descending) for name, _, descending in keys
-    ]
-    ordering.append((rows_of.c.id, False))
-    statement = sa.select(rows_of).order_by(
-        *(column.desc() if descending else column.asc() for column, descending in ordering)
-    )
+    keys = _sort_keys(sort, ranked)
     after = None
     if cursor:
         after = _cursor_values(decode_cursor(cursor, "agents", query_key), keys)
-        statement = statement.where(_after(ordering, after))
+
+    def matched_by(bound: list[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+        """Every match scored (``bound``: filters every match passes anyway)."""
+        if ranked:
+            return dialect.agent_search(connection, query, terms, [*filters, *bound])
+        return sa.select(*agents.c, sa.literal(None, sa.Integer).label("score")).where(*filters)
+
+    def full_scan(bound: list[sa.ColumnElement[bool]]) -> list[sa.Row[Any]]:
+        rows_of = matched_by(bound).subquery("matched")
+        ordering: list[tuple[sa.ColumnElement[Any], bool]] = [
+            (rows_of.c[name], descending) for name, _, descending in keys
+        ]
+        ordering.append((rows_of.c.id, False))
+        statement = sa.select(rows_of).order_by(
+            *(column.desc() if descending else column.asc() for column, descending in ordering)
+        )
+        if after is not None:
+            statement = statement.where(_after(ordering, after))
+        return list(connection.execute(statement.limit(limit + 1)).all())
+
     # Relevance: one word completing to one indexed word reads that word's postings in
-    # score order (an index seek per page, however common the word); several words (or a
-    # prefix of several) merge each word's best postings when that proves the page; else
-    # every match is scored (search_index).
+    # score order (an index seek per page, however common the word), as does one word with
+    # one large completion and a few rare ones; several words of which one is rare score
+    # the agents holding it; other queries of several words (or a prefix of several)
+    # merge each word's best postings when that proves the page; else every match is
+    # scored (search_index, search_merge).
     relevance = sort is SearchSort.RELEVANCE and ranked
-    sole = search_index.sole_term(connection, terms) if relevance else None
+    group = search_index.last_word_group(connection, terms) if relevance or facets else None
+    sole = search_index.sole_term(connection, terms, group) if relevance else None
+    rare = search_index.rare_word_filter(connection, terms, group) if relevance else None
+    bound = [] if rare is None else [rare]
     position = None if after is None else (after[0], after[1])
     exact = dialect.exact_match(query, terms)
     rows: list[sa.Row[Any]] | None = None
     if sole is not None:
         rows = search_index.sole_term_rows(connection, sole, exact, filters, position, limit + 1)
-    elif relevance:
-        rows = search_merge.merged_rows(connection, query, terms, filters, position, limit + 1)
+    elif relevance and rare is None:
+        rows = search_index.dominant_term_rows(
+            connection, query, terms, filters, position, limit + 1, group
+        )
+        if rows is None:
+            rows = search_merge.merged_rows(
+                connection, query, terms, filters, position, limit + 1, group
+            )
     if rows is None:
-        rows = list(connection.execute(statement.limit(limit + 1)).all())
+        rows = full_scan(bound)
     page = rows[:limit]
     items = [
         agent_summary_from_row(row, float(row.score) if ranked else None, online_after)
@@ -246,38 +258,28 @@ def search_agents(
     if facets:
         # A one-word query counts from per-word tag counts (search_index), else every match.
         if not narrowed:
-            tag_counts = search_index.word_facets(connection, terms, FACET_TAGS)
+            tag_counts = search_index.word_facets(connection, terms, FACET_TAGS, group)
         if tag_counts is None:
-            tag_counts = _facets(connection, matched)
+            tag_counts = _facets(connection, matched_by(bound))
     return AgentSearchPage(items=items, next_cursor=next_cursor, facets=tag_counts)
 
 
-_COMPUTED_KEYS = ("popularity", "price")
 _MAX_CURSOR_INT = 2**53
 """Integer sort keys in a cursor stay within what both databases bind as integers."""
 
 
-def _recent_completions() -> sa.Subquery:
-    """Jobs completed per agent in the last ``POPULAR_DAYS`` (one aggregate, hash-joined)."""
-    since = utc_now() - timedelta(days=POPULAR_DAYS)
-    return (
-        sa.select(jobs.c.agent_id, sa.func.count().label("completed"))
-        .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.created_at >= since)
-        .group_by(jobs.c.agent_id)
-        .subquery("recent_completions")
-    )
+def _sort_keys(sort: SearchSort, ranked: bool) -> list[tuple[str, sa.ColumnElement[Any], bool]]:
+    """(column name, expression, descending) of the order before the final ``id``.
 
-
-def _sort_keys(
-    sort: SearchSort, ranked: bool, recent: sa.Subquery
-) -> list[tuple[str, sa.ColumnElement[Any], bool]]:
-    """(column name, expression, descending) of the order before the final ``id``."""
+    ``popular`` and ``price`` are stored columns (``search_popularity``, publish) with an
+    index in sort order: a page walks the index and stops, however many agents match.
+    """
     if sort is SearchSort.POPULAR:
-        return [("popularity", sa.func.coalesce(recent.c.completed, 0), True)]
+        return [("popularity", agents.c.popularity, True)]
     if sort is SearchSort.NEWEST:
         return [("created_at", agents.c.created_at, True)]
     if sort is SearchSort.PRICE:
-        return [("price", agents.c.pricing["amount_cents"].as_integer(), False)]
+        return [("price_cents", agents.c.price_cents, False)]
     if ranked:
         return [("score", sa.literal_column("score"), True)]
     return [("name", agents.c.name, False)]

@@ -127,12 +127,27 @@ class SoleTerm:
         return score * 2 if self.halved else score
 
 
-def sole_term(connection: sa.Connection, terms: list[str]) -> SoleTerm | None:
+GROUP_READ = 9
+"""``last_word_group`` reads at most this many completions (each path takes at most 8)."""
+
+
+def last_word_group(connection: sa.Connection, terms: list[str]) -> list[str] | None:
+    """The first ``GROUP_READ`` completions of the query's last word, read once for every
+    path below; ``None`` when the query has no word or its last word gets no posting."""
+    if not terms or len(terms[-1]) > dialect.POSTING_TERM_MAX:
+        return None
+    return completions(connection, terms[-1], GROUP_READ)
+
+
+def sole_term(
+    connection: sa.Connection, terms: list[str], group: list[str] | None = None
+) -> SoleTerm | None:
     """The one word whose postings hold every match of ``terms`` in order, if there is one:
-    a one-word query whose word, taken as a prefix, completes to a single indexed word."""
+    a one-word query whose word, taken as a prefix, completes to a single indexed word.
+    ``group``: the last word's completions when already read (``last_word_group``)."""
     if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
         return None
-    found = completions(connection, terms[0], COMPLETIONS_READ)
+    found = group if group is not None else completions(connection, terms[0], COMPLETIONS_READ)
     if len(found) != 1:
         return None
     return SoleTerm(found[0], halved=found[0] != terms[0])
@@ -173,18 +188,154 @@ def sole_term_rows(
         )
     if len(rows) >= count:
         return rows[:count]
-    rest = matches(posting_score).where(sa.not_(exact))
+    return rows + _posting_rows(connection, sole, exact, filters, after, count - len(rows))
+
+
+def _posting_rows(
+    connection: sa.Connection,
+    sole: SoleTerm,
+    excluded: sa.ColumnElement[bool],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    need: int,
+) -> list[sa.Row[Any]]:
+    """The first ``need`` agents of ``sole.term``'s postings after ``after`` (below
+    ``SEARCH_EXACT_BOOST``), but those ``excluded``, scored from their posting alone."""
+    p = search_postings.c
+    posting_score = p.score // 2 if sole.halved else p.score
+    rest: sa.Select[Any] = (
+        sa.select(*agents.c, posting_score.label("score"))
+        .select_from(search_postings.join(agents, agents.c.id == p.agent_id))
+        .where(p.term == sole.term, *filters, sa.not_(excluded))
+    )
+    boost = dialect.SEARCH_EXACT_BOOST
     if after is None or after[0] >= boost:
-        statement = rest.order_by(p.score.desc(), p.agent_id).limit(count - len(rows))
-        return rows + list(connection.execute(statement).all())
+        statement = rest.order_by(p.score.desc(), p.agent_id).limit(need)
+        return list(connection.execute(statement).all())
     posting = sole.posting(after[0])
     tied = rest.where(p.score == posting, p.agent_id > after[1]).order_by(p.agent_id)
     lower = rest.where(p.score < posting).order_by(p.score.desc(), p.agent_id)
-    need = count - len(rows)
     found = list(connection.execute(tied.limit(need)).all())
     if len(found) < need:
         found += connection.execute(lower.limit(need - len(found))).all()
-    return rows + found
+    return found
+
+
+DOMINANT_COMPLETIONS = 8
+"""``dominant_term_rows`` takes a word with at most this many completions..."""
+
+DOMINANT_OTHERS = 256
+"""... whose completions but the largest hold at most this many postings together."""
+
+
+def dominant_term_rows(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    count: int,
+    group: list[str] | None = None,
+) -> list[sa.Row[Any]] | None:
+    """A one-word query whose word completes to one large word and a few rare ones (``code``:
+    ``code``, ``coder``, ``codex``): up to ``count`` matches after ``after``, best first,
+    with ``score``; ``None`` when the word is not of that shape.
+
+    The agents of the rare completions (and the exact matches) are few: each is scored
+    exactly (``dialect.agent_search``'s ``(any + whole) / 2`` over its postings of every
+    completion). Every other match holds only the large word, so its score is that posting's
+    (halved when the word is only a prefix of it) and the rest of the page is a seek in
+    that word's postings, as for ``sole_term_rows``.
+    """
+    if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
+        return None
+    typed = terms[0]
+    if group is None:
+        group = completions(connection, typed, DOMINANT_COMPLETIONS + 1)
+    if not 1 < len(group) <= DOMINANT_COMPLETIONS:
+        return None
+    p = search_postings.c
+    sizes = _sizes(connection, group, DOMINANT_OTHERS + 1)
+    large = max(group, key=lambda term: (sizes[term], term))
+    others = [term for term in group if term != large]
+    if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
+        return None
+    exact = dialect.exact_match(query, terms)
+    exact_ids = set(connection.execute(sa.select(agents.c.id).where(exact)).scalars().all())
+    special = exact_ids | set(
+        connection.execute(sa.select(p.agent_id).where(p.term.in_(others))).scalars().all()
+    )
+    # From the agents' stored words, by primary key (a postings lookup by (agent, word)
+    # is planned as a scan of each word's postings).
+    held = postings_from_columns(connection, sorted(special), group)
+    boost = dialect.SEARCH_EXACT_BOOST
+    scores: dict[str, int] = {}
+    for agent_id, postings in held.items():
+        if not postings:
+            continue  # an exact name match that does not hold the word: not a match
+        bits = 0
+        for score in postings.values():
+            bits |= score
+        scores[agent_id] = (bits + postings.get(typed, 0)) // 2
+    for agent_id in exact_ids & scores.keys():
+        scores[agent_id] += boost
+    ranked = sorted(
+        ((score, agent_id) for agent_id, score in scores.items()),
+        key=lambda item: (-item[0], item[1]),
+    )
+    following = [item for item in ranked if after is None or _before(after, item)]
+    rows = rows_of(connection, passing_rows(connection, following, filters, count))
+    if after is not None and after[0] >= boost:
+        after = None  # the postings below hold no exact match: all of them follow
+    large_only = SoleTerm(large, halved=large != typed)
+    excluded = agents.c.id.in_(sorted(special)) if special else sa.false()
+    rest = _posting_rows(connection, large_only, excluded, filters, after, count)
+    return sorted([*rows, *rest], key=lambda row: (-row.score, row.id))[:count]
+
+
+RARE_POSTINGS = 300
+"""``rare_word_filter``: a word with at most this many postings bounds the matches."""
+
+
+def rare_word_filter(
+    connection: sa.Connection, terms: list[str], group: list[str] | None
+) -> sa.ColumnElement[bool] | None:
+    """For a query of several words, one of which is rare (or whose last word's completions
+    are, together): every match holds it, so scoring the agents holding it scores every
+    match. The filter restricting the full scan to them, or ``None`` when no word is rare.
+
+    ``translate pro``: ``pro`` has a handful of postings, so the full scan probes a handful
+    of agents by primary key instead of merging ``translate``'s 98,000 postings.
+    """
+    if len(terms) < 2 or group is None or len(group) > DOMINANT_COMPLETIONS:
+        return None
+    if any(len(term) > dialect.POSTING_TERM_MAX for term in terms):
+        return None
+    p = search_postings.c
+    lists = {term: [term] for term in terms[:-1]}
+    lists[" ".join(group) + " *"] = group
+    words = sorted({term for members in lists.values() for term in members})
+    sizes = _sizes(connection, words, RARE_POSTINGS + 1)
+    rarest = min(lists.values(), key=lambda members: sum(sizes.get(t, 0) for t in members))
+    if sum(sizes.get(term, 0) for term in rarest) > RARE_POSTINGS:
+        return None
+    return agents.c.id.in_(sa.select(p.agent_id).where(p.term.in_(rarest)))
+
+
+def _sizes(connection: sa.Connection, words: list[str], most: int) -> dict[str, int]:
+    """How many postings each of ``words`` has, counting at most ``most`` (one statement)."""
+    if not words:
+        return {}
+    p = search_postings.c
+    sized = sa.union_all(
+        *(
+            sa.select(sa.literal(word).label("term"), sa.func.count().label("n")).select_from(
+                sa.select(p.agent_id).where(p.term == word).limit(most).subquery()
+            )
+            for word in words
+        )
+    )
+    return {row.term: row.n for row in connection.execute(sized)}
 
 
 def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
@@ -225,7 +376,9 @@ FACET_READ = 4_096
 """... and reads at most this many postings of the completions other than the largest."""
 
 
-def word_facets(connection: sa.Connection, terms: list[str], most: int) -> list[TagCount] | None:
+def word_facets(
+    connection: sa.Connection, terms: list[str], most: int, group: list[str] | None = None
+) -> list[TagCount] | None:
     """The ``most`` tags most carried by the matches of a one-word query, exactly, without
     reading its matches; ``None`` when this query is not one that can be counted so.
 
@@ -234,18 +387,12 @@ def word_facets(connection: sa.Connection, terms: list[str], most: int) -> list[
     """
     if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
         return None
-    group = completions(connection, terms[0], FACET_COMPLETIONS + 1)
+    if group is None:
+        group = completions(connection, terms[0], FACET_COMPLETIONS + 1)
     if len(group) > FACET_COMPLETIONS:
         return None
     p = search_postings.c
-    sizes = {
-        term: connection.execute(
-            sa.select(sa.func.count()).select_from(
-                sa.select(p.agent_id).where(p.term == term).limit(FACET_READ + 1).subquery()
-            )
-        ).scalar_one()
-        for term in group
-    }
+    sizes = _sizes(connection, group, FACET_READ + 1)
     base = max(group, key=lambda term: (sizes[term], term)) if group else None
     others = [term for term in group if term != base]
     if sum(sizes[term] for term in others) > FACET_READ:
@@ -274,3 +421,47 @@ def word_facets(connection: sa.Connection, terms: list[str], most: int) -> list[
             counts[row.tag] += row.n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
     return [TagCount(tag=tag, count=count) for tag, count in ranked]
+
+
+def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
+    """Whether (score, id) ``first`` sorts before ``second`` (score down, id up)."""
+    return (-first[0], first[1]) < (-second[0], second[1])
+
+
+def passing_rows(
+    connection: sa.Connection,
+    ranked: list[tuple[int, str]],
+    filters: list[sa.ColumnElement[bool]],
+    count: int,
+) -> list[tuple[int, str]]:
+    """The first ``count`` of ``ranked`` (score, id) whose agents pass ``filters``, checked
+    a few at a time in order."""
+    if not filters:
+        return ranked[:count]
+    passing: list[tuple[int, str]] = []
+    step = 2 * count + 16
+    for start in range(0, len(ranked), step):
+        chunk = ranked[start : start + step]
+        kept = set(
+            connection.execute(
+                sa.select(agents.c.id).where(
+                    agents.c.id.in_([agent_id for _, agent_id in chunk]), *filters
+                )
+            ).scalars()
+        )
+        passing += [item for item in chunk if item[1] in kept]
+        if len(passing) >= count:
+            return passing[:count]
+    return passing
+
+
+def rows_of(connection: sa.Connection, page: list[tuple[int, str]]) -> list[sa.Row[Any]]:
+    """The agents of ``page`` (score, id), in its order, with their ``score``."""
+    if not page:
+        return []
+    score = sa.case(*((agents.c.id == agent_id, total) for total, agent_id in page))
+    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
+        agents.c.id.in_([agent_id for _, agent_id in page])
+    )
+    rows: list[sa.Row[Any]] = list(connection.execute(statement).all())
+    return sorted(rows, key=lambda row: (-row.score, row.id))

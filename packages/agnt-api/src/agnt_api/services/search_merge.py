@@ -21,7 +21,12 @@ import sqlalchemy as sa
 
 from agnt_api.db import dialect
 from agnt_api.db.tables import agents, search_postings
-from agnt_api.services.search_index import completions, postings_from_columns
+from agnt_api.services.search_index import (
+    completions,
+    passing_rows,
+    postings_from_columns,
+    rows_of,
+)
 
 MERGE_DEPTHS = (256, 2_048)
 """Postings read per word: the smaller first, the larger when it cannot prove its page."""
@@ -65,16 +70,28 @@ class _Read:
         return found
 
 
-def _read(connection: sa.Connection, term: str, depth: int) -> _Read:
+def _reads(connection: sa.Connection, terms: list[str], depth: int) -> dict[str, _Read]:
+    """The first ``depth`` postings of each of ``terms``, best first (one statement)."""
     p = search_postings.c
-    rows = connection.execute(
-        sa.select(p.agent_id, p.score)
-        .where(p.term == term)
-        .order_by(p.score.desc(), p.agent_id)
-        .limit(depth)
-    ).all()
-    last = (rows[-1].score, rows[-1].agent_id) if rows else (0, "")
-    return _Read({row.agent_id: row.score for row in rows}, last, len(rows) < depth)
+    firsts = [
+        sa.select(
+            sa.select(p.term, p.agent_id, p.score)
+            .where(p.term == term)
+            .order_by(p.score.desc(), p.agent_id)
+            .limit(depth)
+            .subquery()
+        )
+        for term in terms
+    ]
+    read: dict[str, list[tuple[int, str]]] = {term: [] for term in terms}
+    for row in connection.execute(sa.union_all(*firsts)):
+        read[row.term].append((row.score, row.agent_id))
+    found: dict[str, _Read] = {}
+    for term, rows in read.items():
+        rows.sort(key=lambda item: (-item[0], item[1]))
+        last = rows[-1] if rows else (0, "")
+        found[term] = _Read({agent_id: score for score, agent_id in rows}, last, len(rows) < depth)
+    return found
 
 
 def _reach(whole: list[list[Option]], group: list[tuple[bool, list[Option]]]) -> dict[int, str]:
@@ -175,12 +192,16 @@ def merged_rows(
     filters: list[sa.ColumnElement[bool]],
     after: tuple[int, str] | None,
     count: int,
+    group: list[str] | None = None,
 ) -> list[sa.Row[Any]] | None:
     """Up to ``count`` matches after ``after`` (score, id), best first, with ``score``; or
-    ``None`` when the bounded reads cannot prove the page (see the module docstring)."""
+    ``None`` when the bounded reads cannot prove the page (see the module docstring).
+    ``group``: the last word's completions when already read."""
     if any(len(term) > dialect.POSTING_TERM_MAX for term in terms):
         return None
-    group_terms = completions(connection, terms[-1], MERGE_COMPLETIONS + 1)
+    group_terms = (
+        group if group is not None else completions(connection, terms[-1], MERGE_COMPLETIONS + 1)
+    )
     if len(group_terms) > MERGE_COMPLETIONS:
         return None
     if not group_terms:
@@ -199,7 +220,7 @@ def merged_rows(
             group_terms,
             typed,
             known,
-            {term: _read(connection, term, depth) for term in query_terms},
+            _reads(connection, query_terms, depth),
         )
         reach, reads = words.reach, words.reads
         candidates = exact_ids.union(*(read.scores for read in reads.values()))
@@ -238,7 +259,7 @@ def merged_rows(
         ]
         ranked.sort(key=lambda item: (-item[0], item[1]))
         following = [item for item in ranked if after is None or _before(after, item)]
-        page = _passing(connection, following, filters, count)
+        page = passing_rows(connection, following, filters, count)
         # An unsure agent threatens the page with its best total still after the cursor.
         threats = [
             (
@@ -256,7 +277,7 @@ def merged_rows(
             if after is None or total <= after[0]
         ]
         if _proves(page, count, threats):
-            return _rows_of(connection, page)
+            return rows_of(connection, page)
     return None
 
 
@@ -266,42 +287,3 @@ def _proves(page: list[tuple[int, str]], count: int, threats: list[tuple[int, st
     if len(page) < count:
         return not threats
     return not any(_before(threat, page[-1]) for threat in threats)
-
-
-def _passing(
-    connection: sa.Connection,
-    ranked: list[tuple[int, str]],
-    filters: list[sa.ColumnElement[bool]],
-    count: int,
-) -> list[tuple[int, str]]:
-    """The first ``count`` of ``ranked`` (score, id) whose agents pass ``filters``, checked
-    a few at a time in order."""
-    if not filters:
-        return ranked[:count]
-    passing: list[tuple[int, str]] = []
-    step = 2 * count + 16
-    for start in range(0, len(ranked), step):
-        chunk = ranked[start : start + step]
-        kept = set(
-            connection.execute(
-                sa.select(agents.c.id).where(
-                    agents.c.id.in_([agent_id for _, agent_id in chunk]), *filters
-                )
-            ).scalars()
-        )
-        passing += [item for item in chunk if item[1] in kept]
-        if len(passing) >= count:
-            return passing[:count]
-    return passing
-
-
-def _rows_of(connection: sa.Connection, page: list[tuple[int, str]]) -> list[sa.Row[Any]]:
-    """The agents of ``page`` (score, id), in its order, with their ``score``."""
-    if not page:
-        return []
-    score = sa.case(*((agents.c.id == agent_id, total) for total, agent_id in page))
-    statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
-        agents.c.id.in_([agent_id for _, agent_id in page])
-    )
-    rows: list[sa.Row[Any]] = list(connection.execute(statement).all())
-    return sorted(rows, key=lambda row: (-row.score, row.id))

@@ -16,6 +16,7 @@ from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
 from agnt_api.notify import announce, owner_topic
+from agnt_api.services import search_popularity
 from agnt_api.services.events import (
     append_event,
     append_progress,
@@ -89,6 +90,8 @@ def move_job(
     allowed = [status.value for status in sources_of(target)]
     job = _update_or_explain(connection, job_id, target, scope, jobs.c.status.in_(allowed), values)
     append_status_event(connection, job.id, target, reason, event_data)
+    if target is JobStatus.COMPLETED:
+        search_popularity.job_completed(connection, job.agent_id)
     return job
 
 

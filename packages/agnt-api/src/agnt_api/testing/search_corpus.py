@@ -315,6 +315,8 @@ def _row(
         "tags": tags,
         "tags_text": " ".join(tags),
         "pricing": {"model": model, "amount_cents": amount, "currency": "USD"},
+        "price_cents": amount,
+        "pricing_model": model,
         "input_schema": {"type": "object"},
         "output_schema": {},
         "created_at": created,
