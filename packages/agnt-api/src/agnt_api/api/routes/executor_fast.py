@@ -18,7 +18,7 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
 from fastapi import FastAPI
 from fastapi.security.utils import get_authorization_scheme_param
@@ -30,39 +30,44 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agnt_api.api.deps import principal_of_key
+from agnt_api.api.multipart import iter_file_uploads
 from agnt_api.auth import Principal
+from agnt_api.ratelimit import RateAction, rate_limits_of
 from agnt_api.runtime import Runtime
-from agnt_api.services import dispatch, presence
-from agnt_models import ClaimedJobs, ClaimRequest, Job, Role, StatusReport
+from agnt_api.services import dispatch, presence, results
+from agnt_models import ATTEMPT_HEADER, ClaimedJobs, ClaimRequest, Job, Role, StatusReport
 
 _PASSED_ON = "agnt.fast_path_passed"
 """Scope key: this request goes to the FastAPI routes (set when the fast route gives up)."""
 
 _JSON = "application/json"
 
-Answer = Callable[[Runtime, Principal, Request, dict[str, str], Any], Awaitable[bytes]]
-"""The work of a fast route: the JSON bytes of a 200 answer."""
+Answer = Callable[[], Awaitable[bytes]]
+"""The rest of a request a fast route took: the JSON bytes of its 200 answer."""
+
+Taker = Callable[[Runtime, Request, Principal, bytes | None], Awaitable[Answer | None]]
+"""Whether a fast route takes an executor's request (its body, if JSON, read): the answer."""
 
 _claimed_json = TypeAdapter(ClaimedJobs)
 _job_json = TypeAdapter(Job)
 
 
 class _FastRoute(BaseRoute):
-    """A POST route taking a JSON ``body_model`` from an executor; others pass on."""
+    """A POST route for executors; requests it does not take pass on to FastAPI's routes."""
 
     def __init__(
         self,
         path_format: str,
         pattern: str,
-        body_model: type[BaseModel],
-        answer: Answer,
+        json_body: bool,
+        take: Taker,
         rt: Runtime,
         routes: ASGIApp,
     ) -> None:
         self.path_format = path_format
         self._pattern = re.compile(pattern)
-        self._body_model = body_model
-        self._answer = answer
+        self._json_body = json_body
+        self._take = take
         self._rt = rt
         self._routes = routes
 
@@ -78,31 +83,38 @@ class _FastRoute(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request, or hand it (body replayed) to the FastAPI routes."""
         request = Request(scope, receive)
-        body = await request.body()
-        caller, parsed = await self._accept(request, body)
-        if caller is None:
+        body: bytes | None = None
+        answer: Answer | None = None
+        content_type = request.headers.get("content-type", "").lower()
+        if self._json_body:
+            taken = content_type == _JSON
+        else:
+            taken = content_type.startswith("multipart/form-data")
+        if taken:
+            if self._json_body:
+                body = await request.body()
+            caller = await self._executor(request)
+            if caller is not None:
+                answer = await self._take(self._rt, request, caller, body)
+        if answer is None:
             await self._pass_on(scope, receive, send, body)
             return
-        content = await self._answer(self._rt, caller, request, scope["path_params"], parsed)
-        await Response(content, media_type=_JSON)(scope, receive, send)
+        await Response(await answer(), media_type=_JSON)(scope, receive, send)
 
-    async def _accept(self, request: Request, body: bytes) -> tuple[Principal | None, Any]:
-        """The executor calling and its parsed body; ``None`` for FastAPI to answer."""
-        content_type = request.headers.get("content-type", "")
+    async def _executor(self, request: Request) -> Principal | None:
         scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
-        if content_type.lower() != _JSON or scheme.lower() != "bearer" or not key:
-            return None, None
-        try:
-            # As FastAPI parses a JSON body: ``json.loads``, then the model in Python mode.
-            parsed = self._body_model.model_validate(json.loads(body))
-        except (ValueError, ValidationError, RecursionError):
-            return None, None
+        if scheme.lower() != "bearer" or not key:
+            return None
         caller = await principal_of_key(self._rt, key)
-        if caller is None or caller.role is not Role.EXECUTOR:
-            return None, None
-        return caller, parsed
+        return caller if caller is not None and caller.role is Role.EXECUTOR else None
 
-    async def _pass_on(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+    async def _pass_on(
+        self, scope: Scope, receive: Receive, send: Send, body: bytes | None
+    ) -> None:
+        scope[_PASSED_ON] = True
+        if body is None:
+            await self._routes(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -112,40 +124,96 @@ class _FastRoute(BaseRoute):
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        scope[_PASSED_ON] = True
         await self._routes(scope, replay, send)
 
 
-async def _claim(
-    rt: Runtime, caller: Principal, request: Request, _params: dict[str, str], body: Any
-) -> bytes:
-    assert isinstance(body, ClaimRequest)
-    await presence.record_claim(rt, caller, body)
-    claimed = await dispatch.claim_jobs(rt, caller, body, request.is_disconnected)
-    return _claimed_json.dump_json(claimed, by_alias=True)
+_ParsedModel = TypeVar("_ParsedModel", bound=BaseModel)
 
 
-async def _report(
-    rt: Runtime, caller: Principal, _request: Request, params: dict[str, str], body: Any
-) -> bytes:
-    assert isinstance(body, StatusReport)
-    job = await dispatch.report_status(rt, caller, uuid.UUID(params["job_id"]), body)
-    return _job_json.dump_json(job, by_alias=True)
+def _parse(model: type[_ParsedModel], body: bytes | None) -> _ParsedModel | None:
+    """``body`` as FastAPI parses a JSON body (``json.loads``, then the model in Python
+    mode), or ``None`` when it does not validate (FastAPI then says why)."""
+    try:
+        return model.model_validate(json.loads(body or b""))
+    except (ValueError, ValidationError, RecursionError):
+        return None
+
+
+async def _take_claim(
+    rt: Runtime, request: Request, caller: Principal, body: bytes | None
+) -> Answer | None:
+    claim = _parse(ClaimRequest, body)
+    if claim is None:
+        return None
+
+    async def answer() -> bytes:
+        await presence.record_claim(rt, caller, claim)
+        claimed = await dispatch.claim_jobs(rt, caller, claim, request.is_disconnected)
+        return _claimed_json.dump_json(claimed, by_alias=True)
+
+    return answer
+
+
+async def _take_report(
+    rt: Runtime, request: Request, caller: Principal, body: bytes | None
+) -> Answer | None:
+    report = _parse(StatusReport, body)
+    if report is None:
+        return None
+    job_id = uuid.UUID(request.path_params["job_id"])
+
+    async def answer() -> bytes:
+        job = await dispatch.report_status(rt, caller, job_id, report)
+        return _job_json.dump_json(job, by_alias=True)
+
+    return answer
+
+
+_ATTEMPT_VALUE = re.compile(r"[1-9][0-9]{0,17}")
+
+
+async def _take_completion(
+    rt: Runtime, request: Request, caller: Principal, _body: bytes | None
+) -> Answer | None:
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        return None
+    attempt_header = request.headers.get(ATTEMPT_HEADER.lower())
+    if attempt_header is not None and not _ATTEMPT_VALUE.fullmatch(attempt_header):
+        return None
+    attempt = None if attempt_header is None else int(attempt_header)
+    job_id = uuid.UUID(request.path_params["job_id"])
+    # As the FastAPI route's dependency: a token per completion, once the key is known.
+    limits = rate_limits_of(request)
+    if limits is not None:
+        await limits.enforce(RateAction.COMPLETIONS, str(caller.id))
+
+    async def answer() -> bytes:
+        job = await results.complete_job(
+            rt, caller, job_id, iter_file_uploads(request), idempotency_key, attempt
+        )
+        return _job_json.dump_json(job, by_alias=True)
+
+    return answer
 
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 def install_fast_routes(app: FastAPI, rt: Runtime) -> None:
-    """Put the fast claim and status routes ahead of every other route of ``app``."""
+    """Put the fast claim, status and complete routes ahead of every other route."""
     routes = app.router
+    job = f"/v1/executor/jobs/(?P<job_id>{_UUID})"
     app.router.routes[0:0] = [
-        _FastRoute("/v1/executor/claims", "/v1/executor/claims", ClaimRequest, _claim, rt, routes),
+        _FastRoute("/v1/executor/claims", "/v1/executor/claims", True, _take_claim, rt, routes),
         _FastRoute(
-            "/v1/executor/jobs/{job_id}/status",
-            rf"/v1/executor/jobs/(?P<job_id>{_UUID})/status",
-            StatusReport,
-            _report,
+            "/v1/executor/jobs/{job_id}/status", f"{job}/status", True, _take_report, rt, routes
+        ),
+        _FastRoute(
+            "/v1/executor/jobs/{job_id}/complete",
+            f"{job}/complete",
+            False,
+            _take_completion,
             rt,
             routes,
         ),
