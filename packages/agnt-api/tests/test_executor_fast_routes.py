@@ -219,3 +219,52 @@ def test_serve_writes_no_access_log_by_default(live_api_factory: Callable[..., A
     assert "Uvicorn running" in log or "Application startup complete" in log
     assert '"GET /healthz' not in log
     assert '"GET /readyz' not in log
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [(_no_key, 401), (_bad_key, 401), (_executor, 403), (_buyer, 200)],
+)
+async def test_job_reads_answer_as_the_fastapi_route(
+    api: Api,
+    echo: dict[str, Any],
+    caller: Callable[[Api], dict[str, str]],
+    status: int,
+) -> None:
+    job = await api.order("buyer-a", "echo")
+    path = f"/v1/jobs/{job['id']}"
+    fast = await api.client.get(path, headers=caller(api))
+    slow = await api.client.get(f"{path}?wait=0", headers=caller(api))
+    _assert_same(fast, slow)
+    assert fast.status_code == status
+    if status == 200:
+        assert fast.json()["id"] == job["id"]
+        assert fast.headers["content-type"] == "application/json"
+
+
+async def test_reads_of_unknown_or_foreign_jobs_and_agents_are_404_on_both_routes(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    job = await api.order("buyer-a", "echo")
+    for path, who in (
+        (f"/v1/jobs/{uuid.uuid4()}", "buyer-a"),
+        (f"/v1/jobs/{job['id']}", "buyer-b"),
+        ("/v1/agents/no-such-agent", "buyer-a"),
+    ):
+        fast = await api.client.get(path, headers=api.auth(who))
+        slow = await api.client.get(f"{path}?unused=1", headers=api.auth(who))
+        _assert_same(fast, slow)
+        assert fast.status_code == 404
+
+
+async def test_agent_reads_answer_as_the_fastapi_route_and_search_stays_search(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    for who in ("buyer-a", "executor-x", "admin"):
+        fast = await api.client.get("/v1/agents/echo", headers=api.auth(who))
+        slow = await api.client.get("/v1/agents/echo?unused=1", headers=api.auth(who))
+        _assert_same(fast, slow)
+        assert fast.json()["id"] == "echo"
+    search = await api.client.get("/v1/agents/search", headers=api.auth("buyer-a"))
+    assert search.status_code == 200
+    assert "items" in search.json()

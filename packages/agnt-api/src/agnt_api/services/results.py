@@ -43,6 +43,9 @@ from agnt_models import FieldError, Job, JobResult, JobStatus, ResultFile, Resul
 
 GENERIC_MIME = "application/octet-stream"
 
+_INSERT_RESULT = job_results.insert()
+"""Built once, values bound per call: SQLAlchemy keys a kept statement for free."""
+
 
 @dataclass
 class ResultUpload:
@@ -191,12 +194,13 @@ def _record_completion(
             raise
         return repeated, False
     connection.execute(
-        job_results.insert().values(
-            job_id=job_id,
-            files=[f.to_record() for f in files],
-            created_at=utc_now(),
-            idempotency_key=idempotency_key,
-        )
+        _INSERT_RESULT,
+        {
+            "job_id": job_id,
+            "files": [f.to_record() for f in files],
+            "created_at": utc_now(),
+            "idempotency_key": idempotency_key,
+        },
     )
     announce(connection, [job_topic(job.id)])
     return job, True
