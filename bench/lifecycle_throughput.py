@@ -373,6 +373,10 @@ async def dispatch(target: Target, samples: int, executors: int) -> Sample:
             _ok(status, items, "claim")
             now = time.perf_counter()
             for item in items:
+                if item["prompt"] not in sent:
+                    # A job an earlier run claimed and left: requeued when its lease ran
+                    # out, it is not a sample.
+                    continue
                 latencies.append(now - sent[item["prompt"]])
                 arrived[item["prompt"]].set()
 

@@ -34,6 +34,7 @@ from agnt_api.api.problems import (
     problem_responses,
 )
 from agnt_api.api.routes import agents, executor, files, health, inputs, jobs, webhooks
+from agnt_api.api.routes.executor_fast import install_fast_routes
 from agnt_api.mcp import install_mcp
 from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
     app.include_router(webhooks.router, responses=errors)
     app.include_router(files.router, responses=errors | problem_responses(416))
     app.include_router(executor.router, responses=errors | problem_responses(415))
+    # Ahead of every route: claims and status reports without FastAPI's per-request work.
+    install_fast_routes(app, runtime)
     app.include_router(a2a.router, responses=errors)
     # After the problem handlers: browsers get HTML error pages, API clients problem+json.
     install_web_pages(app)

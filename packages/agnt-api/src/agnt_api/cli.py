@@ -68,8 +68,19 @@ def default_workers(settings: Settings) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def cmd_serve(settings: Settings, host: str, port: int, workers: int | None = None) -> int:
+def cmd_serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int | None = None,
+    *,
+    access_log: bool = False,
+) -> int:
     """Run the API with uvicorn (``workers`` processes sharing the port) until stopped.
+
+    Without ``access_log`` uvicorn logs no line per request: formatting and writing one
+    costs as much CPU as a status report's database work (a proxy in front usually logs
+    requests anyway).
 
     uvicorn picks uvloop and httptools (installed with ``uvicorn[standard]``). On SIGTERM a
     worker stops accepting, every long-poll answers at once with the current state, and the
@@ -99,6 +110,7 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int | None = No
         "host": host,
         "port": port,
         "log_level": "info",
+        "access_log": access_log,
         "proxy_headers": True,
         # Connections that send no complete request head in time are closed
         # (agnt_api.serving).
@@ -215,6 +227,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="worker processes sharing the port (default: CPU count on Postgres, 1 on SQLite)",
     )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log a line per request (off by default: it costs CPU on every request)",
+    )
     key_commands = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -246,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "migrate":
         code = cmd_migrate(settings)
     elif args.command == "serve":
-        code = cmd_serve(settings, args.host, args.port, args.workers)
+        code = cmd_serve(settings, args.host, args.port, args.workers, access_log=args.access_log)
     elif args.keys_command == "create":
         code = cmd_keys_create(settings, Role(args.role), args.name, args.principal_id)
     elif args.keys_command == "list":

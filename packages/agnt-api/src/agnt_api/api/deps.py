@@ -43,18 +43,27 @@ async def current_principal(
             headers={"WWW-Authenticate": 'Bearer realm="agnt"'},
         )
 
-    async def lookup(key: str) -> Principal | None:
-        return await rt.database.run(keys.authenticate, key)
-
-    # Remembered for a few seconds per process: most requests skip this transaction.
-    principal = await rt.keys.principal(credentials.credentials, lookup)
+    principal = await principal_of_key(rt, credentials.credentials)
     if principal is None:
         raise InvalidApiKey(
             "the API key is unknown or revoked",
             headers={"WWW-Authenticate": 'Bearer realm="agnt", error="invalid_token"'},
         )
+    return principal
+
+
+async def principal_of_key(rt: Runtime, key: str) -> Principal | None:
+    """The principal of an API key, ``None`` when unknown or revoked; marks the key used."""
+
+    async def lookup(key: str) -> Principal | None:
+        return await rt.database.run(keys.authenticate, key)
+
+    # Remembered for a few seconds per process: most requests skip this transaction.
+    principal = await rt.keys.principal(key, lookup)
+    if principal is None:
+        return None
     # "Last used", cached hit or not: at most once a minute per key and process.
-    prefix = key_prefix(credentials.credentials)
+    prefix = key_prefix(key)
     if rt.keys.use_due(prefix):
         await rt.database.write(keys.mark_used, prefix)
     return principal

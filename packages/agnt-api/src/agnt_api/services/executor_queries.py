@@ -21,6 +21,7 @@ from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import (
     apply_report,
     claim_pending,
+    executor_job_scope,
     executor_scope,
     release_job,
 )
@@ -129,7 +130,7 @@ def report(
         connection,
         job_id,
         report.status,
-        executor_scope(executor),
+        executor_job_scope(executor),
         lease_seconds=lease_seconds,
         progress=report.progress,
         reason=report.reason,

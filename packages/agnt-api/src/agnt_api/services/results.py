@@ -18,7 +18,7 @@ import anyio
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
-from agnt_api.db.tables import job_results, jobs
+from agnt_api.db.tables import job_results
 from agnt_api.errors import (
     FileNotFound,
     InvalidTransition,
@@ -32,10 +32,19 @@ from agnt_api.notify import announce, job_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services.records import as_utc, utc_now
 from agnt_api.services.schemas import check_storable
-from agnt_api.services.transitions import buyer_scope, executor_scope, load_job, move_job
+from agnt_api.services.transitions import (
+    buyer_scope,
+    executor_job_scope,
+    executor_scope,
+    load_job,
+    move_job,
+)
 from agnt_models import FieldError, Job, JobResult, JobStatus, ResultFile, ResultNames
 
 GENERIC_MIME = "application/octet-stream"
+
+_INSERT_RESULT = job_results.insert()
+"""Built once, values bound per call: SQLAlchemy keys a kept statement for free."""
 
 
 @dataclass
@@ -129,7 +138,7 @@ def _completion_start(
     attempt: int | None,
 ) -> Job | None:
     """``None`` if the job may be completed now; the job if this completion already happened."""
-    job = load_job(connection, job_id, executor_scope(executor))
+    job = load_job(connection, job_id, executor_job_scope(executor))
     check_attempt(job, attempt)
     if job.status is JobStatus.RUNNING:
         return None
@@ -165,16 +174,16 @@ def _record_completion(
     With ``attempt`` the move is fenced: a job requeued (and perhaps claimed again) while
     the files streamed in is ``StaleAttempt``, and this run's files are not recorded.
     """
-    scope = executor_scope(executor)
-    fenced = scope if attempt is None else sa.and_(scope, jobs.c.attempt == attempt)
+    scope = executor_job_scope(executor)
     try:
         job = move_job(
             connection,
             job_id,
             JobStatus.COMPLETED,
-            fenced,
+            scope,
             lease_seconds=lease_seconds,
             event_data={"files": [f.to_event() for f in files]},
+            attempt=attempt,
         )
     except (InvalidTransition, JobNotFound):
         current = load_job(connection, job_id, scope)
@@ -185,12 +194,13 @@ def _record_completion(
             raise
         return repeated, False
     connection.execute(
-        job_results.insert().values(
-            job_id=job_id,
-            files=[f.to_record() for f in files],
-            created_at=utc_now(),
-            idempotency_key=idempotency_key,
-        )
+        _INSERT_RESULT,
+        {
+            "job_id": job_id,
+            "files": [f.to_record() for f in files],
+            "created_at": utc_now(),
+            "idempotency_key": idempotency_key,
+        },
     )
     announce(connection, [job_topic(job.id)])
     return job, True

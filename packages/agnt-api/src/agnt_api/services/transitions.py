@@ -7,8 +7,10 @@ of many racing callers exactly one changes the row; the others see no row and ge
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeAlias, TypeVar, cast
 
 import sqlalchemy as sa
 
@@ -49,9 +51,92 @@ def executor_scope(principal: Principal) -> sa.ColumnElement[bool]:
     return jobs.c.agent_id.in_(owned)
 
 
-def load_job(connection: sa.Connection, job_id: uuid.UUID, scope: sa.ColumnElement[bool]) -> Job:
+@dataclass(frozen=True, slots=True)
+class JobScope:
+    """The jobs a caller may see, as a condition built once plus the caller's parameters.
+
+    The same rule as ``buyer_scope``/``executor_scope``, for the hot path: statements over
+    a ``JobScope`` are built once per shape and kept, so SQLAlchemy finds their compiled
+    form by a memoized key instead of building and keying a new statement tree on every
+    call (that was most of its CPU per claim and status report).
+    """
+
+    name: str
+    condition: sa.ColumnElement[bool]
+    params: Mapping[str, Any]
+    principal: Principal
+    per_call: Callable[[Principal], sa.ColumnElement[bool]]
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        """The condition with the caller's values in it (for statements built per call)."""
+        return self.per_call(self.principal)
+
+
+Scope: TypeAlias = sa.ColumnElement[bool] | JobScope
+"""A caller's view of the jobs: a condition, or a ``JobScope`` (cached statements)."""
+
+_SCOPE_BUYER = "scope_buyer_id"
+_SCOPE_OWNER = "scope_owner_id"
+_BUYER_CONDITION = jobs.c.buyer_id == sa.bindparam(_SCOPE_BUYER, type_=jobs.c.buyer_id.type)
+_EXECUTOR_CONDITION = jobs.c.agent_id.in_(
+    sa.select(agents.c.id).where(
+        agents.c.owner_id == sa.bindparam(_SCOPE_OWNER, type_=agents.c.owner_id.type)
+    )
+)
+
+
+def buyer_job_scope(principal: Principal) -> JobScope:
+    """``buyer_scope`` as a ``JobScope``."""
+    if principal.role is Role.ADMIN:
+        return JobScope("all", sa.true(), {}, principal, buyer_scope)
+    return JobScope("buyer", _BUYER_CONDITION, {_SCOPE_BUYER: principal.id}, principal, buyer_scope)
+
+
+def executor_job_scope(principal: Principal) -> JobScope:
+    """``executor_scope`` as a ``JobScope``."""
+    return JobScope(
+        "executor", _EXECUTOR_CONDITION, {_SCOPE_OWNER: principal.id}, principal, executor_scope
+    )
+
+
+_S = TypeVar("_S", bound=sa.Executable)
+_STATEMENTS: dict[Hashable, sa.Executable] = {}
+"""Statements over a ``JobScope``, by shape and scope name (a few dozen at most)."""
+
+# Per-call values of the cached statements, bound at execution.
+_JOB_ID = sa.bindparam("t_job_id", type_=jobs.c.id.type)
+_NOW = sa.bindparam("t_now", type_=jobs.c.updated_at.type)
+_LEASE_END = sa.bindparam("t_lease_end", type_=jobs.c.lease_expires_at.type)
+_REASON = sa.bindparam("t_reason", type_=jobs.c.decision_reason.type)
+_PROGRESS = sa.bindparam("t_progress", type_=jobs.c.progress.type)
+_ATTEMPT = sa.bindparam("t_attempt", type_=jobs.c.attempt.type)
+
+
+def _statement(
+    shape: Hashable, scope: Scope, build: Callable[[sa.ColumnElement[bool]], _S]
+) -> tuple[_S, Mapping[str, Any]]:
+    """``build(condition)`` and the scope's parameters; kept per shape for a ``JobScope``."""
+    if not isinstance(scope, JobScope):
+        return build(scope), {}
+    key = (shape, scope.name)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build(scope.condition)
+    return cast(_S, statement), scope.params
+
+
+def _clause(scope: Scope) -> sa.ColumnElement[bool]:
+    return scope.clause() if isinstance(scope, JobScope) else scope
+
+
+def _select_job(condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return sa.select(jobs).where(jobs.c.id == _JOB_ID, condition)
+
+
+def load_job(connection: sa.Connection, job_id: uuid.UUID, scope: Scope) -> Job:
     """The job if ``scope`` lets the caller see it, else ``JobNotFound``."""
-    row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id, scope)).one_or_none()
+    statement, params = _statement("load_job", scope, _select_job)
+    row = connection.execute(statement, {**params, "t_job_id": job_id}).one_or_none()
     if row is None:
         raise JobNotFound(f"no job {job_id}")
     return job_from_row(row)
@@ -61,45 +146,87 @@ def move_job(
     connection: sa.Connection,
     job_id: uuid.UUID,
     target: JobStatus,
-    scope: sa.ColumnElement[bool],
+    scope: Scope,
     *,
     lease_seconds: float,
     reason: str | None = None,
     progress: int | None = None,
     event_data: dict[str, Any] | None = None,
+    attempt: int | None = None,
 ) -> Job:
     """Move the job to ``target`` if its current status allows it (atomically).
 
-    Appends the move's event to the job's log (with ``event_data`` added to its data).
+    With ``attempt``, only while the job is on that attempt. Appends the move's event to
+    the job's log (with ``event_data`` added to its data); ``InvalidTransition`` if the
+    job (visible in ``scope``) may not move.
     """
+    shape = ("move", target, reason is not None, progress is not None, attempt is not None)
+    statement, params = _statement(
+        shape,
+        scope,
+        lambda condition: _move_statement(
+            target, condition, reason is not None, progress is not None, attempt is not None
+        ),
+    )
     now = utc_now()
-    values: dict[str, Any] = {"status": target.value, "updated_at": now}
-    if reason is not None:
-        values["decision_reason"] = reason
-    if progress is not None:
-        values["progress"] = progress
-    if target in LEASED:
-        values["lease_expires_at"] = now + timedelta(seconds=lease_seconds)
-    if target is JobStatus.RUNNING:
-        values["started_at"] = sa.func.coalesce(jobs.c.started_at, now)
-    if target in TERMINAL:
-        values["completed_at"] = now
-        values["lease_expires_at"] = None
-    if target is JobStatus.COMPLETED:
-        values["progress"] = 100
-    allowed = [status.value for status in sources_of(target)]
-    job = _update_or_explain(connection, job_id, target, scope, jobs.c.status.in_(allowed), values)
+    row = connection.execute(
+        statement,
+        {
+            **params,
+            "t_job_id": job_id,
+            "t_now": now,
+            "t_lease_end": now + timedelta(seconds=lease_seconds),
+            "t_reason": reason,
+            "t_progress": progress,
+            "t_attempt": attempt,
+        },
+    ).one_or_none()
+    if row is None:
+        current = load_job(connection, job_id, scope)
+        raise InvalidTransition(
+            f"job {job_id} is {current.status.value}; it cannot become {target.value}"
+        )
+    note_locked(connection, [job_id])
+    job = job_from_row(row)
     append_status_event(connection, job.id, target, reason, event_data)
     if target is JobStatus.COMPLETED:
         search_popularity.job_completed(connection, job.agent_id)
     return job
 
 
+def _move_statement(
+    target: JobStatus,
+    condition: sa.ColumnElement[bool],
+    with_reason: bool,
+    with_progress: bool,
+    fenced: bool,
+) -> sa.Update:
+    values: dict[str, Any] = {"status": target.value, "updated_at": _NOW}
+    if with_reason:
+        values["decision_reason"] = _REASON
+    if with_progress:
+        values["progress"] = _PROGRESS
+    if target in LEASED:
+        values["lease_expires_at"] = _LEASE_END
+    if target is JobStatus.RUNNING:
+        values["started_at"] = sa.func.coalesce(jobs.c.started_at, _NOW)
+    if target in TERMINAL:
+        values["completed_at"] = _NOW
+        values["lease_expires_at"] = None
+    if target is JobStatus.COMPLETED:
+        values["progress"] = 100
+    allowed = [status.value for status in sources_of(target)]
+    where = [jobs.c.id == _JOB_ID, jobs.c.status.in_(allowed), condition]
+    if fenced:
+        where.append(jobs.c.attempt == _ATTEMPT)
+    return jobs.update().where(*where).values(**values).returning(*jobs.c)
+
+
 def apply_report(
     connection: sa.Connection,
     job_id: uuid.UUID,
     target: JobStatus,
-    scope: sa.ColumnElement[bool],
+    scope: Scope,
     *,
     lease_seconds: float,
     progress: int | None = None,
@@ -116,13 +243,14 @@ def apply_report(
     attempt is ``StaleAttempt``. A ``failed`` report on a job whose agent retries failures
     requeues it while attempts are left (the answer is the pending job).
     """
-    fenced = scope if attempt is None else sa.and_(scope, jobs.c.attempt == attempt)
     try:
         if target is JobStatus.FAILED:
-            retried = _requeue_failure(connection, job_id, fenced, reason)
+            retried = _requeue_failure(connection, job_id, scope, reason, attempt)
             if retried is not None:
                 return retried
-        job = _apply_report(connection, job_id, target, fenced, lease_seconds, progress, reason)
+        job = _apply_report(
+            connection, job_id, target, scope, lease_seconds, progress, reason, attempt
+        )
     except (InvalidTransition, JobNotFound):
         if attempt is not None:
             current = load_job(connection, job_id, scope)
@@ -140,20 +268,20 @@ def apply_report(
 def _requeue_failure(
     connection: sa.Connection,
     job_id: uuid.UUID,
-    scope: sa.ColumnElement[bool],
+    scope: Scope,
     reason: str | None,
+    attempt: int | None,
 ) -> Job | None:
     """Requeue a held job whose agent retries failures, if attempts are left; else None."""
-    requeued = requeue_where(
-        connection,
-        sa.and_(
-            jobs.c.id == job_id,
-            scope,
-            jobs.c.status.in_([status.value for status in LEASED]),
-            jobs.c.retry_on_failure == sa.true(),
-        ),
-        reason or "handler failed",
-    )
+    conditions = [
+        jobs.c.id == job_id,
+        _clause(scope),
+        jobs.c.status.in_([status.value for status in LEASED]),
+        jobs.c.retry_on_failure == sa.true(),
+    ]
+    if attempt is not None:
+        conditions.append(jobs.c.attempt == attempt)
+    requeued = requeue_where(connection, sa.and_(*conditions), reason or "handler failed")
     return requeued[0] if requeued else None
 
 
@@ -278,14 +406,17 @@ def _apply_report(
     connection: sa.Connection,
     job_id: uuid.UUID,
     target: JobStatus,
-    scope: sa.ColumnElement[bool],
+    scope: Scope,
     lease_seconds: float,
     progress: int | None,
     reason: str | None,
+    attempt: int | None,
 ) -> Job:
     if progress is not None:
         # The common progress report: same status, new progress, renewed lease.
-        renewed = _renew_lease(connection, job_id, target, scope, lease_seconds, progress, reason)
+        renewed = _renew_lease(
+            connection, job_id, target, scope, lease_seconds, progress, reason, attempt
+        )
         if renewed is not None:
             return renewed
     try:
@@ -297,13 +428,20 @@ def _apply_report(
             lease_seconds=lease_seconds,
             reason=reason,
             progress=progress,
+            attempt=attempt,
         )
     except InvalidTransition:
-        renewed = _renew_lease(connection, job_id, target, scope, lease_seconds, progress, reason)
+        renewed = _renew_lease(
+            connection, job_id, target, scope, lease_seconds, progress, reason, attempt
+        )
         if renewed is not None:
             return renewed
         current = load_job(connection, job_id, scope)
-        if current.status is target and target in TERMINAL:
+        if (
+            current.status is target
+            and target in TERMINAL
+            and (attempt is None or current.attempt == attempt)
+        ):
             return current
         raise
 
@@ -312,33 +450,58 @@ def _renew_lease(
     connection: sa.Connection,
     job_id: uuid.UUID,
     status: JobStatus,
-    scope: sa.ColumnElement[bool],
+    scope: Scope,
     lease_seconds: float,
     progress: int | None,
     reason: str | None,
+    attempt: int | None,
 ) -> Job | None:
     """Renew the lease of a job still in the leased ``status``; ``None`` if it is not."""
     if status not in LEASED:
         return None
+    shape = ("renew", status, progress is not None, reason is not None, attempt is not None)
+    statement, params = _statement(
+        shape,
+        scope,
+        lambda condition: _renew_statement(
+            status, condition, progress is not None, reason is not None, attempt is not None
+        ),
+    )
     now = utc_now()
-    values: dict[str, Any] = {
-        "updated_at": now,
-        "lease_expires_at": now + timedelta(seconds=lease_seconds),
-    }
-    if progress is not None:
-        values["progress"] = progress
-    if reason is not None:
-        values["decision_reason"] = reason
     row = connection.execute(
-        jobs.update()
-        .where(jobs.c.id == job_id, jobs.c.status == status.value, scope)
-        .values(**values)
-        .returning(*jobs.c)
+        statement,
+        {
+            **params,
+            "t_job_id": job_id,
+            "t_now": now,
+            "t_lease_end": now + timedelta(seconds=lease_seconds),
+            "t_reason": reason,
+            "t_progress": progress,
+            "t_attempt": attempt,
+        },
     ).one_or_none()
     if row is None:
         return None
     note_locked(connection, [job_id])
     return job_from_row(row)
+
+
+def _renew_statement(
+    status: JobStatus,
+    condition: sa.ColumnElement[bool],
+    with_progress: bool,
+    with_reason: bool,
+    fenced: bool,
+) -> sa.Update:
+    values: dict[str, Any] = {"updated_at": _NOW, "lease_expires_at": _LEASE_END}
+    if with_progress:
+        values["progress"] = _PROGRESS
+    if with_reason:
+        values["decision_reason"] = _REASON
+    where = [jobs.c.id == _JOB_ID, jobs.c.status == status.value, condition]
+    if fenced:
+        where.append(jobs.c.attempt == _ATTEMPT)
+    return jobs.update().where(*where).values(**values).returning(*jobs.c)
 
 
 def claim_pending(
@@ -353,38 +516,29 @@ def claim_pending(
     """Take up to ``limit`` pending jobs of the executor's agents, oldest first: ``accepted``.
 
     One statement: ``WITH picked AS (SELECT id ... ORDER BY created_at LIMIT n FOR UPDATE
-    SKIP LOCKED) UPDATE jobs ... FROM picked WHERE jobs.id = picked.id RETURNING *``. SKIP LOCKED: concurrent claimers on Postgres
-    each take other rows instead of waiting for (or colliding on) the same ones. SQLite has
-    no row locks and renders no ``FOR UPDATE``; its writers run one at a time (``BEGIN
-    IMMEDIATE``), so each claim sees the previous one's result.
+    SKIP LOCKED) UPDATE jobs ... FROM picked WHERE jobs.id = picked.id RETURNING *``. SKIP
+    LOCKED: concurrent claimers on Postgres each take other rows instead of waiting for (or
+    colliding on) the same ones. SQLite has no row locks and renders no ``FOR UPDATE``; its
+    writers run one at a time (``BEGIN IMMEDIATE``), so each claim sees the previous one's
+    result.
     """
-    picked = sa.select(jobs.c.id).where(
-        jobs.c.status == JobStatus.PENDING.value, executor_scope(executor)
-    )
-    if agent_ids is not None:
-        picked = picked.where(jobs.c.agent_id.in_(agent_ids))
-    if job_ids is not None:
-        picked = picked.where(jobs.c.id.in_(job_ids))
-    # A CTE, not ``id IN (SELECT ... LIMIT n)``: Postgres may plan that subquery as the
-    # inner side of a semi join and run it once per outer row, taking more than n rows.
-    # MATERIALIZED: the locking SELECT runs exactly once.
-    chosen = (
-        picked.order_by(jobs.c.created_at, jobs.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
+    scope = executor_job_scope(executor)
+    statement, params = _statement(
+        ("claim", agent_ids is not None, job_ids is not None),
+        scope,
+        lambda condition: _claim_statement(condition, agent_ids is not None, job_ids is not None),
     )
     now = utc_now()
     rows = connection.execute(
-        jobs.update()
-        .where(jobs.c.id == chosen.c.id, jobs.c.status == JobStatus.PENDING.value)
-        .values(
-            status=JobStatus.ACCEPTED.value,
-            updated_at=now,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-        )
-        .returning(*jobs.c)
+        statement,
+        {
+            **params,
+            "t_now": now,
+            "t_lease_end": now + timedelta(seconds=lease_seconds),
+            "t_limit": limit,
+            "t_agent_ids": agent_ids,
+            "t_job_ids": job_ids,
+        },
     ).all()
     note_locked(connection, [row.id for row in rows])
     # RETURNING follows no order; the caller gets the queue's order.
@@ -396,24 +550,27 @@ def claim_pending(
     return claimed
 
 
-def _update_or_explain(
-    connection: sa.Connection,
-    job_id: uuid.UUID,
-    target: JobStatus,
-    scope: sa.ColumnElement[bool],
-    condition: sa.ColumnElement[bool],
-    values: dict[str, Any],
-) -> Job:
-    row = connection.execute(
+def _claim_statement(condition: sa.ColumnElement[bool], by_agent: bool, by_job: bool) -> sa.Update:
+    picked = sa.select(jobs.c.id).where(jobs.c.status == JobStatus.PENDING.value, condition)
+    if by_agent:
+        picked = picked.where(jobs.c.agent_id.in_(sa.bindparam("t_agent_ids", expanding=True)))
+    if by_job:
+        picked = picked.where(
+            jobs.c.id.in_(sa.bindparam("t_job_ids", expanding=True, type_=jobs.c.id.type))
+        )
+    # A CTE, not ``id IN (SELECT ... LIMIT n)``: Postgres may plan that subquery as the
+    # inner side of a semi join and run it once per outer row, taking more than n rows.
+    # MATERIALIZED: the locking SELECT runs exactly once.
+    chosen = (
+        picked.order_by(jobs.c.created_at, jobs.c.id)
+        .limit(sa.bindparam("t_limit", type_=sa.Integer()))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return (
         jobs.update()
-        .where(jobs.c.id == job_id, condition, scope)
-        .values(**values)
+        .where(jobs.c.id == chosen.c.id, jobs.c.status == JobStatus.PENDING.value)
+        .values(status=JobStatus.ACCEPTED.value, updated_at=_NOW, lease_expires_at=_LEASE_END)
         .returning(*jobs.c)
-    ).one_or_none()
-    if row is not None:
-        note_locked(connection, [job_id])
-        return job_from_row(row)
-    current = load_job(connection, job_id, scope)
-    raise InvalidTransition(
-        f"job {job_id} is {current.status.value}; it cannot become {target.value}"
     )
