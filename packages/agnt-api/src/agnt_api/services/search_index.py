@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, search_postings, search_term_tags
@@ -23,6 +24,18 @@ from agnt_models import TagCount
 
 COMPLETIONS_READ = 2
 """``sole_term`` reads at most this many completions of the last word (one is enough)."""
+
+
+def one_of(
+    connection: sa.Connection, column: sa.ColumnElement[Any], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
+    """``column IN values``; on Postgres ``column = ANY(array)``: one parameter, so the
+    statement's text is the same however many values (psycopg parses it once per
+    connection and prepares it after a few runs, instead of planning every text anew)."""
+    if connection.dialect.name == "postgresql":
+        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)
+    return column.in_(list(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +276,9 @@ def dominant_term_rows(
     exact = dialect.exact_match(query, terms)
     exact_ids = set(connection.execute(sa.select(agents.c.id).where(exact)).scalars().all())
     special = exact_ids | set(
-        connection.execute(sa.select(p.agent_id).where(p.term.in_(others))).scalars().all()
+        connection.execute(sa.select(p.agent_id).where(one_of(connection, p.term, others)))
+        .scalars()
+        .all()
     )
     # From the agents' stored words, by primary key (a postings lookup by (agent, word)
     # is planned as a scan of each word's postings).
@@ -288,7 +303,7 @@ def dominant_term_rows(
     if after is not None and after[0] >= boost:
         after = None  # the postings below hold no exact match: all of them follow
     large_only = SoleTerm(large, halved=large != typed)
-    excluded = agents.c.id.in_(sorted(special)) if special else sa.false()
+    excluded = one_of(connection, agents.c.id, sorted(special)) if special else sa.false()
     rest = _posting_rows(connection, large_only, excluded, filters, after, count)
     return sorted([*rows, *rest], key=lambda row: (-row.score, row.id))[:count]
 
@@ -319,7 +334,7 @@ def rare_word_filter(
     rarest = min(lists.values(), key=lambda members: sum(sizes.get(t, 0) for t in members))
     if sum(sizes.get(term, 0) for term in rarest) > RARE_POSTINGS:
         return None
-    return agents.c.id.in_(sa.select(p.agent_id).where(p.term.in_(rarest)))
+    return agents.c.id.in_(sa.select(p.agent_id).where(one_of(connection, p.term, rarest)))
 
 
 def _sizes(connection: sa.Connection, words: list[str], most: int) -> dict[str, int]:
@@ -356,7 +371,7 @@ def postings_from_columns(
     for start in range(0, len(agent_ids), 500):
         for row in connection.execute(
             sa.select(agents.c.id, *(column for column, _ in weights)).where(
-                agents.c.id.in_(agent_ids[start : start + 500])
+                one_of(connection, agents.c.id, agent_ids[start : start + 500])
             )
         ):
             fields = [(set(row[n + 1].split()), weight) for n, (_, weight) in enumerate(weights)]
@@ -405,7 +420,9 @@ def word_facets(
         ):
             counts[row.tag] += row.agents
     extra = set(
-        connection.execute(sa.select(p.agent_id).where(p.term.in_(others))).scalars().all()
+        connection.execute(sa.select(p.agent_id).where(one_of(connection, p.term, others)))
+        .scalars()
+        .all()
         if others
         else []
     )
@@ -415,7 +432,7 @@ def word_facets(
     for start in range(0, len(ids), 500):
         for row in connection.execute(
             sa.select(agent_tags.c.tag, sa.func.count().label("n"))
-            .where(agent_tags.c.agent_id.in_(ids[start : start + 500]))
+            .where(one_of(connection, agent_tags.c.agent_id, ids[start : start + 500]))
             .group_by(agent_tags.c.tag)
         ):
             counts[row.tag] += row.n
@@ -428,6 +445,9 @@ def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
     return (-first[0], first[1]) < (-second[0], second[1])
 
 
+_PUBLISHED = agents.c.unpublished_at.is_(None)
+
+
 def passing_rows(
     connection: sa.Connection,
     ranked: list[tuple[int, str]],
@@ -436,6 +456,9 @@ def passing_rows(
 ) -> list[tuple[int, str]]:
     """The first ``count`` of ``ranked`` (score, id) whose agents pass ``filters``, checked
     a few at a time in order."""
+    # Only agents with postings are ranked here, and those are published (``unindex_agent``
+    # at unpublish): the "published" filter every search carries is true of all of them.
+    filters = [f for f in filters if not f.compare(_PUBLISHED)]
     if not filters:
         return ranked[:count]
     passing: list[tuple[int, str]] = []
@@ -445,7 +468,7 @@ def passing_rows(
         kept = set(
             connection.execute(
                 sa.select(agents.c.id).where(
-                    agents.c.id.in_([agent_id for _, agent_id in chunk]), *filters
+                    one_of(connection, agents.c.id, [agent_id for _, agent_id in chunk]), *filters
                 )
             ).scalars()
         )
@@ -461,7 +484,7 @@ def rows_of(connection: sa.Connection, page: list[tuple[int, str]]) -> list[sa.R
         return []
     score = sa.case(*((agents.c.id == agent_id, total) for total, agent_id in page))
     statement: sa.Select[Any] = sa.select(*agents.c, score.label("score")).where(
-        agents.c.id.in_([agent_id for _, agent_id in page])
+        one_of(connection, agents.c.id, [agent_id for _, agent_id in page])
     )
     rows: list[sa.Row[Any]] = list(connection.execute(statement).all())
     return sorted(rows, key=lambda row: (-row.score, row.id))

@@ -84,8 +84,9 @@ def _reads(connection: sa.Connection, terms: list[str], depth: int) -> dict[str,
         for term in terms
     ]
     read: dict[str, list[tuple[int, str]]] = {term: [] for term in terms}
-    for row in connection.execute(sa.union_all(*firsts)):
-        read[row.term].append((row.score, row.agent_id))
+    # ``.all()``: one fetch of thousands of rows, not a fetch per row.
+    for term, agent_id, score in connection.execute(sa.union_all(*firsts)).tuples().all():
+        read[term].append((score, agent_id))
     found: dict[str, _Read] = {}
     for term, rows in read.items():
         rows.sort(key=lambda item: (-item[0], item[1]))
