@@ -85,7 +85,7 @@ def _reads(connection: sa.Connection, terms: list[str], depth: int) -> dict[str,
     ]
     read: dict[str, list[tuple[int, str]]] = {term: [] for term in terms}
     # ``.all()``: one fetch of thousands of rows, not a fetch per row.
-    for term, agent_id, score in connection.execute(sa.union_all(*firsts)).tuples().all():
+    for term, agent_id, score in connection.execute(sa.union_all(*firsts)).all():
         read[term].append((score, agent_id))
     found: dict[str, _Read] = {}
     for term, rows in read.items():
@@ -150,6 +150,7 @@ class _Words:
         self.known = known
         self.reads = reads
         self._cache: dict[tuple[bool | int, ...], dict[int, str]] = {}
+        self._columns = [(read.scores, read.last[1]) for read in reads.values()]
 
     def reach(self, agent_id: str | None) -> dict[int, str]:
         """The totals ``agent_id`` (``None``: an agent read nowhere) can reach."""
@@ -157,18 +158,23 @@ class _Words:
             return self._reach(None)
         # Agents alike in every word (same score read, or unread on the same side of the
         # last id read) reach the same totals: one computation per pattern.
-        pattern = (agent_id in self.known, *(self._pattern(agent_id, t) for t in self.reads))
-        if pattern not in self._cache:
-            self._cache[pattern] = self._reach(agent_id)
-        return self._cache[pattern]
-
-    def _pattern(self, agent_id: str, term: str) -> int:
-        if agent_id in self.known:
-            return self.known[agent_id].get(term, 0)
-        read = self.reads[term]
-        if agent_id in read.scores:
-            return read.scores[agent_id]
-        return -1 if agent_id > read.last[1] else -2
+        held = self.known.get(agent_id)
+        pattern: tuple[bool | int, ...]
+        if held is not None:
+            pattern = (True, *[held.get(term, 0) for term in self.reads])
+        else:
+            # A posting's score is never 0: ``or`` falls through only when not read.
+            pattern = (
+                False,
+                *[
+                    scores.get(agent_id) or (-1 if agent_id > last_id else -2)
+                    for scores, last_id in self._columns
+                ],
+            )
+        found = self._cache.get(pattern)
+        if found is None:
+            found = self._cache[pattern] = self._reach(agent_id)
+        return found
 
     def _reach(self, agent_id: str | None) -> dict[int, str]:
         if agent_id is not None and agent_id in self.known:
@@ -262,6 +268,9 @@ def merged_rows(
         following = [item for item in ranked if after is None or _before(after, item)]
         page = passing_rows(connection, following, filters, count)
         # An unsure agent threatens the page with its best total still after the cursor.
+        # On a first page that is its best total, the order ``unsure`` is sorted in: the
+        # first one left is the strongest threat.
+        left = unsure[len(probed) :]
         threats = [
             (
                 max(
@@ -269,7 +278,7 @@ def merged_rows(
                 ),
                 agent_id,
             )
-            for agent_id in unsure[len(probed) :]
+            for agent_id in (left[:1] if after is None else left)
         ]
         # An agent read nowhere reaching ``total`` has an id above ``bound``, any such id.
         threats += [
