@@ -412,30 +412,25 @@ def word_facets(
     others = [term for term in group if term != base]
     if sum(sizes[term] for term in others) > FACET_READ:
         return None
-    counts: Counter[str] = Counter()
+    # One statement: the base word's counts, plus the tags of the other completions'
+    # agents that lack the base word (its posting looked up by primary key).
+    t, g = search_term_tags.c, agent_tags.c
+    parts: list[sa.Select[Any]] = []
     if base is not None:
-        t = search_term_tags.c
-        for row in connection.execute(
-            sa.select(t.tag, t.agents).where(t.term == base, t.agents > 0)
-        ):
-            counts[row.tag] += row.agents
-    extra = set(
-        connection.execute(sa.select(p.agent_id).where(one_of(connection, p.term, others)))
-        .scalars()
-        .all()
-        if others
-        else []
-    )
-    held = postings_from_columns(connection, sorted(extra), [base] if base else [])
-    extra = {agent_id for agent_id in extra if base not in held.get(agent_id, {})}
-    ids = sorted(extra)
-    for start in range(0, len(ids), 500):
-        for row in connection.execute(
-            sa.select(agent_tags.c.tag, sa.func.count().label("n"))
-            .where(one_of(connection, agent_tags.c.agent_id, ids[start : start + 500]))
-            .group_by(agent_tags.c.tag)
-        ):
-            counts[row.tag] += row.n
+        parts.append(sa.select(t.tag, t.agents.label("n")).where(t.term == base, t.agents > 0))
+    if others:
+        held = search_postings.alias("held")
+        holds_base = sa.exists().where(held.c.agent_id == p.agent_id, held.c.term == base)
+        extra = sa.select(p.agent_id).where(one_of(connection, p.term, others), sa.not_(holds_base))
+        parts.append(
+            sa.select(g.tag, sa.func.count().label("n"))
+            .where(g.agent_id.in_(extra.distinct()))
+            .group_by(g.tag)
+        )
+    counts: Counter[str] = Counter()
+    statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    for row in connection.execute(statement) if parts else []:
+        counts[row.tag] += row.n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
     return [TagCount(tag=tag, count=count) for tag, count in ranked]
 
