@@ -274,12 +274,15 @@ def dominant_term_rows(
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
         return None
     exact = dialect.exact_match(query, terms)
-    exact_ids = set(connection.execute(sa.select(agents.c.id).where(exact)).scalars().all())
-    special = exact_ids | set(
-        connection.execute(sa.select(p.agent_id).where(one_of(connection, p.term, others)))
-        .scalars()
-        .all()
-    )
+    # The exact matches and the rare completions' agents: one statement.
+    found = connection.execute(
+        sa.union_all(
+            sa.select(agents.c.id, sa.literal(True).label("exact")).where(exact),
+            sa.select(p.agent_id, sa.literal(False)).where(one_of(connection, p.term, others)),
+        )
+    ).all()
+    exact_ids = {agent_id for agent_id, is_exact in found if is_exact}
+    special = {agent_id for agent_id, _ in found}
     # From the agents' stored words, by primary key (a postings lookup by (agent, word)
     # is planned as a scan of each word's postings).
     held = postings_from_columns(connection, sorted(special), group)
