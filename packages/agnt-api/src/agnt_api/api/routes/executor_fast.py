@@ -216,14 +216,13 @@ async def _take_completion(
         return None
     attempt = None if attempt_header is None else int(attempt_header)
     job_id = uuid.UUID(request.path_params["job_id"])
-    # As the FastAPI route's dependency: a token per completion, once the key is known.
+    # As the FastAPI route's dependency: a token per completion, once the key is known
+    # (taken in the job check's thread hop).
     limits = rate_limits_of(request)
-    if limits is not None:
-        await limits.enforce(RateAction.COMPLETIONS, str(caller.id))
 
     async def answer() -> bytes:
         job = await results.complete_job(
-            rt, caller, job_id, iter_file_uploads(request), idempotency_key, attempt
+            rt, caller, job_id, iter_file_uploads(request), idempotency_key, attempt, limits
         )
         return _job_json.dump_json(job, by_alias=True)
 
