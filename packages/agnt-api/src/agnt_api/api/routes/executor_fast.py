@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agnt_api.api.deps import principal_of_key
 from agnt_api.api.multipart import iter_file_uploads
 from agnt_api.auth import Principal
-from agnt_api.ratelimit import RateAction, rate_limits_of
+from agnt_api.ratelimit import rate_limits_of
 from agnt_api.runtime import Runtime
 from agnt_api.services import buyer, dispatch, presence, results
 from agnt_models import (
@@ -268,13 +268,12 @@ async def _take_order(
     if order is None:
         return None
     idempotency_key = keys[0] if keys else None
-    # As the route's dependency: a token per order once the key and body are known.
+    # As the route's dependency: a token per order once the key and body are known (taken
+    # in the agent read's thread hop).
     limits = rate_limits_of(request)
-    if limits is not None:
-        await limits.enforce(RateAction.ORDERS, str(caller.id))
 
     async def answer() -> tuple[bytes, int]:
-        job, created = await buyer.order_job(rt, caller, order, idempotency_key)
+        job, created = await buyer.order_job(rt, caller, order, idempotency_key, limits)
         return _job_json.dump_json(job, by_alias=True), 201 if created else 200
 
     return answer
