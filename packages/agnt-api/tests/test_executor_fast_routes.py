@@ -268,3 +268,60 @@ async def test_agent_reads_answer_as_the_fastapi_route_and_search_stays_search(
     search = await api.client.get("/v1/agents/search", headers=api.auth("buyer-a"))
     assert search.status_code == 200
     assert "items" in search.json()
+
+
+def _order(**extra: Any) -> dict[str, Any]:
+    return {"agent_id": "echo", "prompt": "hi", "params": {}, **extra}
+
+
+@pytest.mark.parametrize(
+    ("caller", "body", "headers", "status"),
+    [
+        (_no_key, _order(), {}, 401),
+        (_bad_key, _order(), {}, 401),
+        (_executor, _order(), {}, 403),
+        (_buyer, _order(agent_id="nobody-has-this"), {}, 404),
+        (_buyer, _order(prompt=123), {}, 422),
+        (_buyer, {"agent_id": "echo"}, {}, 422),
+        (_buyer, "not json", {}, None),
+        (_buyer, _order(), {"Idempotency-Key": ""}, 422),
+        (_buyer, _order(), {"Idempotency-Key": "k" * 256}, 422),
+        (_buyer, _order(timeout_seconds=-1), {}, 422),
+        (_buyer, _order(), {}, 201),
+        (_buyer, _order(), {"Prefer": "wait=0"}, 201),
+    ],
+)
+async def test_order_answers_as_the_fastapi_route(
+    api: Api,
+    echo: dict[str, Any],
+    caller: Callable[[Api], dict[str, str]],
+    body: Any,
+    headers: dict[str, str],
+    status: int | None,
+) -> None:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    fast, slow = await _both(api, "/v1/jobs", raw, {**caller(api), **headers})
+    _assert_same(fast, slow)
+    assert fast.headers.get("preference-applied") == slow.headers.get("preference-applied")
+    if status is not None:
+        assert fast.status_code == status
+    else:
+        assert fast.status_code in (400, 422)
+
+
+async def test_order_with_a_key_is_201_then_200_the_same_job_on_both_routes(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    raw = json.dumps(_order(prompt="keyed")).encode()
+    headers = {**_buyer(api), "Idempotency-Key": "order-1"}
+    fast, slow = await _both(api, "/v1/jobs", raw, headers)
+    assert (fast.status_code, slow.status_code) == (201, 200)
+    assert fast.headers["content-type"] == "application/json"
+    assert fast.json()["id"] == slow.json()["id"]
+    assert fast.json()["agent_online"] is False and fast.json()["warning"]
+    again, _ = await _both(api, "/v1/jobs", raw, headers)
+    assert again.status_code == 200 and again.json()["id"] == fast.json()["id"]
+    other = json.dumps(_order(prompt="other")).encode()
+    conflict, conflict_slow = await _both(api, "/v1/jobs", other, headers)
+    _assert_same(conflict, conflict_slow)
+    assert conflict.status_code == 409

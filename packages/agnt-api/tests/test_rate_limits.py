@@ -7,6 +7,7 @@ database stand for two replicas and share each bucket.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -261,3 +262,27 @@ async def test_postgres_retry_after_counts_from_the_database_clock(
         assert await store.take("reports:clock", rate) == 0
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+async def test_failing_orders_cost_a_token_and_429_wins_over_their_error(
+    limited: Any, content_type: str
+) -> None:
+    # The fast order route (plain application/json) and the FastAPI route answer alike:
+    # the token is taken before the order is checked, so a spent bucket is a 429 first.
+    headers = {**limited.auth("buyer-a"), "Content-Type": content_type}
+    failing = [
+        {"agent_id": "nobody-has-this", "prompt": "hi", "params": {}},
+        {"agent_id": "echo", "prompt": "hi", "params": {}, "timeout_seconds": 10**9},
+        {"agent_id": "echo", "prompt": "\x00", "params": {}},
+    ]
+    answers = [
+        await limited.client.post("/v1/jobs", content=json.dumps(body), headers=headers)
+        for body in failing
+    ]
+    assert [answer.status_code for answer in answers] == [404, 422, 422], [
+        answer.text for answer in answers
+    ]
+    for body in failing:
+        refused = await limited.client.post("/v1/jobs", content=json.dumps(body), headers=headers)
+        _assert_rate_limited(refused, most_seconds=400)

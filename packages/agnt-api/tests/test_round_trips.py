@@ -159,3 +159,16 @@ def test_a_connection_killed_while_idle_is_replaced(
         assert database.transact(backend_pid) != first
     finally:
         database.dispose()
+
+
+async def test_an_order_runs_six_statements(api: Api, echo: dict[str, Any]) -> None:
+    await api.order("buyer-a", "echo")
+    with statements(api) as sent:
+        job = await api.order("buyer-a", "echo")
+    assert job["status"] == "pending"
+    # Postgres: the rate-limit token, the agent's read; then the agent's version (FOR
+    # SHARE), the job's INSERT answering its row, the created event's INSERT, one NOTIFY.
+    # SQLite: BEGIN and BEGIN IMMEDIATE instead of the token and the NOTIFY. No savepoint
+    # without an Idempotency-Key, no row lock, no read-back of the new job (was 10).
+    assert len(sent) == 6, sent
+    assert _notifies(sent) == (1 if api.runtime.database.is_postgres else 0)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NoReturn, Protocol, TypeVar
 
 import anyio.to_thread
 import sqlalchemy as sa
@@ -41,6 +41,8 @@ from agnt_api.db import Database
 from agnt_api.errors import ApiError
 from agnt_api.settings import Settings
 from agnt_models import ErrorCode
+
+T = TypeVar("T")
 
 
 class RateAction(StrEnum):
@@ -184,12 +186,16 @@ class PostgresBuckets:
         wait = await anyio.to_thread.run_sync(
             self._take_autocommit, bucket, rate.interval, rate.tolerance
         )
+        await self.sweep_if_due()
+        return wait
+
+    async def sweep_if_due(self) -> None:
+        """Drop rested buckets, every ``SWEEP_SECONDS``."""
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self.SWEEP_SECONDS
             # Rested buckets (TAT in the past) are dropped so the table stays one row per
             # recently active caller (sign-in attempts add one per client address).
             await self._database.write(_sweep)
-        return wait
 
 
 class RateLimits:
@@ -210,6 +216,39 @@ class RateLimits:
         seconds = await self.retry_after(action, caller)
         if seconds is None:
             return
+        self._refuse(action, seconds)
+
+    async def enforce_then_read(
+        self,
+        action: RateAction,
+        caller: str,
+        database: Database,
+        work: Callable[..., T],
+        *args: object,
+    ) -> T:
+        """``enforce``, then ``database.run(work, *args)`` if the token was there.
+
+        On Postgres both in one thread hop and one pooled connection: the token's
+        statement is autocommit either way (a read runs outside a transaction).
+        """
+        store = self.store
+        if not isinstance(store, PostgresBuckets):
+            await self.enforce(action, caller)
+            return await database.run(work, *args)
+        rate = self.rates[action]
+        bucket = f"{action.value}:{caller}"
+
+        def both(connection: sa.Connection, *args: object) -> tuple[float, T | None]:
+            wait = _take_token(connection, bucket, rate.interval, rate.tolerance)
+            return (wait, None) if wait > 0 else (0.0, work(connection, *args))
+
+        wait, result = await database.run(both, *args)
+        await store.sweep_if_due()
+        if wait > 0:
+            self._refuse(action, max(1, math.ceil(wait)))
+        return result  # type: ignore[return-value]
+
+    def _refuse(self, action: RateAction, seconds: int) -> NoReturn:
         rate = self.rates[action]
         raise RateLimited(
             f"too many {action.value.replace('_', '-')} from this caller: at most "

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from agnt_api.auth import Principal
 from agnt_api.errors import AgentUnpublished, OrderRefused, ServiceUnavailable
 from agnt_api.notify import announce, job_topic, long_poll, owner_topic
+from agnt_api.ratelimit import RateAction, RateLimits
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services import events as event_service
@@ -82,7 +83,11 @@ async def agent_stats(rt: Runtime, agent_id: str) -> AgentStats:
 
 
 async def order_job(
-    rt: Runtime, buyer: Principal, body: JobCreate, idempotency_key: str | None
+    rt: Runtime,
+    buyer: Principal,
+    body: JobCreate,
+    idempotency_key: str | None,
+    limits: RateLimits | None = None,
 ) -> tuple[Job, bool]:
     """Order a job; ``(job, created)``. Wakes the owning executor's long-polls.
 
@@ -91,21 +96,42 @@ async def order_job(
     An unpublished agent takes no orders (``AgentUnpublished``); an order its published
     accept rules refuse is ``OrderRefused`` with the executor's reason, before it is queued.
     A new job's answer says whether the agent is online (``agent_online``, ``warning``).
+    With ``limits``, an order token is taken first (``RateLimited``), on Postgres in the
+    same thread hop as the agent's read.
     """
-    job_service.check_order_input(body, idempotency_key)
-    await check_webhook_target(body.webhook, allow_private=rt.settings.webhook_allow_private)
-    limits = ParamsLimits.of(rt.settings)
-    for _ in range(ORDER_ATTEMPTS):
-        target, earlier = await rt.database.run(
-            job_service.read_order_target, buyer, body, idempotency_key
-        )
+    try:
+        job_service.check_order_input(body, idempotency_key)
+        await check_webhook_target(body.webhook, allow_private=rt.settings.webhook_allow_private)
+    except Exception:
+        # The token is taken first either way (a 429 wins over these errors).
+        if limits is not None:
+            await limits.enforce(RateAction.ORDERS, str(buyer.id))
+        raise
+    params_limits = ParamsLimits.of(rt.settings)
+    for attempt in range(ORDER_ATTEMPTS):
+        if limits is not None and attempt == 0:
+            target, earlier = await limits.enforce_then_read(
+                RateAction.ORDERS,
+                str(buyer.id),
+                rt.database,
+                job_service.read_order_target,
+                buyer,
+                body,
+                idempotency_key,
+            )
+        else:
+            target, earlier = await rt.database.run(
+                job_service.read_order_target, buyer, body, idempotency_key
+            )
         if earlier is not None:
             return earlier, False
         if target.unpublished:
             raise AgentUnpublished(f"agent {body.agent_id} was unpublished by its owner")
         job_service.job_timeout(body, target)
         await input_files.check_order(rt, buyer, body, target.input_files)
-        await anyio.to_thread.run_sync(validate_params, target.input_schema, body.params, limits)
+        await anyio.to_thread.run_sync(
+            validate_params, target.input_schema, body.params, params_limits
+        )
         _check_accept_rules(target, body)
         try:
             job, created = await rt.database.write(

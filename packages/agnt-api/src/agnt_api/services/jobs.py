@@ -16,7 +16,7 @@ from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, idempotency_keys, jobs
 from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor, ValidationFailed
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
-from agnt_api.services.events import append_event
+from agnt_api.services.events import append_event, note_locked
 from agnt_api.services.input_files import attach_inputs
 from agnt_api.services.records import as_utc, job_from_row, utc_now
 from agnt_api.services.schemas import check_storable
@@ -69,25 +69,33 @@ def check_order_input(body: JobCreate, idempotency_key: str | None) -> None:
         check_storable("Idempotency-Key", idempotency_key)
 
 
+_AGENT_ID = sa.bindparam("agent_id", type_=agents.c.id.type)
+_ORDER_TARGET = sa.select(
+    agents.c.owner_id,
+    agents.c.input_schema,
+    agents.c.updated_at,
+    agents.c.accept_rules,
+    agents.c.unpublished_at,
+    agents.c.last_seen_at,
+    agents.c.timeout_default_seconds,
+    agents.c.timeout_max_seconds,
+    agents.c.max_attempts,
+    agents.c.retry_on_failure,
+    agents.c.input_files,
+).where(agents.c.id == _AGENT_ID)
+"""What an order is checked against (built once; see ``_INSERT_JOB``)."""
+# FOR SHARE: a concurrent re-publish waits until the job is written (SQLite's write
+# transaction is exclusive already).
+_AGENT_VERSION = (
+    sa.select(agents.c.updated_at).where(agents.c.id == _AGENT_ID).with_for_update(read=True)
+)
+
+
 def read_order_target(
     connection: sa.Connection, buyer: Principal, body: JobCreate, idempotency_key: str | None
 ) -> tuple[OrderTarget, Job | None]:
     """The agent to validate params against, and the job of an earlier identical order."""
-    agent = connection.execute(
-        sa.select(
-            agents.c.owner_id,
-            agents.c.input_schema,
-            agents.c.updated_at,
-            agents.c.accept_rules,
-            agents.c.unpublished_at,
-            agents.c.last_seen_at,
-            agents.c.timeout_default_seconds,
-            agents.c.timeout_max_seconds,
-            agents.c.max_attempts,
-            agents.c.retry_on_failure,
-            agents.c.input_files,
-        ).where(agents.c.id == body.agent_id)
-    ).one_or_none()
+    agent = connection.execute(_ORDER_TARGET, {"agent_id": body.agent_id}).one_or_none()
     if agent is None:
         raise AgentNotFound(f"no agent {body.agent_id}")
     target = OrderTarget(
@@ -135,47 +143,39 @@ def create_job(
     ``AgentChangedDuringOrder`` if the agent is no longer the version validated against (the
     caller validates again). A repeated Idempotency-Key returns the first job.
     """
-    # FOR SHARE: a concurrent re-publish waits until this job is written (SQLite's write
-    # transaction is exclusive already).
-    version = connection.execute(
-        sa.select(agents.c.updated_at)
-        .where(agents.c.id == body.agent_id)
-        .with_for_update(read=True)
-    ).scalar_one_or_none()
+    version = connection.execute(_AGENT_VERSION, {"agent_id": body.agent_id}).scalar_one_or_none()
     if version is None:
         raise AgentNotFound(f"no agent {body.agent_id}")
     if version != target.updated_at:
         raise AgentChangedDuringOrder(body.agent_id)
-    digest = request_digest(body)
+    digest = ""
     if idempotency_key is not None:
+        digest = request_digest(body)
         earlier = _earlier_job(connection, buyer, idempotency_key, digest)
         if earlier is not None:
             return earlier, False, target.owner_id
     now = utc_now()
     job_id = uuid.uuid4()
     timeout = job_timeout(body, target)
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                jobs.insert().values(
-                    id=job_id,
-                    agent_id=body.agent_id,
-                    buyer_id=buyer.id,
-                    prompt=body.prompt,
-                    params=body.params,
-                    status=JobStatus.PENDING.value,
-                    progress=0,
-                    created_at=now,
-                    updated_at=now,
-                    max_attempts=target.max_attempts,
-                    retry_on_failure=target.retry_on_failure,
-                    deadline_at=None if timeout is None else now + timedelta(seconds=timeout),
-                )
-            )
-            if body.webhook is not None:
-                store_webhook_target(connection, job_id, buyer.id, body.webhook, now)
-            attach_inputs(connection, buyer, job_id, body.inputs, now)
-            if idempotency_key is not None:
+    values = {
+        "id": job_id,
+        "agent_id": body.agent_id,
+        "buyer_id": buyer.id,
+        "prompt": body.prompt,
+        "params": body.params,
+        "created_at": now,
+        "max_attempts": target.max_attempts,
+        "retry_on_failure": target.retry_on_failure,
+        "deadline_at": None if timeout is None else now + timedelta(seconds=timeout),
+    }
+    if idempotency_key is None:
+        # No key, no race to answer: an IntegrityError rolls the whole order back, so the
+        # savepoint (two round trips) is only taken when a concurrent duplicate may win.
+        row = _insert_job(connection, buyer, body, job_id, values, now)
+    else:
+        try:
+            with connection.begin_nested():
+                row = _insert_job(connection, buyer, body, job_id, values, now)
                 connection.execute(
                     idempotency_keys.insert().values(
                         buyer_id=buyer.id,
@@ -185,16 +185,52 @@ def create_job(
                         created_at=now,
                     )
                 )
-        append_event(connection, job_id, JobEventKind.CREATED, {"status": JobStatus.PENDING.value})
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer with its job.
-        if idempotency_key is None:
-            raise
-        earlier = _earlier_job(connection, buyer, idempotency_key, digest)
-        if earlier is None:
-            raise
-        return earlier, False, target.owner_id
-    return load_job(connection, job_id, buyer_scope(buyer)), True, target.owner_id
+        except IntegrityError:
+            # A concurrent request with the same key committed first: answer with its job.
+            earlier = _earlier_job(connection, buyer, idempotency_key, digest)
+            if earlier is None:
+                raise
+            return earlier, False, target.owner_id
+    # The new row is this transaction's (locked until commit): no lock statement needed.
+    note_locked(connection, [job_id])
+    append_event(connection, job_id, JobEventKind.CREATED, {"status": JobStatus.PENDING.value})
+    return job_from_row(row), True, target.owner_id
+
+
+_INSERT_JOB = (
+    jobs.insert()
+    .values(
+        id=sa.bindparam("id", type_=jobs.c.id.type),
+        agent_id=sa.bindparam("agent_id", type_=jobs.c.agent_id.type),
+        buyer_id=sa.bindparam("buyer_id", type_=jobs.c.buyer_id.type),
+        prompt=sa.bindparam("prompt", type_=jobs.c.prompt.type),
+        params=sa.bindparam("params", type_=jobs.c.params.type),
+        status=JobStatus.PENDING.value,
+        progress=0,
+        created_at=sa.bindparam("created_at", type_=jobs.c.created_at.type),
+        updated_at=sa.bindparam("created_at", type_=jobs.c.updated_at.type),
+        max_attempts=sa.bindparam("max_attempts", type_=jobs.c.max_attempts.type),
+        retry_on_failure=sa.bindparam("retry_on_failure", type_=jobs.c.retry_on_failure.type),
+        deadline_at=sa.bindparam("deadline_at", type_=jobs.c.deadline_at.type),
+    )
+    .returning(*jobs.c)
+)
+"""The order's INSERT, built once, answering the new row (no read-back SELECT)."""
+
+
+def _insert_job(
+    connection: sa.Connection,
+    buyer: Principal,
+    body: JobCreate,
+    job_id: uuid.UUID,
+    values: dict[str, Any],
+    now: datetime,
+) -> sa.Row[Any]:
+    row = connection.execute(_INSERT_JOB, values).one()
+    if body.webhook is not None:
+        store_webhook_target(connection, job_id, buyer.id, body.webhook, now)
+    attach_inputs(connection, buyer, job_id, body.inputs, now)
+    return row
 
 
 def _earlier_job(connection: sa.Connection, buyer: Principal, key: str, digest: str) -> Job | None:

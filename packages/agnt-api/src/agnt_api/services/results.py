@@ -29,6 +29,7 @@ from agnt_api.errors import (
     ValidationFailed,
 )
 from agnt_api.notify import announce, job_topic
+from agnt_api.ratelimit import RateAction, RateLimits
 from agnt_api.runtime import Runtime
 from agnt_api.services.records import as_utc, utc_now
 from agnt_api.services.schemas import check_storable
@@ -213,8 +214,12 @@ async def complete_job(
     uploads: AsyncIterable[ResultUpload],
     idempotency_key: str | None = None,
     attempt: int | None = None,
+    limits: RateLimits | None = None,
 ) -> Job:
     """Store every uploaded file, then complete the job and record its result atomically.
+
+    With ``limits``, a completion token is taken first (``RateLimited``), on Postgres in
+    the same thread hop as the job's check.
 
     With an ``idempotency_key``, repeating a completion that already happened (its answer
     was lost) answers the completed job instead of 409, and stores nothing new. With an
@@ -223,8 +228,28 @@ async def complete_job(
     before any file is read and again when the result is recorded; nothing is kept.
     """
     if idempotency_key is not None:
-        check_storable("Idempotency-Key", idempotency_key)
-    repeated = await rt.database.run(_completion_start, executor, job_id, idempotency_key, attempt)
+        try:
+            check_storable("Idempotency-Key", idempotency_key)
+        except ValidationFailed:
+            # The token is taken first either way (a 429 wins over the 422).
+            if limits is not None:
+                await limits.enforce(RateAction.COMPLETIONS, str(executor.id))
+            raise
+    if limits is None:
+        repeated = await rt.database.run(
+            _completion_start, executor, job_id, idempotency_key, attempt
+        )
+    else:
+        repeated = await limits.enforce_then_read(
+            RateAction.COMPLETIONS,
+            str(executor.id),
+            rt.database,
+            _completion_start,
+            executor,
+            job_id,
+            idempotency_key,
+            attempt,
+        )
     if repeated is not None:
         return repeated
     upload_id = uuid.uuid4().hex

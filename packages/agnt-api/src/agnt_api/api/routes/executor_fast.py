@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agnt_api.api.deps import principal_of_key
 from agnt_api.api.multipart import iter_file_uploads
 from agnt_api.auth import Principal
-from agnt_api.ratelimit import RateAction, rate_limits_of
+from agnt_api.ratelimit import rate_limits_of
 from agnt_api.runtime import Runtime
 from agnt_api.services import buyer, dispatch, presence, results
 from agnt_models import (
@@ -45,6 +45,7 @@ from agnt_models import (
     ClaimedJobs,
     ClaimRequest,
     Job,
+    JobCreate,
     Role,
     StatusReport,
 )
@@ -54,8 +55,9 @@ _PASSED_ON = "agnt.fast_path_passed"
 
 _JSON = "application/json"
 
-Answer = Callable[[], Awaitable[bytes]]
-"""The rest of a request a fast route took: the JSON bytes of its 200 answer."""
+Answer = Callable[[], Awaitable[bytes | tuple[bytes, int]]]
+"""The rest of a request a fast route took: the JSON bytes of its 200 answer (or the bytes
+and another status code)."""
 
 Taker = Callable[[Runtime, Request, Principal, bytes | None], Awaitable[Answer | None]]
 """Whether a fast route takes an executor's request (its body, if JSON, read): the answer."""
@@ -118,7 +120,11 @@ class _FastRoute(BaseRoute):
         if answer is None:
             await self._pass_on(scope, receive, send, body)
             return
-        await Response(await answer(), media_type=_JSON)(scope, receive, send)
+        content = await answer()
+        status_code = 200
+        if isinstance(content, tuple):
+            content, status_code = content
+        await Response(content, status_code=status_code, media_type=_JSON)(scope, receive, send)
 
     def _taken(self, request: Request) -> bool:
         if self._kind is _Kind.READ:
@@ -210,14 +216,13 @@ async def _take_completion(
         return None
     attempt = None if attempt_header is None else int(attempt_header)
     job_id = uuid.UUID(request.path_params["job_id"])
-    # As the FastAPI route's dependency: a token per completion, once the key is known.
+    # As the FastAPI route's dependency: a token per completion, once the key is known
+    # (taken in the job check's thread hop).
     limits = rate_limits_of(request)
-    if limits is not None:
-        await limits.enforce(RateAction.COMPLETIONS, str(caller.id))
 
     async def answer() -> bytes:
         job = await results.complete_job(
-            rt, caller, job_id, iter_file_uploads(request), idempotency_key, attempt
+            rt, caller, job_id, iter_file_uploads(request), idempotency_key, attempt, limits
         )
         return _job_json.dump_json(job, by_alias=True)
 
@@ -248,6 +253,32 @@ async def _take_agent_read(
     return answer
 
 
+async def _take_order(
+    rt: Runtime, request: Request, caller: Principal, body: bytes | None
+) -> Answer | None:
+    # As ``jobs.create_job``; a ``Prefer`` header (the long-poll) or an Idempotency-Key the
+    # route's header rule refuses (or sent twice) goes to it.
+    headers = request.headers
+    if "prefer" in headers:
+        return None
+    keys = headers.getlist("idempotency-key")
+    if len(keys) > 1 or (keys and not 1 <= len(keys[0]) <= 255):
+        return None
+    order = _parse(JobCreate, body)
+    if order is None:
+        return None
+    idempotency_key = keys[0] if keys else None
+    # As the route's dependency: a token per order once the key and body are known (taken
+    # in the agent read's thread hop).
+    limits = rate_limits_of(request)
+
+    async def answer() -> tuple[bytes, int]:
+        job, created = await buyer.order_job(rt, caller, order, idempotency_key, limits)
+        return _job_json.dump_json(job, by_alias=True), 201 if created else 200
+
+    return answer
+
+
 _AGENT_PATHS = frozenset({"search"})
 """Names under ``/v1/agents/`` that are routes of their own, not agent ids."""
 
@@ -256,7 +287,7 @@ _EXECUTOR = frozenset({Role.EXECUTOR})
 
 
 def install_fast_routes(app: FastAPI, rt: Runtime) -> None:
-    """Put the fast routes (claims, status reports, completions, job and agent reads)
+    """Put the fast routes (claims, status reports, completions, JSON orders, job and agent reads)
     ahead of every other route of ``app``."""
     routes = app.router
     job = f"/v1/executor/jobs/(?P<job_id>{_UUID})"
@@ -286,6 +317,15 @@ def install_fast_routes(app: FastAPI, rt: Runtime) -> None:
             _Kind.MULTIPART,
             _EXECUTOR,
             _take_completion,
+            rt,
+            routes,
+        ),
+        _FastRoute(
+            "/v1/jobs",
+            "/v1/jobs",
+            _Kind.JSON,
+            frozenset({Role.BUYER, Role.ADMIN}),
+            _take_order,
             rt,
             routes,
         ),
