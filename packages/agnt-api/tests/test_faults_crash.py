@@ -88,9 +88,13 @@ async def test_api_killed_during_result_upload_leaves_job_running_and_retry_comp
             assert not upload.done(), "the upload finished before the API could be killed"
             assert time.monotonic() < deadline, "the upload never reached storage"
             await asyncio.sleep(0.005)
+        # The whole server dies at once (its supervisor and every worker): a worker left
+        # behind would drain the upload and hold the port while the API restarts.
         server = psutil.Process(api.pid)
-        server.kill()
-        server.wait(timeout=30)
+        processes = [server, *server.children(recursive=True)]
+        for process in processes:
+            process.kill()
+        psutil.wait_procs(processes, timeout=30)
 
         # While the API is dead: the job is still running and has no result row.
         assert _job_row(api.database_url, job_id) == ("running", 0)
