@@ -210,6 +210,11 @@ class LiveApi:
 
     ``stop()`` ends it; ``start()`` runs it again on the same port and data. The server's
     stderr goes to ``<data_dir>/server.log`` (shown when it fails to come up).
+
+    ``workers`` is passed as ``serve --workers``; ``None`` leaves the product's default (one
+    per CPU on Postgres). Tests serve from one process unless they are about several: a
+    supervisor with two workers costs three interpreter starts (about 3x the CPU of one),
+    and hundreds of live servers start in a run.
     """
 
     def __init__(
@@ -219,9 +224,11 @@ class LiveApi:
         database_url: str | None = None,
         storage_url: str | None = None,
         env: dict[str, str] | None = None,
+        workers: int | None = 1,
     ) -> None:
         from pathlib import Path
 
+        self.workers = workers
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or f"sqlite:///{self.data_dir / 'agnt.db'}"
@@ -316,8 +323,11 @@ class LiveApi:
         if self._process is not None and self._process.poll() is None:
             return
         log = self.log_path.open("ab")
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.workers is not None:
+            serve += ["--workers", str(self.workers)]
         self._process = subprocess.Popen(
-            self._server_command("serve", "--host", "127.0.0.1", "--port", str(self.port)),
+            self._server_command(*serve),
             env=self._process_env(),
             stdout=log,
             stderr=log,
@@ -439,12 +449,14 @@ def _live_api_maker(
         database_url: str | None = None,
         storage_url: str | None = None,
         env: dict[str, str] | None = None,
+        workers: int | None = 1,
     ) -> LiveApi:
         api = LiveApi(
             base_dir / f"api{len(started)}",
             database_url=database_url,
             storage_url=storage_url,
             env=env,
+            workers=workers,
         )
         started.append(api)
         if database_url is None:
@@ -473,8 +485,9 @@ def _live_api_maker(
 def live_api_factory(
     request: pytest.FixtureRequest, tmp_path: Any, sqlite_live_api_template: LiveApi
 ) -> Iterator[Callable[..., LiveApi]]:
-    """Factory: ``live_api_factory(database_url=None, storage_url=None, env=None)`` -> a
-    started ``LiveApi`` (migrated, with buyer/executor/admin keys). Stopped at teardown.
+    """Factory: ``live_api_factory(database_url=None, storage_url=None, env=None,
+    workers=1)`` -> a started ``LiveApi`` (migrated, with buyer/executor/admin keys).
+    Stopped at teardown. ``workers=None`` serves with the product's default.
 
     An empty Postgres database of the test server (``make_postgres_database()``) becomes a
     copy of the worker's template: migrated, with the template's keys (what ``agnt-server

@@ -67,7 +67,8 @@ def _job_row(database_url: str, job_id: str) -> tuple[str, int]:
 async def test_api_killed_during_result_upload_leaves_job_running_and_retry_completes_it(
     live_api_factory, make_postgres_database, tmp_path
 ) -> None:
-    api = live_api_factory(database_url=make_postgres_database())
+    # The product's default on Postgres: a supervisor and one worker per CPU.
+    api = live_api_factory(database_url=make_postgres_database(), workers=None)
     job_id = _publish_and_start_job(api)
     result = tmp_path / "result.bin"
     block = os.urandom(1024 * 1024)

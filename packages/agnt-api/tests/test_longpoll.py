@@ -85,8 +85,12 @@ def test_long_polls_wake_across_two_replicas_on_one_postgres(
     live_api_factory: Callable[..., Any], make_postgres_database: Callable[[], str]
 ) -> None:
     database_url = make_postgres_database()
-    first = live_api_factory(database_url=database_url)
-    second = live_api_factory(database_url=database_url, storage_url=first.storage_url)
+    # Each replica as the product serves it on Postgres (a worker per CPU): a wake-up must
+    # reach every process of every replica.
+    first = live_api_factory(database_url=database_url, workers=None)
+    second = live_api_factory(
+        database_url=database_url, storage_url=first.storage_url, workers=None
+    )
     executor = {"Authorization": f"Bearer {first.executor_key}"}
     buyer = {"Authorization": f"Bearer {first.buyer_key}"}
     published = httpx.put(

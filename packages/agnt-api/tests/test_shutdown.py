@@ -24,7 +24,7 @@ def serving(request: pytest.FixtureRequest, live_api_factory: Any) -> Any:
     if request.param == "sqlite":
         return live_api_factory()
     make = request.getfixturevalue("make_postgres_database")
-    return live_api_factory(database_url=make())
+    return live_api_factory(database_url=make(), workers=None)
 
 
 def _auth(key: str) -> dict[str, str]:
