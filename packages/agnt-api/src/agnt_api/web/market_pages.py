@@ -56,7 +56,15 @@ from agnt_api.web.sessions import (
 )
 from agnt_api.web.snippets import example_file_name, order_snippets
 from agnt_api.web.templating import render
-from agnt_models import AGENT_ID_PATTERN, Agent, InputRef, JobCreate, PricingModel, SearchSort
+from agnt_models import (
+    AGENT_ID_PATTERN,
+    Agent,
+    AgentSearchPage,
+    InputRef,
+    JobCreate,
+    PricingModel,
+    SearchSort,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -169,16 +177,27 @@ async def marketplace(
     matches, result cards, pagination, an empty state."""
     tag = tag.strip().lower() if tag and tag.strip() else None
     pricing = price or None  # the form's "Any price" sends pricing=
-    page = await buyer.search_agents(
-        get_runtime(request),
-        q,
-        tag=tag,
-        limit=PAGE_SIZE,
-        cursor=cursor,
-        sort=sort,
-        pricing=pricing,
-        facets=True,
+    # The page searches with the visitor's principal, so it shares the API's search bucket:
+    # a browser (or a script holding a session cookie) cannot search more than a key can.
+    limits = rate_limits_of(request)
+    wait = (
+        None
+        if limits is None
+        else await limits.retry_after(RateAction.SEARCHES, str(_principal.id))
     )
+    if wait is None:
+        page = await buyer.search_agents(
+            get_runtime(request),
+            q,
+            tag=tag,
+            limit=PAGE_SIZE,
+            cursor=cursor,
+            sort=sort,
+            pricing=pricing,
+            facets=True,
+        )
+    else:
+        page = AgentSearchPage(items=[], next_cursor=None)
     chips = [(facet.tag, facet.count) for facet in page.facets or []]
     if tag and tag not in {name for name, _ in chips}:
         chips.insert(0, (tag, 0))
@@ -190,7 +209,7 @@ async def marketplace(
     previous_cursor, previous_trail, here = (
         previous_links(cursor, trail) if cursor else (None, "", "-")
     )
-    return await render(
+    response = await render(
         request,
         "marketplace.html",
         {
@@ -207,9 +226,14 @@ async def marketplace(
             "sorts": [s.value for s in SearchSort],
             "pricing": None if pricing is None else pricing.value,
             "pricings": [m.value for m in PricingModel],
+            "retry_after": wait,
         },
+        status_code=200 if wait is None else 429,
         session=session,
     )
+    if wait is not None:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 async def _agent_page(
