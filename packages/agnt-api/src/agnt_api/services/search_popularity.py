@@ -1,9 +1,13 @@
 """``agents.popularity``: the jobs an agent completed in the last ``POPULAR_DAYS``, stored on
-the agent so that ``sort=popular`` walks an index instead of counting jobs per search.
+the agent so that ``sort=popular`` walks an index instead of counting jobs per search; and
+``agents.search_level``, the popularity level blended into relevance (``level_of``).
 
 The completion of a job recounts its agent (in the completing transaction), and recounts a
 few agents whose count is more than ``STALE_AFTER`` old, so that completions leaving the
-window are subtracted even for agents that no longer complete anything.
+window are subtracted even for agents that no longer complete anything (levels decay the
+same way). A recount whose level differs from the one the agent's postings hold rewrites
+their scores (``dialect.SEARCH_LEVELS``) in the same transaction: rare, a level changes
+at 1, 8 and 64 completions.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from agnt_api.db.tables import agents, jobs
+from agnt_api.db import dialect
+from agnt_api.db.tables import agents, jobs, search_postings
 from agnt_api.services.records import utc_now
 from agnt_models import JobStatus
 
@@ -25,6 +30,22 @@ STALE_AFTER = timedelta(hours=1)
 ``STALE_READ`` of them, oldest first)."""
 
 STALE_READ = 4
+
+LEVEL_COMPLETED = (1, 8, 64)
+"""Level 1, 2, 3 from this many completions in ``POPULAR_DAYS`` (every third power of 2)."""
+
+
+def level_of(completed: int, failed: int) -> int:
+    """The popularity level (0 .. ``dialect.SEARCH_LEVELS`` - 1) of an agent that completed
+    ``completed`` and failed ``failed`` jobs in the last ``POPULAR_DAYS``.
+
+    One level per ``LEVEL_COMPLETED`` step reached, one less when fewer than 80 % of the
+    jobs that ran completed, two less under 50 % (never below 0). Coarse on purpose: a
+    level changes rarely, and each change rewrites the agent's postings.
+    """
+    base = sum(completed >= step for step in LEVEL_COMPLETED)
+    penalty = 2 if completed < failed else 1 if completed < 4 * failed else 0
+    return max(0, base - penalty)
 
 
 def _recent(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
@@ -41,10 +62,16 @@ def _recent(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
 
 
 def recount(connection: sa.Connection, agent_ids: Iterable[str]) -> None:
-    """Count again the recent completed jobs of ``agent_ids`` (an index range each)."""
+    """Count again the recent completed jobs of ``agent_ids`` (an index range each), and
+    their levels; rewrite the postings of those whose level changed."""
     ids = sorted(set(agent_ids))
     if ids:
-        connection.execute(agents.update().where(agents.c.id.in_(ids)).values(_counted()))
+        connection.execute(
+            agents.update()
+            .where(agents.c.id.in_(ids))
+            .values({**_counted(), "search_level": _level(agents.c.id)})
+        )
+        _relevel_postings(connection, search_postings.c.agent_id.in_(ids))
 
 
 def job_completed(connection: sa.Connection, agent_id: str) -> None:
@@ -59,8 +86,14 @@ def job_completed(connection: sa.Connection, agent_id: str) -> None:
 
 
 def recount_all(connection: sa.Connection) -> None:
-    """Count every agent (a migration's backfill)."""
+    """Count every agent (a migration's backfill; levels: ``relevel_all``)."""
     connection.execute(agents.update().values(_counted()))
+
+
+def relevel_all(connection: sa.Connection) -> None:
+    """Every agent's level, and its postings' (a migration's backfill)."""
+    connection.execute(agents.update().values(search_level=_level(agents.c.id)))
+    _relevel_postings(connection, sa.true())
 
 
 def _counted() -> dict[str, sa.ColumnElement[object]]:
@@ -70,3 +103,47 @@ def _counted() -> dict[str, sa.ColumnElement[object]]:
         "popularity": count,
         "popularity_at": sa.case((count > 0, utc_now()), else_=sa.null()),
     }
+
+
+def _level(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
+    """``level_of`` in SQL, over one index range of the agent's recent jobs."""
+    since = utc_now() - timedelta(days=POPULAR_DAYS)
+    done = sa.func.coalesce(
+        sa.func.sum(sa.case((jobs.c.status == JobStatus.COMPLETED.value, 1), else_=0)), 0
+    )
+    failed = sa.func.coalesce(
+        sa.func.sum(sa.case((jobs.c.status == JobStatus.FAILED.value, 1), else_=0)), 0
+    )
+    base = sa.case(
+        *((done >= step, n) for n, step in reversed(list(enumerate(LEVEL_COMPLETED, 1)))),
+        else_=0,
+    )
+    penalty = sa.case((done < failed, 2), (done < 4 * failed, 1), else_=0)
+    level = sa.case((base - penalty < 0, 0), else_=base - penalty)
+    return (
+        sa.select(level)
+        .where(
+            jobs.c.agent_id == agent_id,
+            jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+            jobs.c.created_at >= since,
+        )
+        .scalar_subquery()
+    )
+
+
+def _relevel_postings(connection: sa.Connection, which: sa.ColumnElement[bool]) -> None:
+    """Give the postings ``which`` whose level is not their agent's ``search_level`` that
+    level (the low part of the score, ``dialect.SEARCH_LEVELS``).
+
+    Compared with the row, not with a level read before: two completions of one agent
+    write its level one after the other (row lock), and this statement, run after that
+    write, sees the other's postings; whatever level the row ends with, its postings hold.
+    """
+    p = search_postings.c
+    levels = dialect.SEARCH_LEVELS
+    level = sa.select(agents.c.search_level).where(agents.c.id == p.agent_id).scalar_subquery()
+    connection.execute(
+        search_postings.update()
+        .where(which, p.score % levels != level)
+        .values(score=p.score - p.score % levels + level)
+    )
