@@ -404,3 +404,29 @@ async def test_a_completed_job_moves_its_agent_up_in_relevance(api: Any) -> None
     # A re-publish keeps the level (its postings are written at the agent's level).
     await api.publish("executor-x", "beta-pdf", tags=["pdf"])
     assert await relevance() == after
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgres_give_the_same_order_with_levels(
+    tmp_path: Any, make_postgres_database: Any
+) -> None:
+    rows = [*corpus(2_000, seed=17), *(_agent(*rare) for rare in RARE)]
+    rng = random.Random(7)
+    steps = [(1, 0), (8, 0), (64, 0), (8, 3), (2, 5)]
+    done = {row["id"]: rng.choice(steps) for row in rng.sample(rows, 300)}
+    queries = ["translate", "pdf", "summ", "general helper", "translate pro", "code", "data a"]
+    answers: list[list[tuple[str, float | None]]] = []
+    for url in (f"sqlite:///{tmp_path / 'levels.db'}", make_postgres_database()):
+        database = Database(Settings(database_url=url).database_url)
+        try:
+            upgrade(database.engine)
+            with database.engine.begin() as connection:
+                insert_corpus(connection, rows)
+                _run_jobs(connection, done)
+            answers.append(
+                [(item.id, item.score) for query in queries for item in _walk(database, query, 500)]
+            )
+        finally:
+            database.dispose()
+    assert answers[0] == answers[1]
+    assert len({score % dialect.SEARCH_LEVELS for _, score in answers[0] if score}) > 1
