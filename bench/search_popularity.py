@@ -1,20 +1,23 @@
 """Relevance with popularity blended in: MRR@10 and top-3 rate of the labelled queries over
-the 10,000-agent relevance corpus (``agnt_api.testing.search_corpus``), on SQLite (the
-scoring is the same on Postgres), with the agents' popularity levels drawn four ways:
+the relevance corpus (``agnt_api.testing.search_corpus``, 10,000 agents by default), on
+SQLite (the scoring is the same on Postgres), with the agents' popularity levels drawn
+four ways:
 
 - none: no completed jobs (every level 0: text relevance alone);
 - random: levels 0/1/2/3 for 50/30/15/5 % of the agents, independent of the labels;
-- adversarial: every agent but the labelled answers at level 3, the answers at 0;
+- adversarial: every agent but the labelled answers at level 1, the answers at 0 (a level
+  only orders equal text scores, so any level above the answers' is the same as 3);
 - helpful: the labelled answers at level 3, every other agent at 0.
 
 Levels come from real job rows (1, 8 or 64 completed in the last 30 days) and
 ``search_popularity.recount``, as completions would leave them.
 
-    uv run python bench/search_popularity.py
+    uv run python bench/search_popularity.py [--agents N]
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import tempfile
 import time
@@ -63,7 +66,9 @@ def set_levels(database: Database, levels: dict[str, int]) -> None:
         ]
         for start in range(0, len(rows), 20_000):
             connection.execute(sa.insert(jobs), rows[start : start + 20_000])
-        search_popularity.recount(connection, list(levels))
+        agent_ids = list(levels)
+        for start in range(0, len(agent_ids), 5_000):
+            search_popularity.recount(connection, agent_ids[start : start + 5_000])
 
 
 def score(database: Database) -> tuple[float, int, int]:
@@ -81,14 +86,16 @@ def score(database: Database) -> tuple[float, int, int]:
 
 
 def main() -> None:
-    rows = corpus(10_000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--agents", type=int, default=10_000, help="corpus size")
+    rows = corpus(parser.parse_args().agents)
     ids = [row["id"] for row in rows]
     answers = {expected for _, expected in LABELLED}
     rng = random.Random(20)
     scenarios = {
         "none": dict.fromkeys(ids, 0),
         "random": {i: rng.choices((0, 1, 2, 3), (50, 30, 15, 5))[0] for i in ids},
-        "adversarial": {i: 0 if i in answers else 3 for i in ids},
+        "adversarial": {i: 0 if i in answers else 1 for i in ids},
         "helpful": {i: 3 if i in answers else 0 for i in ids},
     }
     with tempfile.TemporaryDirectory() as directory:
@@ -98,6 +105,7 @@ def main() -> None:
         upgrade(database.engine)
         with database.engine.begin() as connection:
             insert_corpus(connection, rows)
+        print(f"{len(rows):,} agents")
         print("| levels | MRR@10 | best answer in top 3 | in top 10 | search s |")
         print("|---|---|---|---|---|")
         for name, levels in scenarios.items():
