@@ -10,6 +10,10 @@ sorts before everything the unsure agents could reach; the few unsure agents nea
 top are looked up first (``MERGE_PROBES``). Otherwise a deeper read, then ``None``: the
 caller scores every match. What this can miss: nothing; what it costs when it cannot prove
 its page: the full scan.
+
+A posting's score holds the agent's popularity level below its field bits
+(``dialect.SEARCH_LEVELS``): an agent read in any word has its level known, one read
+nowhere may have any level, and its bounds are taken per level.
 """
 
 from __future__ import annotations
