@@ -83,7 +83,7 @@ def upgrade() -> None:
             bind,
             [
                 search_index.IndexedAgent(
-                    row.id, row.name, sorted(tags_of.get(row.id, [])), row.description
+                    row.id, row.name, sorted(tags_of.get(row.id, [])), row.description, 0
                 )
                 for row in batch
             ],

@@ -46,12 +46,10 @@ async def test_postings_follow_publish_update_and_unpublish(api: Any) -> None:
     await api.publish("executor-y", "pdf-other", description="More pdf.", tags=["pdf"])
     database: Database = api.runtime.database
     with database.engine.connect() as connection:
+        # Field bits times the popularity levels (level 0: no completed jobs).
         assert _postings(connection, "pdf-tool") == {
-            "pdf": 8 | 4 | 2,
-            "tool": 8,
-            "ocr": 4,
-            "read": 2,
-            "file": 2,
+            term: bits * dialect.SEARCH_LEVELS
+            for term, bits in {"pdf": 8 | 4 | 2, "tool": 8, "ocr": 4, "read": 2, "file": 2}.items()
         }
         counts = _term_tags(connection)
     assert counts[("pdf", "pdf")] == 2
@@ -60,10 +58,8 @@ async def test_postings_follow_publish_update_and_unpublish(api: Any) -> None:
     await api.publish("executor-x", "pdf-tool", description="Writes images.", tags=["image"])
     with database.engine.connect() as connection:
         assert _postings(connection, "pdf-tool") == {
-            "pdf": 8,
-            "tool": 8,
-            "image": 4 | 2,
-            "write": 2,
+            term: bits * dialect.SEARCH_LEVELS
+            for term, bits in {"pdf": 8, "tool": 8, "image": 4 | 2, "write": 2}.items()
         }
         counts = _term_tags(connection)
     assert counts[("pdf", "pdf")] == 1

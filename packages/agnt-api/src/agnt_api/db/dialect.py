@@ -9,6 +9,8 @@ Postgres: psycopg 3 with a connection pool; search finds matches through a gener
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import time
 from pathlib import Path
@@ -169,6 +171,11 @@ SEARCH_WEIGHT_BODY = 2
 """Score of a query word found whole in the description (prefix-only: half)."""
 SEARCH_EXACT_BOOST = 1_000
 """Added when the query is the agent's id, or its name word for word: it comes first."""
+SEARCH_LEVELS = 4
+"""Popularity levels (0..3, ``search_popularity.level_of``). A score is the text score times
+``SEARCH_LEVELS`` plus the agent's level: text relevance always decides first, popularity
+only among equal text scores (the level is below one text point), then the id. 16 words
+of 14 points at level 3 stay below ``SEARCH_EXACT_BOOST``."""
 
 
 def search_fields(agent_id: str, name: str, tags: list[str], description: str) -> dict[str, str]:
@@ -193,11 +200,15 @@ POSTING_TERM_MAX = 64
 """Longer words get no posting; a query with one is answered by the full scan."""
 
 
-def postings_of(agent_id: str, name: str, tags: list[str], description: str) -> dict[str, int]:
-    """Each word of the agent and its whole-word score: 8 id/name + 4 tags + 2 description.
+def postings_of(
+    agent_id: str, name: str, tags: list[str], description: str, level: int = 0
+) -> dict[str, int]:
+    """Each word of the agent and its stored posting score: the word's field bits (8 id/name
+    + 4 tags + 2 description) times ``SEARCH_LEVELS``, plus the agent's popularity ``level``.
 
-    The score is a bit set of the fields holding the word, so a posting says both how much
-    the word is worth in this agent and where it is (``agent_search`` scores the same way).
+    The bits say both how much the word is worth in this agent and where it is
+    (``agent_search`` scores the same way); the level in the low part makes a word's
+    postings, read in score order, come in (text score, popularity, id) order.
     """
     scores: dict[str, int] = {}
     for text, weight in (
@@ -208,7 +219,17 @@ def postings_of(agent_id: str, name: str, tags: list[str], description: str) -> 
         for word in set(search_tokens(text)):
             if len(word) <= POSTING_TERM_MAX:
                 scores[word] = scores.get(word, 0) | weight
-    return scores
+    return {word: bits * SEARCH_LEVELS + level for word, bits in scores.items()}
+
+
+def posting_bits(posting: int) -> int:
+    """The field bits (8/4/2) of a stored posting score."""
+    return posting // SEARCH_LEVELS
+
+
+def posting_level(posting: int) -> int:
+    """The agent's popularity level held in a stored posting score."""
+    return posting % SEARCH_LEVELS
 
 
 def add_term_tags(connection: sa.Connection, counts: dict[tuple[str, str], int]) -> None:
@@ -243,17 +264,18 @@ def agent_search(
 
     The rows carry the ``agents`` columns plus ``score``, an integer computed the same way on
     both databases over every match (no candidate cap): per word, 8/4/2 when it is a whole
-    word of the id or name / tags / description (half for a prefix-only hit of the last word),
-    plus ``SEARCH_EXACT_BOOST`` when the query is the id or the name. SQLite scans the
-    stored words with ``LIKE``; Postgres reads the same words from a weighted ``tsvector``
-    (``'simple'`` config: no stemming, no stop words) through a GIN index. The caller orders
-    by (score, id) and pages by keyset.
+    word of the id or name / tags / description (half for a prefix-only hit of the last word);
+    that text score times ``SEARCH_LEVELS`` plus the agent's popularity level
+    (``agents.search_level``); plus ``SEARCH_EXACT_BOOST`` when the query is the id or the
+    name. SQLite scans the stored words with ``LIKE``; Postgres reads the same words from a
+    weighted ``tsvector`` (``'simple'`` config: no stemming, no stop words) through a GIN
+    index. The caller orders by (score, id) and pages by keyset.
     """
     if connection.dialect.name == "postgresql":
         return _postgres_search(query, terms, filters)
     key, tags, body = agents.c.search_key, agents.c.search_tags, agents.c.search_body
     conditions: list[sa.ColumnElement[bool]] = []
-    score: sa.ColumnElement[int] = _exact_boost(query, terms)
+    hits: list[sa.ColumnElement[int]] = []
     for position, term in enumerate(terms):
         whole = f"% {term} %"
         last = position == len(terms) - 1
@@ -270,8 +292,9 @@ def agent_search(
                 )
             else:
                 hit = sa.case((column.like(whole), weight), else_=0)
-            score = score + hit
-    return sa.select(*agents.c, score.label("score")).where(*conditions, *filters)
+            hits.append(hit)
+    ranked = _ranked(query, terms, hits)
+    return sa.select(*agents.c, ranked.label("score")).where(*conditions, *filters)
 
 
 def exact_match(query: str, terms: list[str]) -> sa.ColumnElement[bool]:
@@ -279,8 +302,15 @@ def exact_match(query: str, terms: list[str]) -> sa.ColumnElement[bool]:
     return sa.or_(agents.c.id == query.strip().lower(), agents.c.search_name == " ".join(terms))
 
 
-def _exact_boost(query: str, terms: list[str]) -> sa.ColumnElement[int]:
-    return sa.case((exact_match(query, terms), SEARCH_EXACT_BOOST), else_=0)
+def _ranked(
+    query: str, terms: list[str], hits: list[sa.ColumnElement[int]]
+) -> sa.ColumnElement[int]:
+    """The score of the fields' ``hits``: their sum (the text score) times
+    ``SEARCH_LEVELS``, plus the agent's popularity level, plus ``SEARCH_EXACT_BOOST`` for
+    an exact id or name."""
+    text = functools.reduce(operator.add, hits).self_group()
+    boost = sa.case((exact_match(query, terms), SEARCH_EXACT_BOOST), else_=0)
+    return boost + text * SEARCH_LEVELS + agents.c.search_level
 
 
 _FIELD_LABELS = (("A", SEARCH_WEIGHT_KEY), ("B", SEARCH_WEIGHT_TAGS), ("C", SEARCH_WEIGHT_BODY))
@@ -298,7 +328,7 @@ def _postgres_search(
     def has(text: str) -> sa.ColumnElement[bool]:
         return document.op("@@")(sa.cast(sa.literal(text), postgresql.TSQUERY)).self_group()
 
-    score: sa.ColumnElement[int] = _exact_boost(query, terms)
+    hits: list[sa.ColumnElement[int]] = []
     for position, term in enumerate(terms):
         last = position == len(terms) - 1
         for label, weight in _FIELD_LABELS:
@@ -307,11 +337,12 @@ def _postgres_search(
                 hit = sa.case((whole, weight), (has(f"'{term}':*{label}"), weight // 2), else_=0)
             else:
                 hit = sa.case((whole, weight), else_=0)
-            score = score + hit
+            hits.append(hit)
     matching = " & ".join(
         f"'{term}':*" if n == len(terms) - 1 else f"'{term}'" for n, term in enumerate(terms)
     )
-    return sa.select(*agents.c, score.label("score")).where(has(matching), *filters)
+    ranked = _ranked(query, terms, hits)
+    return sa.select(*agents.c, ranked.label("score")).where(has(matching), *filters)
 
 
 def seconds_between(

@@ -96,6 +96,10 @@ agents = sa.Table(
     sa.Column("popularity_at", Timestamp, nullable=True),
     sa.Index("ix_agents_price_cents_id", "price_cents", "id"),
     sa.Index(None, "popularity_at"),
+    # The popularity level blended into relevance (0014_search_popularity): 0..3 from
+    # ``popularity`` and the success rate (``search_popularity.level_of``), also held in
+    # the low part of each of the agent's ``search_postings`` scores.
+    sa.Column("search_level", sa.SmallInteger(), nullable=False, server_default="0"),
 )
 sa.Index("ix_agents_popularity_id", agents.c.popularity.desc(), agents.c.id)
 

@@ -1,9 +1,11 @@
 """The search postings: kept in step with the agents at publish, read in score order.
 
 ``search_postings`` holds one row per (word, agent) with the word's whole-word score in that
-agent (8 id/name + 4 tags + 2 description, ``dialect.postings_of``), with a btree on
-(word, score DESC, agent id): the matches of one word, best first, are one index range
-scan, and a keyset page (score, id) is a seek, however many agents use the word.
+agent (8 id/name + 4 tags + 2 description, ``dialect.postings_of``) times
+``dialect.SEARCH_LEVELS`` plus the agent's popularity level (``search_popularity``), with a
+btree on (word, score DESC, agent id): the matches of one word, best first (text score,
+then popularity, then id), are one index range scan, and a keyset page (score, id) is a
+seek, however many agents use the word.
 ``search_term_tags`` counts, per word, the agents carrying each tag: a one-word search's
 facets without reading its matches. Both are written in the publishing transaction.
 """
@@ -40,20 +42,35 @@ def one_of(
 
 @dataclass(frozen=True, slots=True)
 class IndexedAgent:
-    """What the postings of an agent are made of."""
+    """What the postings of an agent are made of. ``level``: its popularity level, or
+    ``None`` to read it from its row (``agents.search_level``)."""
 
     id: str
     name: str
     tags: Sequence[str]
     description: str
+    level: int | None = None
 
 
 def index_agents(connection: sa.Connection, indexed: Iterable[IndexedAgent]) -> None:
     """Write the postings and tag counts of agents that have none (new or just unindexed)."""
     postings: list[dict[str, Any]] = []
     counts: Counter[tuple[str, str]] = Counter()
+    indexed = list(indexed)
+    unknown = [agent.id for agent in indexed if agent.level is None]
+    levels: dict[str, int] = {}
+    for start in range(0, len(unknown), 500):
+        rows = connection.execute(
+            sa.select(agents.c.id, agents.c.search_level).where(
+                agents.c.id.in_(unknown[start : start + 500])
+            )
+        )
+        levels.update((row.id, row.search_level) for row in rows)
     for agent in indexed:
-        scores = dialect.postings_of(agent.id, agent.name, list(agent.tags), agent.description)
+        level = agent.level if agent.level is not None else levels.get(agent.id, 0)
+        scores = dialect.postings_of(
+            agent.id, agent.name, list(agent.tags), agent.description, level
+        )
         postings += [
             {"agent_id": agent.id, "term": term, "score": score} for term, score in scores.items()
         ]
@@ -61,6 +78,44 @@ def index_agents(connection: sa.Connection, indexed: Iterable[IndexedAgent]) -> 
     for start in range(0, len(postings), 5_000):
         connection.execute(search_postings.insert(), postings[start : start + 5_000])
     dialect.add_term_tags(connection, dict(counts))
+
+
+def reindex_all(connection: sa.Connection, batch: int = 2_000) -> None:
+    """Drop every posting and tag count and index the published agents again, each at its
+    ``search_level`` (a migration's rebuild; keyset batches of ``batch`` agents)."""
+    connection.execute(search_postings.delete())
+    connection.execute(search_term_tags.delete())
+    last = ""
+    while True:
+        rows = connection.execute(
+            sa.select(agents.c.id, agents.c.name, agents.c.description, agents.c.search_level)
+            .where(agents.c.id > last, agents.c.unpublished_at.is_(None))
+            .order_by(agents.c.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        last = rows[-1].id
+        tags_of: dict[str, list[str]] = {}
+        for agent_id, tag in connection.execute(
+            sa.select(agent_tags.c.agent_id, agent_tags.c.tag).where(
+                agent_tags.c.agent_id.in_([row.id for row in rows])
+            )
+        ):
+            tags_of.setdefault(agent_id, []).append(tag)
+        index_agents(
+            connection,
+            [
+                IndexedAgent(
+                    row.id,
+                    row.name,
+                    sorted(tags_of.get(row.id, [])),
+                    row.description,
+                    row.search_level,
+                )
+                for row in rows
+            ],
+        )
 
 
 def unindex_agent(connection: sa.Connection, agent_id: str) -> None:
@@ -131,13 +186,20 @@ class SoleTerm:
     term: str
     halved: bool
 
-    def score(self, posting: int) -> int:
-        """The query's score of an agent from its posting's score."""
-        return posting // 2 if self.halved else posting
+    def score(self, posting: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+        """The query's score of an agent from its posting's score (a halved one keeps its
+        popularity level: the text part is halved)."""
+        if not self.halved:
+            return posting
+        levels = dialect.SEARCH_LEVELS
+        return posting // (2 * levels) * levels + posting % levels
 
     def posting(self, score: int) -> int:
         """The posting score behind a query score (a cursor's position)."""
-        return score * 2 if self.halved else score
+        if not self.halved:
+            return score
+        levels = dialect.SEARCH_LEVELS
+        return score // levels * 2 * levels + score % levels
 
 
 GROUP_READ = 9
@@ -191,7 +253,7 @@ def sole_term_rows(
             .where(p.term == sole.term, *filters)
         )
 
-    posting_score = p.score // 2 if sole.halved else p.score
+    posting_score = sole.score(p.score)
     rows: list[sa.Row[Any]] = []
     if after is None or after[0] >= boost:
         found = connection.execute(matches(posting_score + boost).where(exact)).all()
@@ -215,7 +277,7 @@ def _posting_rows(
     """The first ``need`` agents of ``sole.term``'s postings after ``after`` (below
     ``SEARCH_EXACT_BOOST``), but those ``excluded``, scored from their posting alone."""
     p = search_postings.c
-    posting_score = p.score // 2 if sole.halved else p.score
+    posting_score = sole.score(p.score)
     rest: sa.Select[Any] = (
         sa.select(*agents.c, posting_score.label("score"))
         .select_from(search_postings.join(agents, agents.c.id == p.agent_id))
@@ -293,8 +355,10 @@ def dominant_term_rows(
             continue  # an exact name match that does not hold the word: not a match
         bits = 0
         for score in postings.values():
-            bits |= score
-        scores[agent_id] = (bits + postings.get(typed, 0)) // 2
+            bits |= dialect.posting_bits(score)
+        typed_bits = dialect.posting_bits(postings.get(typed, 0))
+        level = dialect.posting_level(next(iter(postings.values())))
+        scores[agent_id] = (bits + typed_bits) // 2 * dialect.SEARCH_LEVELS + level
     for agent_id in exact_ids & scores.keys():
         scores[agent_id] += boost
     ranked = sorted(
@@ -363,8 +427,9 @@ def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
 def postings_from_columns(
     connection: sa.Connection, agent_ids: list[str], terms: list[str]
 ) -> dict[str, dict[str, int]]:
-    """Every agent's postings of ``terms``, from its stored search columns (one primary-key
-    read per agent; the postings' own (agent, word) key makes Postgres scan each word)."""
+    """Every agent's postings of ``terms`` (stored scores, with its popularity level), from
+    its stored search columns (one primary-key read per agent; the postings' own
+    (agent, word) key makes Postgres scan each word)."""
     weights = (
         (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
         (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
@@ -373,7 +438,7 @@ def postings_from_columns(
     held: dict[str, dict[str, int]] = {}
     for start in range(0, len(agent_ids), 500):
         for row in connection.execute(
-            sa.select(agents.c.id, *(column for column, _ in weights)).where(
+            sa.select(agents.c.id, *(column for column, _ in weights), agents.c.search_level).where(
                 one_of(connection, agents.c.id, agent_ids[start : start + 500])
             )
         ):
@@ -382,7 +447,7 @@ def postings_from_columns(
             for term in terms:
                 score = sum(weight for words, weight in fields if term in words)
                 if score:
-                    postings[term] = score
+                    postings[term] = score * dialect.SEARCH_LEVELS + row.search_level
             held[row.id] = postings
     return held
 

@@ -10,6 +10,10 @@ sorts before everything the unsure agents could reach; the few unsure agents nea
 top are looked up first (``MERGE_PROBES``). Otherwise a deeper read, then ``None``: the
 caller scores every match. What this can miss: nothing; what it costs when it cannot prove
 its page: the full scan.
+
+A posting's score holds the agent's popularity level below its field bits
+(``dialect.SEARCH_LEVELS``): an agent read in any word has its level known, one read
+nowhere may have any level, and its bounds are taken per level.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ MERGE_PROBES = 64
 """Unsure agents looked up by id per read (plus twice the page): the ones nearest the top."""
 
 _SCORES = (2, 4, 6, 8, 10, 12, 14)
-"""Every possible posting score (non-empty sums of 8, 4, 2)."""
+"""Every possible posting's field bits (non-empty sums of 8, 4, 2)."""
 
 Option = tuple[int, str]
-"""A score an agent may have in a word, and the id it must exceed to have it (``""``: any)."""
+"""Field bits an agent may have in a word, and the id it must exceed to have them (``""``:
+any). A stored posting is bits * ``SEARCH_LEVELS`` + the agent's popularity level: one
+level per agent, so the options of a word are taken at that level."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +58,23 @@ class _Read:
     last: tuple[int, str]
     exhausted: bool
 
-    def options(self, agent_id: str | None, absent: bool) -> list[Option]:
-        """What ``agent_id`` (``None``: an agent read nowhere) may score in this word."""
+    def options(self, agent_id: str | None, absent: bool, level: int) -> list[Option]:
+        """What ``agent_id`` (``None``: an agent read nowhere) of popularity ``level`` may
+        score in this word."""
         if agent_id is not None and agent_id in self.scores:
-            return [(self.scores[agent_id], "")]
+            return [(dialect.posting_bits(self.scores[agent_id]), "")]
         found: list[Option] = [(0, "")] if absent else []
         if self.exhausted:
             return found
         floor, last_id = self.last
-        for score in _SCORES:
+        for bits in _SCORES:
+            score = bits * dialect.SEARCH_LEVELS + level
             if score < floor:
-                found.append((score, ""))
+                found.append((bits, ""))
             elif score == floor and agent_id is None:
-                found.append((score, last_id))
+                found.append((bits, last_id))
             elif score == floor and agent_id is not None and agent_id > last_id:
-                found.append((score, ""))
+                found.append((bits, ""))
         return found
 
 
@@ -177,19 +185,38 @@ class _Words:
         return found
 
     def _reach(self, agent_id: str | None) -> dict[int, str]:
+        """Totals (text total * ``SEARCH_LEVELS`` + level): an agent read or known somewhere
+        has its level in those postings; one read nowhere may have any level."""
+        levels = dialect.SEARCH_LEVELS
         if agent_id is not None and agent_id in self.known:
-            held = self.known[agent_id]
-            return _reach(
+            held = {t: dialect.posting_bits(score) for t, score in self.known[agent_id].items()}
+            stored = next(iter(self.known[agent_id].values()), 0)
+            texts = _reach(
                 [[(held[t], "")] if t in held else [] for t in self.whole_terms],
                 [(t == self.typed, [(held.get(t, 0), "")]) for t in self.group_terms],
             )
-        return _reach(
-            [self.reads[t].options(agent_id, absent=False) for t in self.whole_terms],
-            [
-                (t == self.typed, self.reads[t].options(agent_id, absent=True))
-                for t in self.group_terms
-            ],
-        )
+            return _leveled(texts, dialect.posting_level(stored))
+        if agent_id is not None:
+            stored = next(r.scores[agent_id] for r in self.reads.values() if agent_id in r.scores)
+            candidates = [dialect.posting_level(stored)]
+        else:
+            candidates = list(range(levels))
+        totals: dict[int, str] = {}
+        for level in candidates:
+            texts = _reach(
+                [self.reads[t].options(agent_id, False, level) for t in self.whole_terms],
+                [
+                    (t == self.typed, self.reads[t].options(agent_id, True, level))
+                    for t in self.group_terms
+                ],
+            )
+            totals.update(_leveled(texts, level))
+        return totals
+
+
+def _leveled(texts: dict[int, str], level: int) -> dict[int, str]:
+    """Text totals (with their id bounds) as scores of an agent at popularity ``level``."""
+    return {text * dialect.SEARCH_LEVELS + level: bound for text, bound in texts.items()}
 
 
 def merged_rows(

@@ -1,19 +1,24 @@
 """``agents.popularity``: the jobs an agent completed in the last ``POPULAR_DAYS``, stored on
-the agent so that ``sort=popular`` walks an index instead of counting jobs per search.
+the agent so that ``sort=popular`` walks an index instead of counting jobs per search; and
+``agents.search_level``, the popularity level blended into relevance (``level_of``).
 
 The completion of a job recounts its agent (in the completing transaction), and recounts a
 few agents whose count is more than ``STALE_AFTER`` old, so that completions leaving the
-window are subtracted even for agents that no longer complete anything.
+window are subtracted even for agents that no longer complete anything (levels decay the
+same way). A recount whose level differs from the one the agent's postings hold rewrites
+their scores (``dialect.SEARCH_LEVELS``) in the same transaction: rare, a level changes
+at 1, 8 and 64 completions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from agnt_api.db.tables import agents, jobs
+from agnt_api.db import dialect
+from agnt_api.db.tables import agents, jobs, search_postings
 from agnt_api.services.records import utc_now
 from agnt_models import JobStatus
 
@@ -26,47 +31,135 @@ STALE_AFTER = timedelta(hours=1)
 
 STALE_READ = 4
 
+LEVEL_COMPLETED = (1, 8, 64)
+"""Level 1, 2, 3 from this many completions in ``POPULAR_DAYS`` (every third power of 2)."""
+
+
+def level_of(completed: int, failed: int) -> int:
+    """The popularity level (0 .. ``dialect.SEARCH_LEVELS`` - 1) of an agent that completed
+    ``completed`` and failed ``failed`` jobs in the last ``POPULAR_DAYS``.
+
+    One level per ``LEVEL_COMPLETED`` step reached, one less when fewer than 80 % of the
+    jobs that ran completed, two less under 50 % (never below 0). Coarse on purpose: a
+    level changes rarely, and each change rewrites the agent's postings.
+    """
+    base = sum(completed >= step for step in LEVEL_COMPLETED)
+    penalty = 2 if completed < failed else 1 if completed < 4 * failed else 0
+    return max(0, base - penalty)
+
+
+_SINCE = sa.bindparam("p_since", type_=jobs.c.created_at.type)
+_NOW = sa.bindparam("p_now", type_=agents.c.popularity_at.type)
+_IDS: sa.BindParameter[list[str]] = sa.bindparam("p_ids", expanding=True)
+
 
 def _recent(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
-    since = utc_now() - timedelta(days=POPULAR_DAYS)
     return (
         sa.select(sa.func.count())
         .where(
             jobs.c.agent_id == agent_id,
             jobs.c.status == JobStatus.COMPLETED.value,
-            jobs.c.created_at >= since,
+            jobs.c.created_at >= _SINCE,
         )
         .scalar_subquery()
     )
 
 
+def _level(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
+    """``level_of`` in SQL, over one index range of the agent's recent jobs."""
+    done = sa.func.coalesce(
+        sa.func.sum(sa.case((jobs.c.status == JobStatus.COMPLETED.value, 1), else_=0)), 0
+    )
+    failed = sa.func.coalesce(
+        sa.func.sum(sa.case((jobs.c.status == JobStatus.FAILED.value, 1), else_=0)), 0
+    )
+    base = sa.case(
+        *((done >= step, n) for n, step in reversed(list(enumerate(LEVEL_COMPLETED, 1)))),
+        else_=0,
+    )
+    penalty = sa.case((done < failed, 2), (done < 4 * failed, 1), else_=0)
+    level = sa.case((base - penalty < 0, 0), else_=base - penalty)
+    return (
+        sa.select(level)
+        .where(
+            jobs.c.agent_id == agent_id,
+            jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+            jobs.c.created_at >= _SINCE,
+        )
+        .scalar_subquery()
+    )
+
+
+def _relevel(which: sa.ColumnElement[bool]) -> sa.Update:
+    """Give the postings ``which`` whose level is not their agent's ``search_level`` that
+    level (the low part of the score, ``dialect.SEARCH_LEVELS``).
+
+    Compared with the row, not with a level read before: two completions of one agent
+    write its level one after the other (row lock), and this statement, run after that
+    write, sees the other's postings; whatever level the row ends with, its postings hold.
+    A level seldom changes: this mostly reads the agent's postings (its primary-key range)
+    and writes nothing.
+    """
+    p = search_postings.c
+    levels = dialect.SEARCH_LEVELS
+    level = sa.select(agents.c.search_level).where(agents.c.id == p.agent_id).scalar_subquery()
+    return (
+        search_postings.update()
+        .where(which, p.score % levels != level)
+        .values(score=p.score - p.score % levels + level)
+    )
+
+
+_COUNT = _recent(agents.c.id)
+# ``popularity_at`` only on a count above zero: a zero cannot go stale (fall further).
+_COUNTED = {"popularity": _COUNT, "popularity_at": sa.case((_COUNT > 0, _NOW), else_=sa.null())}
+
+# Statements built once (the completion path runs them on every completion).
+_STALE = (
+    sa.select(agents.c.id)
+    .where(
+        agents.c.popularity_at < sa.bindparam("p_stale_before", type_=agents.c.popularity_at.type),
+        agents.c.id != sa.bindparam("p_agent"),
+    )
+    .order_by(agents.c.popularity_at)
+    .limit(STALE_READ)
+)
+_RECOUNT = (
+    agents.update()
+    .where(agents.c.id.in_(_IDS))
+    .values({**_COUNTED, "search_level": _level(agents.c.id)})
+)
+_RELEVEL = _relevel(search_postings.c.agent_id.in_(_IDS))
+
+
+def _times() -> dict[str, datetime]:
+    now = utc_now()
+    return {"p_now": now, "p_since": now - timedelta(days=POPULAR_DAYS)}
+
+
 def recount(connection: sa.Connection, agent_ids: Iterable[str]) -> None:
-    """Count again the recent completed jobs of ``agent_ids`` (an index range each)."""
+    """Count again the recent completed jobs of ``agent_ids`` (an index range each), and
+    their levels; rewrite the postings of those whose level changed."""
     ids = sorted(set(agent_ids))
     if ids:
-        connection.execute(agents.update().where(agents.c.id.in_(ids)).values(_counted()))
+        connection.execute(_RECOUNT, {"p_ids": ids, **_times()})
+        connection.execute(_RELEVEL, {"p_ids": ids})
 
 
 def job_completed(connection: sa.Connection, agent_id: str) -> None:
     """In the transaction completing a job of ``agent_id``: its count, and a few stale ones."""
     stale = connection.execute(
-        sa.select(agents.c.id)
-        .where(agents.c.popularity_at < utc_now() - STALE_AFTER, agents.c.id != agent_id)
-        .order_by(agents.c.popularity_at)
-        .limit(STALE_READ)
+        _STALE, {"p_stale_before": utc_now() - STALE_AFTER, "p_agent": agent_id}
     ).scalars()
     recount(connection, [agent_id, *stale])
 
 
 def recount_all(connection: sa.Connection) -> None:
-    """Count every agent (a migration's backfill)."""
-    connection.execute(agents.update().values(_counted()))
+    """Count every agent (a migration's backfill; levels: ``relevel_all``)."""
+    connection.execute(agents.update().values(_COUNTED), _times())
 
 
-def _counted() -> dict[str, sa.ColumnElement[object]]:
-    # ``popularity_at`` only on a count above zero: a zero cannot go stale (fall further).
-    count = _recent(agents.c.id)
-    return {
-        "popularity": count,
-        "popularity_at": sa.case((count > 0, utc_now()), else_=sa.null()),
-    }
+def relevel_all(connection: sa.Connection) -> None:
+    """Every agent's level, and its postings' (a migration's backfill)."""
+    connection.execute(agents.update().values(search_level=_level(agents.c.id)), _times())
+    connection.execute(_relevel(sa.true()))

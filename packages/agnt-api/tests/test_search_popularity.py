@@ -1,0 +1,432 @@
+"""Popularity in relevance (0014): a level from the jobs completed in 30 days and their success
+rate, below one text point, in the full scan and in every postings path alike."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from agnt_api.db import Database, dialect
+from agnt_api.db.migrate import alembic_config, upgrade
+from agnt_api.db.tables import agent_tags, agents, jobs, principals, search_postings
+from agnt_api.services import search_index, search_merge, search_popularity
+from agnt_api.services.agents import search_agents
+from agnt_api.settings import Settings
+from agnt_api.testing.search_corpus import corpus, insert_corpus
+from agnt_models import AgentSummary
+
+
+@pytest.fixture
+def database(migrated_url: str) -> Iterator[Database]:
+    db = Database(Settings(database_url=migrated_url).database_url)
+    yield db
+    db.dispose()
+
+
+_TEMPLATE = corpus(1)[0]
+
+
+def _agent(agent_id: str, name: str, tags: list[str], description: str) -> dict[str, Any]:
+    return {
+        **_TEMPLATE,
+        "id": agent_id,
+        "name": name,
+        "tags": tags,
+        "tags_text": " ".join(tags),
+        "description": description,
+        **dialect.search_fields(agent_id, name, tags, description),
+    }
+
+
+def _run_jobs(
+    connection: sa.Connection,
+    done: dict[str, tuple[int, int]],
+    age: timedelta = timedelta(days=1),
+) -> None:
+    """``done``: agent -> (completed, failed) jobs ``age`` ago; then recount those agents."""
+    now = datetime.now(UTC)
+    buyer = uuid.uuid4()
+    connection.execute(
+        sa.insert(principals),
+        [{"id": buyer, "name": f"b-{buyer.hex[:8]}", "role": "buyer", "created_at": now}],
+    )
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "agent_id": agent_id,
+            "buyer_id": buyer,
+            "prompt": "p",
+            "params": {},
+            "status": status,
+            "progress": 100,
+            "created_at": now - age,
+            "updated_at": now - age,
+            "completed_at": now - age,
+        }
+        for agent_id, (completed, failed) in done.items()
+        for status in ["completed"] * completed + ["failed"] * failed
+    ]
+    if rows:
+        connection.execute(sa.insert(jobs), rows)
+    # Jobs written straight into the table: count them as their completions would.
+    search_popularity.recount(connection, list(done))
+
+
+def _levels(connection: sa.Connection) -> dict[str, int]:
+    return {row.id: row.search_level for row in connection.execute(sa.select(agents))}
+
+
+def _assert_postings_hold_levels(connection: sa.Connection) -> None:
+    """Every posting's low part is its agent's level (what every path relies on)."""
+    p = search_postings.c
+    wrong = connection.execute(
+        sa.select(sa.func.count())
+        .select_from(search_postings.join(agents, agents.c.id == p.agent_id))
+        .where(p.score % dialect.SEARCH_LEVELS != agents.c.search_level)
+    ).scalar_one()
+    assert wrong == 0
+
+
+def _full_scan(connection: sa.Connection, query: str) -> list[tuple[str, int]]:
+    terms = dialect.search_terms(query)
+    matched = dialect.agent_search(connection, query, terms, []).subquery()
+    rows = connection.execute(
+        sa.select(matched.c.id, matched.c.score).order_by(matched.c.score.desc(), matched.c.id)
+    )
+    return [(row.id, row.score) for row in rows]
+
+
+def _walk(database: Database, query: str, limit: int) -> list[AgentSummary]:
+    seen: list[AgentSummary] = []
+    cursor = None
+    with database.engine.connect() as connection:
+        while True:
+            page = search_agents(connection, query, None, limit, cursor)
+            seen.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                return seen
+
+
+def _ids(database: Database, query: str, limit: int = 4) -> list[str]:
+    return [item.id for item in _walk(database, query, limit)]
+
+
+def test_levels_step_at_1_8_64_completions_and_drop_with_failures() -> None:
+    level = search_popularity.level_of
+    assert [level(n, 0) for n in (0, 1, 7, 8, 63, 64, 500)] == [0, 1, 1, 2, 2, 3, 3]
+    assert level(64, 16) == 3  # 80 % completed: no penalty
+    assert level(64, 17) == 2  # under 80 %: one level less
+    assert level(64, 65) == 1  # under 50 %: two less
+    assert level(1, 1) == 0
+    assert level(0, 9) == 0
+    assert max(level(n, 0) for n in range(200)) == dialect.SEARCH_LEVELS - 1
+
+
+def test_stored_levels_are_level_of_the_30_day_jobs(database: Database) -> None:
+    cases = {
+        "a-0": (0, 0),
+        "a-1": (1, 0),
+        "a-2": (8, 2),
+        "a-3": (64, 0),
+        "a-4": (64, 17),
+        "a-5": (9, 9),
+        "a-6": (3, 1),
+    }
+    with database.engine.begin() as connection:
+        insert_corpus(connection, [_agent(a, "Agent", ["work"], "Does work.") for a in cases])
+        _run_jobs(connection, cases)
+        # Old jobs and jobs that did not run count for nothing.
+        _run_jobs(connection, {"a-0": (70, 0), "a-1": (0, 70)}, age=timedelta(days=45))
+        buyer = connection.execute(
+            sa.select(principals.c.id).where(principals.c.role == "buyer").limit(1)
+        ).scalar_one()
+        now = datetime.now(UTC)
+        connection.execute(
+            sa.insert(jobs),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "agent_id": "a-1",
+                    "buyer_id": buyer,
+                    "prompt": "p",
+                    "params": {},
+                    "status": status,
+                    "progress": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for status in ("canceled", "rejected", "pending")
+            ],
+        )
+        search_popularity.recount(connection, list(cases))
+        levels = _levels(connection)
+        _assert_postings_hold_levels(connection)
+    assert levels == {a: search_popularity.level_of(*done) for a, done in cases.items()}
+
+
+def test_a_popular_agent_outranks_an_otherwise_equal_unpopular_one(database: Database) -> None:
+    rows = [
+        *corpus(300, seed=3),
+        _agent("lex-a", "Lexicon", ["legal"], "Translate legal documents."),
+        _agent("lex-b", "Lexicon", ["legal"], "Translate legal documents."),
+    ]
+    queries = ["legal", "lega", "legal documents", "translate legal", "lexicon", "legal doc"]
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+    for query in queries:
+        ids = _ids(database, query)
+        assert ids.index("lex-a") < ids.index("lex-b"), query
+    with database.engine.begin() as connection:
+        _run_jobs(connection, {"lex-b": (8, 0)})
+    with database.engine.connect() as connection:
+        for query in queries:
+            walked = [(item.id, int(item.score or 0)) for item in _walk(database, query, 4)]
+            assert walked == _full_scan(connection, query), query
+            ids = [agent_id for agent_id, _ in walked]
+            assert ids.index("lex-b") < ids.index("lex-a"), query
+            scores = dict(walked)
+            assert scores["lex-b"] - scores["lex-a"] == 2  # level 2 against level 0
+
+
+def test_text_relevance_dominates_popularity(database: Database) -> None:
+    rows = [
+        *corpus(200, seed=4),
+        _agent("quillow", "Quillow", [], "Plain."),
+        _agent("keeper", "Quillow Keeper", [], "Keeps books."),
+        _agent("tagged", "Tally", ["quillow"], "Counts."),
+        _agent("pop-bot", "Pop Bot", [], "Also reads a quillow."),
+    ]
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+        _run_jobs(connection, {"pop-bot": (200, 0), "tagged": (64, 0)})
+    for query in ("quillow", "Quillow"):
+        ids = _ids(database, query, 2)
+        # Exact name, then name, then tags, then the popular description-only match.
+        assert ids[:4] == ["quillow", "keeper", "tagged", "pop-bot"], query
+    # A prefix: no exact match; the name matches (equal) in id order, then tags, then body.
+    assert _ids(database, "quil", 2)[:4] == ["keeper", "quillow", "tagged", "pop-bot"]
+
+
+def test_a_level_change_moves_the_agent_across_pages(database: Database) -> None:
+    rows = [_agent(f"unit-{n:02}", f"Unit {n}", ["units"], "Converts units.") for n in range(30)]
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+    ids = [f"unit-{n:02}" for n in range(30)]
+    for query in ("units", "convert unit"):
+        assert _ids(database, query, 7) == ids
+    # An unfinished walk over a level change: no agent twice, order kept on each page.
+    with database.engine.connect() as connection:
+        first = search_agents(connection, "units", None, 7, None)
+    with database.engine.begin() as connection:
+        _run_jobs(connection, {"unit-29": (1, 0), "unit-03": (8, 0)})
+    with database.engine.connect() as connection:
+        rest: list[str] = []
+        cursor = first.next_cursor
+        while cursor is not None:
+            page = search_agents(connection, "units", None, 7, cursor)
+            rest += [item.id for item in page.items]
+            cursor = page.next_cursor
+    walked = [item.id for item in first.items] + rest
+    assert len(walked) == len(set(walked))
+    assert "unit-29" not in walked  # it moved before the cursor: this walk is past it
+    moved = ["unit-03", "unit-29", *(i for i in ids if i not in ("unit-03", "unit-29"))]
+    for query in ("units", "convert unit", "unit"):
+        assert _ids(database, query, 7) == moved, query
+    # The completions leave the 30-day window: the next completion anywhere recounts the
+    # stale counts, and the levels fall back.
+    with database.engine.begin() as connection:
+        connection.execute(jobs.update().values(created_at=datetime.now(UTC) - timedelta(days=31)))
+        connection.execute(
+            agents.update()
+            .where(agents.c.id.in_(["unit-03", "unit-29"]))
+            .values(popularity_at=datetime.now(UTC) - timedelta(hours=2))
+        )
+        search_popularity.job_completed(connection, "unit-10")
+        _assert_postings_hold_levels(connection)
+    assert _ids(database, "units", 7) == ids
+
+
+RARE = [
+    ("coder-one", "Coder One", ["code"], "A coder."),
+    ("codex", "Codex", [], "Writes code with codex."),
+    ("code", "Code", ["codex"], "x"),
+    ("code-helper", "Helper", ["coding"], "Code and codes."),
+]
+
+
+def test_every_path_with_levels_equals_the_full_scan(database: Database) -> None:
+    rows = [*corpus(1_500, seed=5), *(_agent(*rare) for rare in RARE)]
+    rng = random.Random(20)
+    steps = [(1, 0), (8, 0), (64, 0), (8, 3), (2, 5), (64, 20)]
+    done = {row["id"]: rng.choice(steps) for row in rng.sample(rows, 250)}
+    done["code"] = (64, 0)
+    with database.engine.begin() as connection:
+        insert_corpus(connection, rows)
+        _run_jobs(connection, done)
+        _assert_postings_hold_levels(connection)
+        assert len(set(_levels(connection).values())) == dialect.SEARCH_LEVELS
+    one_word = ["translate", "pdf", "invo", "summ", "general", "a"]
+    several = ["general helper", "translate pro", "general c", "quick summ", "pdf to", "data a"]
+    proved = 0
+    with database.engine.connect() as connection:
+        for query in one_word + several + ["code", "cod"]:
+            terms = dialect.search_terms(query)
+            expected = _full_scan(connection, query)
+            for limit in (7, 150):
+                walked = [(i.id, int(i.score or 0)) for i in _walk(database, query, limit)]
+                assert walked == expected, (query, limit)
+            if query in several:
+                page = search_merge.merged_rows(connection, query, terms, [], None, 10)
+                if page is not None:
+                    proved += 1
+                    assert [(row.id, row.score) for row in page] == expected[:10], query
+            if query in ("code", "cod"):
+                found = search_index.dominant_term_rows(connection, query, terms, [], None, 9)
+                assert found is not None
+                assert [(row.id, row.score) for row in found] == expected[:9], query
+    assert proved >= 3  # the merge still proves pages with levels in the postings
+
+
+def test_the_migration_levels_existing_agents_and_rebuilds_their_postings(
+    database_url: str,
+) -> None:
+    database = Database(Settings(database_url=database_url).database_url)
+    pair = [
+        _agent("old-a", "Scribe", ["notes"], "Takes notes."),
+        _agent("old-b", "Scribe", ["notes"], "Takes notes."),
+    ]
+    try:
+        with database.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0013_search_speed")
+            owner = uuid.uuid4()
+            now = datetime.now(UTC)
+            connection.execute(
+                sa.insert(principals),
+                [{"id": owner, "name": "old", "role": "executor", "created_at": now}],
+            )
+            connection.execute(sa.insert(agents), [{**row, "owner_id": owner} for row in pair])
+            connection.execute(
+                sa.insert(agent_tags),
+                [{"agent_id": row["id"], "tag": tag} for row in pair for tag in row["tags"]],
+            )
+            # Postings as 0011 wrote them: the field bits alone.
+            old = {
+                (row["id"], term, dialect.posting_bits(score))
+                for row in pair
+                for term, score in dialect.postings_of(
+                    row["id"], row["name"], row["tags"], row["description"]
+                ).items()
+            }
+            connection.execute(
+                sa.insert(search_postings),
+                [{"agent_id": a, "term": term, "score": bits} for a, term, bits in old],
+            )
+            buyer = uuid.uuid4()
+            connection.execute(
+                sa.insert(principals),
+                [{"id": buyer, "name": "b", "role": "buyer", "created_at": now}],
+            )
+            connection.execute(
+                sa.insert(jobs),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "agent_id": "old-b",
+                        "buyer_id": buyer,
+                        "prompt": "p",
+                        "params": {},
+                        "status": "completed",
+                        "progress": 100,
+                        "created_at": now,
+                        "updated_at": now,
+                        "completed_at": now,
+                    }
+                    for _ in range(8)
+                ],
+            )
+        upgrade(database.engine)
+        with database.engine.connect() as connection:
+            levels = _levels(connection)
+            _assert_postings_hold_levels(connection)
+            postings = dict(
+                connection.execute(
+                    sa.select(search_postings.c.term, search_postings.c.score).where(
+                        search_postings.c.agent_id == "old-b"
+                    )
+                ).all()
+            )
+        found = _ids(database, "notes")
+        typed = _ids(database, "scribe not")
+        with database.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0013_search_speed")
+            p = search_postings.c
+            downgraded = {
+                tuple(row) for row in connection.execute(sa.select(p.agent_id, p.term, p.score))
+            }
+        upgrade(database.engine)
+        assert _ids(database, "notes") == found
+    finally:
+        database.dispose()
+    assert levels == {"old-a": 0, "old-b": 2}
+    assert postings["note"] == (4 | 2) * dialect.SEARCH_LEVELS + 2
+    assert found == ["old-b", "old-a"]
+    assert typed == ["old-b", "old-a"]
+    assert downgraded == old
+
+
+async def test_a_completed_job_moves_its_agent_up_in_relevance(api: Any) -> None:
+    for agent_id in ("alpha-pdf", "beta-pdf"):
+        await api.publish("executor-x", agent_id, tags=["pdf"])
+
+    async def relevance() -> list[tuple[str, float]]:
+        found = await api.client.get(
+            "/v1/agents/search", params={"q": "pdf"}, headers=api.auth("buyer-a")
+        )
+        assert found.status_code == 200
+        return [(item["id"], item["score"]) for item in found.json()["items"]]
+
+    before = await relevance()
+    assert [agent_id for agent_id, _ in before] == ["alpha-pdf", "beta-pdf"]
+    job = await api.order("buyer-a", "beta-pdf")
+    await api.run_to_running("executor-x", job["id"])
+    assert (await api.complete("executor-x", job["id"], [("out.txt", b"ok")])).status_code == 200
+    after = await relevance()
+    assert [agent_id for agent_id, _ in after] == ["beta-pdf", "alpha-pdf"]
+    assert dict(after)["beta-pdf"] == dict(before)["beta-pdf"] + 1  # level 1
+    # A re-publish keeps the level (its postings are written at the agent's level).
+    await api.publish("executor-x", "beta-pdf", tags=["pdf"])
+    assert await relevance() == after
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgres_give_the_same_order_with_levels(
+    tmp_path: Any, make_postgres_database: Any
+) -> None:
+    rows = [*corpus(2_000, seed=17), *(_agent(*rare) for rare in RARE)]
+    rng = random.Random(7)
+    steps = [(1, 0), (8, 0), (64, 0), (8, 3), (2, 5)]
+    done = {row["id"]: rng.choice(steps) for row in rng.sample(rows, 300)}
+    queries = ["translate", "pdf", "summ", "general helper", "translate pro", "code", "data a"]
+    answers: list[list[tuple[str, float | None]]] = []
+    for url in (f"sqlite:///{tmp_path / 'levels.db'}", make_postgres_database()):
+        database = Database(Settings(database_url=url).database_url)
+        try:
+            upgrade(database.engine)
+            with database.engine.begin() as connection:
+                insert_corpus(connection, rows)
+                _run_jobs(connection, done)
+            answers.append(
+                [(item.id, item.score) for query in queries for item in _walk(database, query, 500)]
+            )
+        finally:
+            database.dispose()
+    assert answers[0] == answers[1]
+    assert len({score % dialect.SEARCH_LEVELS for _, score in answers[0] if score}) > 1
