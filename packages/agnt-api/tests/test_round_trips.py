@@ -47,16 +47,57 @@ def _notifies(sent: list[str]) -> int:
     return sum("pg_notify" in statement for statement in sent)
 
 
-async def test_status_report_runs_three_statements(api: Api, echo: dict[str, Any]) -> None:
+async def test_status_report_is_one_statement_on_postgres(api: Api, echo: dict[str, Any]) -> None:
     job = await api.order("buyer-a", "echo")
     assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
     with statements(api) as sent:
         response = await api.report("executor-x", job["id"], "running")
     assert response.status_code == 200
-    # The UPDATE, the event's INSERT (its seq, and whether a webhook wants it), and one
-    # NOTIFY on Postgres or SQLite's BEGIN IMMEDIATE. No row lock, no webhook lookup.
-    assert len(sent) == 3, sent
-    assert _notifies(sent) == (1 if api.runtime.database.is_postgres else 0)
+    assert response.json()["status"] == "running"
+    if api.runtime.database.is_postgres:
+        # The UPDATE with the event's INSERT and the pg_notify as CTEs, in autocommit (no
+        # BEGIN/COMMIT either: the statement is its own transaction).
+        assert len(sent) == 1, sent
+        assert _notifies(sent) == 1
+    else:
+        # BEGIN IMMEDIATE, the UPDATE, the event's INSERT (its seq, and whether a webhook
+        # wants it). No row lock, no webhook lookup.
+        assert len(sent) == 3, sent
+        assert _notifies(sent) == 0
+
+
+async def test_progress_reports_fold_their_events(api: Api, echo: dict[str, Any]) -> None:
+    job = await api.order("buyer-a", "echo")
+    assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
+    postgres = api.runtime.database.is_postgres
+    # The executor's start: running with progress 0 (the renewal finds no running job,
+    # the move takes it: a running and a progress event).
+    with statements(api) as sent:
+        started = await api.report("executor-x", job["id"], "running", progress=0)
+    assert started.status_code == 200
+    assert len(sent) == (2 if postgres else 6), sent
+    # A heartbeat inside the coalescing interval: renewed, no event stored.
+    with statements(api) as sent:
+        beat = await api.report("executor-x", job["id"], "running", progress=5)
+    assert beat.json()["progress"] == 5
+    assert len(sent) == (1 if postgres else 3), sent
+    await asyncio.sleep(0.6)
+    beat = await api.report("executor-x", job["id"], "running", progress=7)
+    assert beat.json()["progress"] == 7
+    with api.runtime.database.engine.connect() as connection:
+        events = connection.execute(
+            sa.select(job_events.c.seq, job_events.c.kind, job_events.c.data)
+            .where(job_events.c.job_id == uuid.UUID(job["id"]))
+            .order_by(job_events.c.seq)
+        ).all()
+    assert [(e.seq, e.kind) for e in events] == [
+        (1, "created"),
+        (2, "accepted"),
+        (3, "running"),
+        (4, "progress"),
+        (5, "progress"),
+    ]
+    assert [e.data.get("progress") for e in events[3:]] == [0, 7]
 
 
 async def test_events_keep_consecutive_seqs_without_the_lock_statement(

@@ -43,8 +43,27 @@ _MAX_PAYLOAD = 7_000
 
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
 
+ONE_STATEMENT = "agnt_one_statement"
+"""``Connection.info`` key: this write runs in autocommit and should be one statement (see
+``Database.write_once``)."""
+
 _THREADS = 40
 """Worker threads per process: as many as the Postgres pool's connections (10 + 30)."""
+
+
+class NeedsTransaction(Exception):  # a signal to ``Database``, not an error
+    """Raised by a ``write_once`` work whose one-statement form did not apply: its
+    statement changed nothing, and the work runs again in a transaction."""
+
+
+def one_statement(connection: sa.Connection) -> bool:
+    """Whether ``connection`` runs a ``write_once`` work in autocommit (Postgres).
+
+    The work then does its change as one statement (carrying its own ``pg_notify``) or
+    raises ``NeedsTransaction`` having changed nothing; otherwise it runs in a write
+    transaction (SQLite, or the second try) and takes its usual statements.
+    """
+    return bool(connection.info.get(ONE_STATEMENT))
 
 
 class Database:
@@ -121,8 +140,29 @@ class Database:
             self.on_commit(topics)
         return result
 
+    async def write_once(
+        self,
+        work: Callable[Concatenate[sa.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``write``, for a work whose common case is one statement.
+
+        On Postgres the work first runs in autocommit (``one_statement`` is true): its one
+        statement is its own transaction, so there is no ``BEGIN`` and no ``COMMIT`` (two
+        round trips of the five a status report took); a ``NOTIFY`` it carries is delivered
+        when it commits. If the work raises ``NeedsTransaction`` it runs again, in a write
+        transaction, on the same worker thread. On SQLite it runs in a write transaction
+        (in-process: its round trips are cheap).
+        """
+        result, topics = await self._in_thread(True, partial(work, **kwargs), *args, once=True)
+        if topics and self.on_commit is not None:
+            self.on_commit(topics)
+        return result
+
     async def _in_thread(
-        self, write: bool, work: Callable[..., T], *args: object
+        self, write: bool, work: Callable[..., T], *args: object, once: bool = False
     ) -> tuple[T, frozenset[str]]:
         """``_transact`` on one of this database's threads.
 
@@ -131,8 +171,9 @@ class Database:
         Like anyio's, a cancelled caller still waits for the transaction to end: what it
         did is committed or rolled back, never left running unseen.
         """
+        transact = self._transact_once if once and self._postgres else self._transact
         future = asyncio.get_running_loop().run_in_executor(
-            self._threads, self._transact, write, work, *args
+            self._threads, transact, write, work, *args
         )
         try:
             return await asyncio.shield(future)
@@ -173,6 +214,31 @@ class Database:
             finally:
                 connection.info.pop(LOCKED_JOBS, None)
             return result, announced
+
+    def _transact_once(
+        self, write: bool, work: Callable[..., T], *args: object
+    ) -> tuple[T, frozenset[str]]:
+        """``work`` in autocommit as one statement, or (``NeedsTransaction``) in a transaction."""
+        with self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.info.pop(ANNOUNCED_TOPICS, None)
+            connection.info.pop(LOCKED_JOBS, None)
+            connection.info[ONE_STATEMENT] = True
+            try:
+                result = work(connection, *args)
+                # Topics announced besides what the statement notified: sent now (the
+                # change is committed already).
+                announced = frozenset(connection.info.pop(ANNOUNCED_TOPICS, ()))
+                for payload in notify_payloads(announced):
+                    connection.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": payload})
+                return result, announced
+            except NeedsTransaction:
+                pass
+            finally:
+                connection.info.pop(ONE_STATEMENT, None)
+                connection.info.pop(LOCKED_JOBS, None)
+                connection.info.pop(ANNOUNCED_TOPICS, None)
+        return self._transact(write, work, *args)
 
     async def check(self) -> None:
         """Raise unless the database answers a query (``/readyz``)."""
