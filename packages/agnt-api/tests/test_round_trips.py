@@ -213,3 +213,33 @@ async def test_an_order_runs_six_statements(api: Api, echo: dict[str, Any]) -> N
     # without an Idempotency-Key, no row lock, no read-back of the new job (was 10).
     assert len(sent) == 6, sent
     assert _notifies(sent) == (1 if api.runtime.database.is_postgres else 0)
+
+
+async def test_a_completion_folds_its_record(api: Api, echo: dict[str, Any]) -> None:
+    job = await api.order("buyer-a", "echo")
+    await api.run_to_running("executor-x", job["id"])
+    with statements(api) as sent:
+        done = await api.complete("executor-x", job["id"], [("out.txt", b"ok")])
+    assert done.status_code == 200
+    assert done.json()["status"] == "completed"
+    writes = [s for s in sent if "jobs SET status" in s or "INTO job" in s]
+    if api.runtime.database.is_postgres:
+        # The token, the job's check; then the move with its event, the result's row and
+        # the NOTIFY as one statement, and the agent's popularity (two).
+        assert len(writes) == 1, sent
+        assert len(sent) == 5, sent
+        assert _notifies(sent) == 1
+    else:
+        # The move, the event, the result (and the popularity, the check, BEGINs).
+        assert len(writes) == 3, sent
+    result = await api.client.get(f"/v1/jobs/{job['id']}/result", headers=api.auth("buyer-a"))
+    assert [f["name"] for f in result.json()["files"]] == ["out.txt"]
+    with api.runtime.database.engine.connect() as connection:
+        kinds = list(
+            connection.execute(
+                sa.select(job_events.c.kind)
+                .where(job_events.c.job_id == uuid.UUID(job["id"]))
+                .order_by(job_events.c.seq)
+            ).scalars()
+        )
+    assert kinds == ["created", "accepted", "running", "completed"]

@@ -12,7 +12,7 @@ import uuid
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
-from agnt_api.db.database import NeedsTransaction, notify_payloads, one_statement
+from agnt_api.db.database import NeedsTransaction, folded, notify_payloads
 from agnt_api.db.tables import agents, jobs
 from agnt_api.errors import AgentNotFound, Forbidden
 from agnt_api.notify import announce, job_topic
@@ -133,7 +133,7 @@ def report(
     """
     check_storable("reason", report.reason)
     scope = executor_job_scope(executor)
-    if one_statement(connection):
+    if folded(connection):
         (payload,) = notify_payloads([job_topic(job_id)])
         try:
             once = report_once(

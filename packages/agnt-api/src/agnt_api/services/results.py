@@ -18,6 +18,7 @@ import anyio
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
+from agnt_api.db.database import NeedsTransaction, folded, notify_payloads
 from agnt_api.db.tables import job_results
 from agnt_api.errors import (
     FileNotFound,
@@ -35,6 +36,7 @@ from agnt_api.services.records import as_utc, utc_now
 from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import (
     buyer_scope,
+    complete_once,
     executor_job_scope,
     executor_scope,
     load_job,
@@ -174,8 +176,30 @@ def _record_completion(
 
     With ``attempt`` the move is fenced: a job requeued (and perhaps claimed again) while
     the files streamed in is ``StaleAttempt``, and this run's files are not recorded.
+
+    Run by ``Database.write_folded``: on Postgres the move, its event, the result's row
+    and the ``NOTIFY`` are first one statement (``complete_once``); anything else (a
+    repeat, a refusal, a job with a webhook) runs unfolded.
     """
     scope = executor_job_scope(executor)
+    if folded(connection):
+        (payload,) = notify_payloads([job_topic(job_id)])
+        try:
+            once = complete_once(
+                connection,
+                job_id,
+                scope,
+                event_data={"files": [f.to_event() for f in files]},
+                files=[f.to_record() for f in files],
+                idempotency_key=idempotency_key,
+                attempt=attempt,
+                notify=payload,
+            )
+        except sa.exc.IntegrityError:
+            once = None  # an event committed under us took the seq: redo it unfolded
+        if once is None:
+            raise NeedsTransaction
+        return once, True
     try:
         job = move_job(
             connection,
@@ -270,7 +294,7 @@ async def complete_job(
                 "send at least one file in a multipart part named 'files'",
                 errors=[FieldError(loc="files", message="no files")],
             )
-        job, recorded = await rt.database.write(
+        job, recorded = await rt.database.write_folded(
             _record_completion,
             executor,
             job_id,

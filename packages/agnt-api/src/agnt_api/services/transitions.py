@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from agnt_api.auth import Principal
 from agnt_api.db.database import NOTIFY_CHANNEL
-from agnt_api.db.tables import agents, job_events, job_webhooks, jobs
+from agnt_api.db.tables import agents, job_events, job_results, job_webhooks, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
 from agnt_api.notify import announce, owner_topic
 from agnt_api.services import search_popularity
@@ -119,6 +119,8 @@ _EVENT_DATA = sa.bindparam("t_event_data", type_=job_events.c.data.type)
 _PROGRESS_DATA = sa.bindparam("t_progress_data", type_=job_events.c.data.type)
 _PROGRESS_CUTOFF = sa.bindparam("t_progress_cutoff", type_=job_events.c.created_at.type)
 _NOTIFY_PAYLOAD = sa.bindparam("t_notify_payload", type_=sa.Text())
+_RESULT_FILES = sa.bindparam("t_result_files", type_=job_results.c.files.type)
+_RESULT_KEY = sa.bindparam("t_result_key", type_=job_results.c.idempotency_key.type)
 
 
 def _statement(
@@ -660,8 +662,64 @@ def report_once(
     return None if row is None else job_from_row(row)
 
 
-def _once_statement(update: sa.Update, status_event: bool, progress_event: bool) -> sa.Select[Any]:
-    """``update`` (of one job) with its events and ``pg_notify`` as one statement."""
+def complete_once(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    scope: JobScope,
+    *,
+    event_data: Mapping[str, Any],
+    files: list[dict[str, Any]],
+    idempotency_key: str | None,
+    attempt: int | None,
+    notify: str,
+) -> Job | None:
+    """``move_job`` to ``completed`` plus the result's row, folded (Postgres, in a transaction).
+
+    One statement: the ``UPDATE ... RETURNING`` with the ``completed`` event and the
+    ``job_results`` row as data-modifying CTEs and ``pg_notify`` (``notify``) in its
+    ``SELECT``; then the agent's popularity (in this transaction). ``None`` when the move
+    did not apply (nothing changed; a job with a webhook is left to the unfolded path
+    too). A seq collision (see ``report_once``) raises ``IntegrityError`` and aborts the
+    transaction: the caller redoes the completion unfolded.
+    """
+    statement, _ = _statement(
+        ("complete_once", attempt is not None),
+        scope,
+        lambda condition: _once_statement(
+            _move_statement(JobStatus.COMPLETED, condition, False, False, attempt is not None),
+            True,
+            False,
+            result=True,
+        ),
+    )
+    now = utc_now()
+    row = connection.execute(
+        statement,
+        {
+            **scope.params,
+            "t_job_id": job_id,
+            "t_now": now,
+            "t_lease_end": now,
+            "t_attempt": attempt,
+            "t_event_kind": JobEventKind.COMPLETED.value,
+            "t_event_data": {**status_event_data(JobStatus.COMPLETED, None), **event_data},
+            "t_result_files": files,
+            "t_result_key": idempotency_key,
+            "t_notify_payload": notify,
+        },
+    ).one_or_none()
+    if row is None:
+        return None
+    job = job_from_row(row)
+    search_popularity.job_completed(connection, job.agent_id)
+    return job
+
+
+def _once_statement(
+    update: sa.Update, status_event: bool, progress_event: bool, *, result: bool = False
+) -> sa.Select[Any]:
+    """``update`` (of one job) with its events (and result) and ``pg_notify`` as one
+    statement."""
     no_webhook = ~sa.exists().where(job_webhooks.c.job_id == _JOB_ID)
     moved = update.where(no_webhook).cte("moved")
     last_seq = (
@@ -697,6 +755,12 @@ def _once_statement(update: sa.Update, status_event: bool, progress_event: bool)
             _NOW,
         ).where(sa.or_(last_progress.is_(None), last_progress <= _PROGRESS_CUTOFF))
         inserts.append(job_events.insert().from_select(columns, rows).cte("progress_event"))
+    if result:
+        rows = sa.select(moved.c.id, _RESULT_FILES, _NOW, _RESULT_KEY)
+        inserted = job_results.insert().from_select(
+            ["job_id", "files", "created_at", "idempotency_key"], rows
+        )
+        inserts.append(inserted.cte("result"))
     notified = sa.func.pg_notify(sa.literal(NOTIFY_CHANNEL, sa.Text()), _NOTIFY_PAYLOAD)
     # Data-modifying CTEs run whether or not the SELECT reads them.
     return sa.select(moved, notified.label("notified")).add_cte(*inserts)
