@@ -180,8 +180,33 @@ class Database:
             self.on_commit(topics)
         return result
 
+    async def write_folded_after(
+        self,
+        prepare: Callable[[], object],
+        work: Callable[Concatenate[sa.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``prepare()``, then ``write_folded(work, ...)``, on one worker thread (one hop).
+
+        For blocking work that must be done before the transaction (a file's write): it
+        runs before the connection is taken, so no transaction waits on it.
+        """
+        result, topics = await self._in_thread(
+            True, partial(work, **kwargs), *args, fold="txn", prepare=prepare
+        )
+        if topics and self.on_commit is not None:
+            self.on_commit(topics)
+        return result
+
     async def _in_thread(
-        self, write: bool, work: Callable[..., T], *args: object, fold: str | None = None
+        self,
+        write: bool,
+        work: Callable[..., T],
+        *args: object,
+        fold: str | None = None,
+        prepare: Callable[[], object] | None = None,
     ) -> tuple[T, frozenset[str]]:
         """``_transact`` on one of this database's threads.
 
@@ -191,7 +216,11 @@ class Database:
         did is committed or rolled back, never left running unseen.
         """
         loop = asyncio.get_running_loop()
-        if fold is not None and self._postgres:
+        if prepare is not None:
+            future = loop.run_in_executor(
+                self._threads, self._prepare_then_transact, prepare, fold, write, work, *args
+            )
+        elif fold is not None and self._postgres:
             future = loop.run_in_executor(
                 self._threads, self._transact_folded, fold == "once", work, *args
             )
@@ -239,6 +268,19 @@ class Database:
                 connection.info.pop(LOCKED_JOBS, None)
                 connection.info.pop(FOLDED, None)
             return result, announced
+
+    def _prepare_then_transact(
+        self,
+        prepare: Callable[[], object],
+        fold: str | None,
+        write: bool,
+        work: Callable[..., T],
+        *args: object,
+    ) -> tuple[T, frozenset[str]]:
+        prepare()
+        if fold is not None and self._postgres:
+            return self._transact_folded(fold == "once", work, *args)
+        return self._transact(write, work, *args)
 
     def _transact_folded(
         self, autocommit: bool, work: Callable[..., T], *args: object
