@@ -243,3 +243,68 @@ async def test_a_completion_folds_its_record(api: Api, echo: dict[str, Any]) -> 
             ).scalars()
         )
     assert kinds == ["created", "accepted", "running", "completed"]
+
+
+def _job_events(api: Api, job_id: str) -> list[tuple[int, str]]:
+    with api.runtime.database.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(job_events.c.seq, job_events.c.kind)
+            .where(job_events.c.job_id == uuid.UUID(job_id))
+            .order_by(job_events.c.seq)
+        ).all()
+    return [(row.seq, row.kind) for row in rows]
+
+
+@contextmanager
+def _event_appended_under_lock(api: Api, job_id: str) -> Iterator[psycopg.Connection[Any]]:
+    """Another transaction holding the job's row lock with an event appended (uncommitted)."""
+    url = api.runtime.database.engine.url.set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False)) as other:
+        other.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
+        other.execute(
+            "INSERT INTO job_events (job_id, seq, kind, data, created_at) SELECT %s,"
+            " MAX(seq) + 1, 'log', '{\"lines\": []}', now() FROM job_events WHERE job_id = %s",
+            (job_id, job_id),
+        )
+        yield other
+
+
+async def test_a_folded_write_racing_another_event_redoes_it_in_a_transaction(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    if not api.runtime.database.is_postgres:
+        pytest.skip("the folded statements are Postgres's")
+    job = await api.order("buyer-a", "echo")
+    assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
+    # The report's statement takes its snapshot, then waits for the row lock; the event
+    # committed meanwhile is not in its snapshot: its seq collides, it runs again.
+    with _event_appended_under_lock(api, job["id"]) as other, statements(api) as sent:
+        report = asyncio.create_task(api.report("executor-x", job["id"], "running"))
+        await asyncio.sleep(0.5)
+        assert not report.done()
+        other.commit()
+        response = await report
+    assert response.status_code == 200, response.text
+    # The folded statement, then the transaction's UPDATE, event INSERT and NOTIFY.
+    assert sent[0].startswith("WITH moved") and len(sent) == 4, sent
+    assert response.json()["status"] == "running"
+    assert _job_events(api, job["id"]) == [
+        (1, "created"),
+        (2, "accepted"),
+        (3, "log"),
+        (4, "running"),
+    ]
+    # The same for a completion (folded inside its transaction): never a duplicate seq.
+    with _event_appended_under_lock(api, job["id"]) as other, statements(api) as sent:
+        done = asyncio.create_task(api.complete("executor-x", job["id"], [("out.txt", b"ok")]))
+        await asyncio.sleep(0.5)
+        assert not done.done()
+        other.commit()
+        response = await done
+    # (Folded or redone: Postgres may also give the waiting statement the new event.)
+    assert sum(s.startswith("WITH moved") for s in sent) == 1, sent
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "completed"
+    assert _job_events(api, job["id"])[-2:] == [(5, "log"), (6, "completed")]
+    result = await api.client.get(f"/v1/jobs/{job['id']}/result", headers=api.auth("buyer-a"))
+    assert [f["name"] for f in result.json()["files"]] == ["out.txt"]
