@@ -47,16 +47,57 @@ def _notifies(sent: list[str]) -> int:
     return sum("pg_notify" in statement for statement in sent)
 
 
-async def test_status_report_runs_three_statements(api: Api, echo: dict[str, Any]) -> None:
+async def test_status_report_is_one_statement_on_postgres(api: Api, echo: dict[str, Any]) -> None:
     job = await api.order("buyer-a", "echo")
     assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
     with statements(api) as sent:
         response = await api.report("executor-x", job["id"], "running")
     assert response.status_code == 200
-    # The UPDATE, the event's INSERT (its seq, and whether a webhook wants it), and one
-    # NOTIFY on Postgres or SQLite's BEGIN IMMEDIATE. No row lock, no webhook lookup.
-    assert len(sent) == 3, sent
-    assert _notifies(sent) == (1 if api.runtime.database.is_postgres else 0)
+    assert response.json()["status"] == "running"
+    if api.runtime.database.is_postgres:
+        # The UPDATE with the event's INSERT and the pg_notify as CTEs, in autocommit (no
+        # BEGIN/COMMIT either: the statement is its own transaction).
+        assert len(sent) == 1, sent
+        assert _notifies(sent) == 1
+    else:
+        # BEGIN IMMEDIATE, the UPDATE, the event's INSERT (its seq, and whether a webhook
+        # wants it). No row lock, no webhook lookup.
+        assert len(sent) == 3, sent
+        assert _notifies(sent) == 0
+
+
+async def test_progress_reports_fold_their_events(api: Api, echo: dict[str, Any]) -> None:
+    job = await api.order("buyer-a", "echo")
+    assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
+    postgres = api.runtime.database.is_postgres
+    # The executor's start: running with progress 0 (the renewal finds no running job,
+    # the move takes it: a running and a progress event).
+    with statements(api) as sent:
+        started = await api.report("executor-x", job["id"], "running", progress=0)
+    assert started.status_code == 200
+    assert len(sent) == (2 if postgres else 6), sent
+    # A heartbeat inside the coalescing interval: renewed, no event stored.
+    with statements(api) as sent:
+        beat = await api.report("executor-x", job["id"], "running", progress=5)
+    assert beat.json()["progress"] == 5
+    assert len(sent) == (1 if postgres else 3), sent
+    await asyncio.sleep(0.6)
+    beat = await api.report("executor-x", job["id"], "running", progress=7)
+    assert beat.json()["progress"] == 7
+    with api.runtime.database.engine.connect() as connection:
+        events = connection.execute(
+            sa.select(job_events.c.seq, job_events.c.kind, job_events.c.data)
+            .where(job_events.c.job_id == uuid.UUID(job["id"]))
+            .order_by(job_events.c.seq)
+        ).all()
+    assert [(e.seq, e.kind) for e in events] == [
+        (1, "created"),
+        (2, "accepted"),
+        (3, "running"),
+        (4, "progress"),
+        (5, "progress"),
+    ]
+    assert [e.data.get("progress") for e in events[3:]] == [0, 7]
 
 
 async def test_events_keep_consecutive_seqs_without_the_lock_statement(
@@ -172,3 +213,98 @@ async def test_an_order_runs_six_statements(api: Api, echo: dict[str, Any]) -> N
     # without an Idempotency-Key, no row lock, no read-back of the new job (was 10).
     assert len(sent) == 6, sent
     assert _notifies(sent) == (1 if api.runtime.database.is_postgres else 0)
+
+
+async def test_a_completion_folds_its_record(api: Api, echo: dict[str, Any]) -> None:
+    job = await api.order("buyer-a", "echo")
+    await api.run_to_running("executor-x", job["id"])
+    with statements(api) as sent:
+        done = await api.complete("executor-x", job["id"], [("out.txt", b"ok")])
+    assert done.status_code == 200
+    assert done.json()["status"] == "completed"
+    writes = [s for s in sent if "jobs SET status" in s or "INTO job" in s]
+    if api.runtime.database.is_postgres:
+        # The token, the job's check; then the move with its event, the result's row and
+        # the NOTIFY as one statement, and the agent's popularity (two).
+        assert len(writes) == 1, sent
+        assert len(sent) == 5, sent
+        assert _notifies(sent) == 1
+    else:
+        # The move, the event, the result (and the popularity, the check, BEGINs).
+        assert len(writes) == 3, sent
+    result = await api.client.get(f"/v1/jobs/{job['id']}/result", headers=api.auth("buyer-a"))
+    assert [f["name"] for f in result.json()["files"]] == ["out.txt"]
+    with api.runtime.database.engine.connect() as connection:
+        kinds = list(
+            connection.execute(
+                sa.select(job_events.c.kind)
+                .where(job_events.c.job_id == uuid.UUID(job["id"]))
+                .order_by(job_events.c.seq)
+            ).scalars()
+        )
+    assert kinds == ["created", "accepted", "running", "completed"]
+
+
+def _job_events(api: Api, job_id: str) -> list[tuple[int, str]]:
+    with api.runtime.database.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(job_events.c.seq, job_events.c.kind)
+            .where(job_events.c.job_id == uuid.UUID(job_id))
+            .order_by(job_events.c.seq)
+        ).all()
+    return [(row.seq, row.kind) for row in rows]
+
+
+@contextmanager
+def _event_appended_under_lock(api: Api, job_id: str) -> Iterator[psycopg.Connection[Any]]:
+    """Another transaction holding the job's row lock with an event appended (uncommitted)."""
+    url = api.runtime.database.engine.url.set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False)) as other:
+        other.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
+        other.execute(
+            "INSERT INTO job_events (job_id, seq, kind, data, created_at) SELECT %s,"
+            " MAX(seq) + 1, 'log', '{\"lines\": []}', now() FROM job_events WHERE job_id = %s",
+            (job_id, job_id),
+        )
+        yield other
+
+
+async def test_a_folded_write_racing_another_event_redoes_it_in_a_transaction(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    if not api.runtime.database.is_postgres:
+        pytest.skip("the folded statements are Postgres's")
+    job = await api.order("buyer-a", "echo")
+    assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
+    # The report's statement takes its snapshot, then waits for the row lock; the event
+    # committed meanwhile is not in its snapshot: its seq collides, it runs again.
+    with _event_appended_under_lock(api, job["id"]) as other, statements(api) as sent:
+        report = asyncio.create_task(api.report("executor-x", job["id"], "running"))
+        await asyncio.sleep(0.5)
+        assert not report.done()
+        other.commit()
+        response = await report
+    assert response.status_code == 200, response.text
+    # The folded statement, then the transaction's UPDATE, event INSERT and NOTIFY.
+    assert sent[0].startswith("WITH moved") and len(sent) == 4, sent
+    assert response.json()["status"] == "running"
+    assert _job_events(api, job["id"]) == [
+        (1, "created"),
+        (2, "accepted"),
+        (3, "log"),
+        (4, "running"),
+    ]
+    # The same for a completion (folded inside its transaction): never a duplicate seq.
+    with _event_appended_under_lock(api, job["id"]) as other, statements(api) as sent:
+        done = asyncio.create_task(api.complete("executor-x", job["id"], [("out.txt", b"ok")]))
+        await asyncio.sleep(0.5)
+        assert not done.done()
+        other.commit()
+        response = await done
+    # (Folded or redone: Postgres may also give the waiting statement the new event.)
+    assert sum(s.startswith("WITH moved") for s in sent) == 1, sent
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "completed"
+    assert _job_events(api, job["id"])[-2:] == [(5, "log"), (6, "completed")]
+    result = await api.client.get(f"/v1/jobs/{job['id']}/result", headers=api.auth("buyer-a"))
+    assert [f["name"] for f in result.json()["files"]] == ["out.txt"]

@@ -43,8 +43,27 @@ _MAX_PAYLOAD = 7_000
 
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
 
+FOLDED = "agnt_folded"
+"""``Connection.info`` key: this write takes its folded form (see ``Database.write_once``)."""
+
 _THREADS = 40
 """Worker threads per process: as many as the Postgres pool's connections (10 + 30)."""
+
+
+class NeedsTransaction(Exception):  # a signal to ``Database``, not an error
+    """Raised by a ``write_once``/``write_folded`` work whose folded form did not apply:
+    it changed nothing (or is rolled back), and the work runs again unfolded."""
+
+
+def folded(connection: sa.Connection) -> bool:
+    """Whether ``connection`` runs a ``write_once``/``write_folded`` work's folded form.
+
+    Postgres only: the work does its change as one statement whose events are
+    data-modifying CTEs and whose ``SELECT`` carries its ``pg_notify`` (then announces
+    nothing), or raises ``NeedsTransaction``; otherwise (SQLite, or the second try) it
+    runs its usual statements in a write transaction.
+    """
+    return bool(connection.info.get(FOLDED))
 
 
 class Database:
@@ -121,8 +140,73 @@ class Database:
             self.on_commit(topics)
         return result
 
+    async def write_once(
+        self,
+        work: Callable[Concatenate[sa.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``write``, for a work whose common case is one statement.
+
+        On Postgres the work first runs in autocommit (``folded`` is true): its one
+        statement is its own transaction, so there is no ``BEGIN`` and no ``COMMIT`` (two
+        round trips of the five a status report took); a ``NOTIFY`` it carries is delivered
+        when it commits. If the work raises ``NeedsTransaction`` it runs again, in a write
+        transaction, on the same worker thread. On SQLite it runs in a write transaction
+        (in-process: its round trips are cheap).
+        """
+        result, topics = await self._in_thread(True, partial(work, **kwargs), *args, fold="once")
+        if topics and self.on_commit is not None:
+            self.on_commit(topics)
+        return result
+
+    async def write_folded(
+        self,
+        work: Callable[Concatenate[sa.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``write``, for a work that folds its statements but needs a transaction.
+
+        On Postgres the work runs in a write transaction with ``folded`` true (its change,
+        events and ``NOTIFY`` as one statement, then what else must share the transaction);
+        on ``NeedsTransaction`` that transaction rolls back and the work runs again
+        unfolded, on the same worker thread. On SQLite it runs unfolded.
+        """
+        result, topics = await self._in_thread(True, partial(work, **kwargs), *args, fold="txn")
+        if topics and self.on_commit is not None:
+            self.on_commit(topics)
+        return result
+
+    async def write_folded_after(
+        self,
+        prepare: Callable[[], object],
+        work: Callable[Concatenate[sa.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``prepare()``, then ``write_folded(work, ...)``, on one worker thread (one hop).
+
+        For blocking work that must be done before the transaction (a file's write): it
+        runs before the connection is taken, so no transaction waits on it.
+        """
+        result, topics = await self._in_thread(
+            True, partial(work, **kwargs), *args, fold="txn", prepare=prepare
+        )
+        if topics and self.on_commit is not None:
+            self.on_commit(topics)
+        return result
+
     async def _in_thread(
-        self, write: bool, work: Callable[..., T], *args: object
+        self,
+        write: bool,
+        work: Callable[..., T],
+        *args: object,
+        fold: str | None = None,
+        prepare: Callable[[], object] | None = None,
     ) -> tuple[T, frozenset[str]]:
         """``_transact`` on one of this database's threads.
 
@@ -131,9 +215,17 @@ class Database:
         Like anyio's, a cancelled caller still waits for the transaction to end: what it
         did is committed or rolled back, never left running unseen.
         """
-        future = asyncio.get_running_loop().run_in_executor(
-            self._threads, self._transact, write, work, *args
-        )
+        loop = asyncio.get_running_loop()
+        if prepare is not None:
+            future = loop.run_in_executor(
+                self._threads, self._prepare_then_transact, prepare, fold, write, work, *args
+            )
+        elif fold is not None and self._postgres:
+            future = loop.run_in_executor(
+                self._threads, self._transact_folded, fold == "once", work, *args
+            )
+        else:
+            future = loop.run_in_executor(self._threads, self._transact, write, work, *args)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -145,7 +237,7 @@ class Database:
             raise
 
     def _transact(
-        self, write: bool, work: Callable[..., T], *args: object
+        self, write: bool, work: Callable[..., T], *args: object, fold: bool = False
     ) -> tuple[T, frozenset[str]]:
         with self.engine.connect() as connection:
             if self._postgres:
@@ -159,6 +251,8 @@ class Database:
             # ``info`` belongs to the pooled connection: forget what an earlier one left.
             connection.info.pop(ANNOUNCED_TOPICS, None)
             connection.info.pop(LOCKED_JOBS, None)
+            if fold:
+                connection.info[FOLDED] = True
             try:
                 with connection.begin():
                     result = work(connection, *args)
@@ -172,7 +266,52 @@ class Database:
                             )
             finally:
                 connection.info.pop(LOCKED_JOBS, None)
+                connection.info.pop(FOLDED, None)
             return result, announced
+
+    def _prepare_then_transact(
+        self,
+        prepare: Callable[[], object],
+        fold: str | None,
+        write: bool,
+        work: Callable[..., T],
+        *args: object,
+    ) -> tuple[T, frozenset[str]]:
+        prepare()
+        if fold is not None and self._postgres:
+            return self._transact_folded(fold == "once", work, *args)
+        return self._transact(write, work, *args)
+
+    def _transact_folded(
+        self, autocommit: bool, work: Callable[..., T], *args: object
+    ) -> tuple[T, frozenset[str]]:
+        """``work`` folded (in autocommit, or in a transaction), else (``NeedsTransaction``)
+        unfolded in a transaction."""
+        if not autocommit:
+            try:
+                return self._transact(True, work, *args, fold=True)
+            except NeedsTransaction:
+                return self._transact(True, work, *args)
+        with self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.info.pop(ANNOUNCED_TOPICS, None)
+            connection.info.pop(LOCKED_JOBS, None)
+            connection.info[FOLDED] = True
+            try:
+                result = work(connection, *args)
+                # Topics announced besides what the statement notified: sent now (the
+                # change is committed already).
+                announced = frozenset(connection.info.pop(ANNOUNCED_TOPICS, ()))
+                for payload in notify_payloads(announced):
+                    connection.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": payload})
+                return result, announced
+            except NeedsTransaction:
+                pass
+            finally:
+                connection.info.pop(FOLDED, None)
+                connection.info.pop(LOCKED_JOBS, None)
+                connection.info.pop(ANNOUNCED_TOPICS, None)
+        return self._transact(True, work, *args)
 
     async def check(self) -> None:
         """Raise unless the database answers a query (``/readyz``)."""

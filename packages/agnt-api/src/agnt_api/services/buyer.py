@@ -110,28 +110,33 @@ async def order_job(
     params_limits = ParamsLimits.of(rt.settings)
     for attempt in range(ORDER_ATTEMPTS):
         if limits is not None and attempt == 0:
-            target, earlier = await limits.enforce_then_read(
+            read = await limits.enforce_then_read(
                 RateAction.ORDERS,
                 str(buyer.id),
                 rt.database,
-                job_service.read_order_target,
+                job_service.read_order_checked,
                 buyer,
                 body,
                 idempotency_key,
+                params_limits,
             )
         else:
-            target, earlier = await rt.database.run(
-                job_service.read_order_target, buyer, body, idempotency_key
+            read = await rt.database.run(
+                job_service.read_order_checked, buyer, body, idempotency_key, params_limits
             )
+        target, earlier = read.target, read.earlier
         if earlier is not None:
             return earlier, False
         if target.unpublished:
             raise AgentUnpublished(f"agent {body.agent_id} was unpublished by its owner")
         job_service.job_timeout(body, target)
         await input_files.check_order(rt, buyer, body, target.input_files)
-        await anyio.to_thread.run_sync(
-            validate_params, target.input_schema, body.params, params_limits
-        )
+        if read.params_error is not None:
+            raise read.params_error
+        if not read.params_checked:
+            await anyio.to_thread.run_sync(
+                validate_params, target.input_schema, body.params, params_limits
+            )
         _check_accept_rules(target, body)
         try:
             job, created = await rt.database.write(

@@ -117,7 +117,7 @@ async def report_status(
     rt: Runtime, executor: Principal, job_id: uuid.UUID, report: StatusReport
 ) -> Job:
     """Apply an executor's status or progress report; wakes the job's long-pollers."""
-    return await rt.database.write(
+    return await rt.database.write_once(
         executor_queries.report, executor, job_id, report, rt.settings.lease_seconds
     )
 

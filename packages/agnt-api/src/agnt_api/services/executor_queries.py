@@ -12,6 +12,7 @@ import uuid
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
+from agnt_api.db.database import NeedsTransaction, folded, notify_payloads
 from agnt_api.db.tables import agents, jobs
 from agnt_api.errors import AgentNotFound, Forbidden
 from agnt_api.notify import announce, job_topic
@@ -24,6 +25,7 @@ from agnt_api.services.transitions import (
     executor_job_scope,
     executor_scope,
     release_job,
+    report_once,
 )
 from agnt_models import (
     EXECUTOR_RELEASED,
@@ -124,13 +126,37 @@ def report(
     report: StatusReport,
     lease_seconds: float,
 ) -> Job:
-    """Apply an executor's status or progress report (a repeat of the last one is fine)."""
+    """Apply an executor's status or progress report (a repeat of the last one is fine).
+
+    Run by ``Database.write_once``: on Postgres the common report is one statement in
+    autocommit (``report_once``), anything else ``apply_report`` in a transaction.
+    """
     check_storable("reason", report.reason)
+    scope = executor_job_scope(executor)
+    if folded(connection):
+        (payload,) = notify_payloads([job_topic(job_id)])
+        try:
+            once = report_once(
+                connection,
+                job_id,
+                report.status,
+                scope,
+                lease_seconds=lease_seconds,
+                progress=report.progress,
+                reason=report.reason,
+                attempt=report.attempt,
+                notify=payload,
+            )
+        except sa.exc.IntegrityError:
+            once = None  # an event committed under us took the seq: redo it in a transaction
+        if once is None:
+            raise NeedsTransaction
+        return once
     job = apply_report(
         connection,
         job_id,
         report.status,
-        executor_job_scope(executor),
+        scope,
         lease_seconds=lease_seconds,
         progress=report.progress,
         reason=report.reason,

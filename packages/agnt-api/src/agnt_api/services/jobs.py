@@ -14,12 +14,18 @@ from sqlalchemy.exc import IntegrityError
 
 from agnt_api.auth import Principal
 from agnt_api.db.tables import agents, idempotency_keys, jobs
-from agnt_api.errors import AgentNotFound, IdempotencyConflict, InvalidCursor, ValidationFailed
+from agnt_api.errors import (
+    AgentNotFound,
+    ApiError,
+    IdempotencyConflict,
+    InvalidCursor,
+    ValidationFailed,
+)
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.events import append_event, note_locked
 from agnt_api.services.input_files import attach_inputs
 from agnt_api.services.records import as_utc, job_from_row, utc_now
-from agnt_api.services.schemas import check_storable
+from agnt_api.services.schemas import ParamsLimits, check_storable, validate_params
 from agnt_api.services.transitions import buyer_scope, load_job, move_job
 from agnt_api.services.webhooks import store_webhook_target
 from agnt_models import (
@@ -114,6 +120,40 @@ def read_order_target(
     if idempotency_key is not None:
         earlier = _earlier_job(connection, buyer, idempotency_key, request_digest(body))
     return target, earlier
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRead:
+    """``read_order_target``'s answer, with the params' check when it was made alongside."""
+
+    target: OrderTarget
+    earlier: Job | None
+    params_checked: bool
+    """Whether ``validate_params`` ran (its refusal, if any, is ``params_error``)."""
+    params_error: ApiError | None = None
+
+
+def read_order_checked(
+    connection: sa.Connection,
+    buyer: Principal,
+    body: JobCreate,
+    idempotency_key: str | None,
+    params_limits: ParamsLimits,
+) -> OrderRead:
+    """``read_order_target``, and the params' validation in the same thread hop.
+
+    Validated here only for a new order of a published agent without input files (whose
+    checks need no I/O before the params'); its refusal is kept, not raised, so that the
+    caller raises the errors that come first (timeout, inputs rule) before it.
+    """
+    target, earlier = read_order_target(connection, buyer, body, idempotency_key)
+    if earlier is not None or target.unpublished or body.inputs:
+        return OrderRead(target, earlier, params_checked=False)
+    try:
+        validate_params(target.input_schema, body.params, params_limits)
+    except ApiError as exc:
+        return OrderRead(target, None, params_checked=True, params_error=exc)
+    return OrderRead(target, None, params_checked=True)
 
 
 def job_timeout(body: JobCreate, target: OrderTarget) -> float | None:

@@ -7,6 +7,8 @@ stays as it was.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import mimetypes
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -18,6 +20,7 @@ import anyio
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
+from agnt_api.db.database import NeedsTransaction, folded, notify_payloads
 from agnt_api.db.tables import job_results
 from agnt_api.errors import (
     FileNotFound,
@@ -35,11 +38,13 @@ from agnt_api.services.records import as_utc, utc_now
 from agnt_api.services.schemas import check_storable
 from agnt_api.services.transitions import (
     buyer_scope,
+    complete_once,
     executor_job_scope,
     executor_scope,
     load_job,
     move_job,
 )
+from agnt_api.storage.files import WRITE_BUFFER_BYTES, FileStorage
 from agnt_models import FieldError, Job, JobResult, JobStatus, ResultFile, ResultNames
 
 GENERIC_MIME = "application/octet-stream"
@@ -174,8 +179,30 @@ def _record_completion(
 
     With ``attempt`` the move is fenced: a job requeued (and perhaps claimed again) while
     the files streamed in is ``StaleAttempt``, and this run's files are not recorded.
+
+    Run by ``Database.write_folded``: on Postgres the move, its event, the result's row
+    and the ``NOTIFY`` are first one statement (``complete_once``); anything else (a
+    repeat, a refusal, a job with a webhook) runs unfolded.
     """
     scope = executor_job_scope(executor)
+    if folded(connection):
+        (payload,) = notify_payloads([job_topic(job_id)])
+        try:
+            once = complete_once(
+                connection,
+                job_id,
+                scope,
+                event_data={"files": [f.to_event() for f in files]},
+                files=[f.to_record() for f in files],
+                idempotency_key=idempotency_key,
+                attempt=attempt,
+                notify=payload,
+            )
+        except sa.exc.IntegrityError:
+            once = None  # an event committed under us took the seq: redo it unfolded
+        if once is None:
+            raise NeedsTransaction
+        return once, True
     try:
         job = move_job(
             connection,
@@ -256,29 +283,59 @@ async def complete_job(
     stored: list[StoredResultFile] = []
     names = ResultNames()
     recorded = False
+    # A file storage writes one small file in the record's thread hop (most completions
+    # carry one): it is held in memory until the parts end, and written the usual way if
+    # another part follows. The second part's bytes are read only after it is written.
+    direct = rt.storage if isinstance(rt.storage, FileStorage) else None
+    held: tuple[StoredResultFile, bytes] | None = None
     try:
         async for upload in uploads:
             # Checked before the part's bytes are read: past the cap, reading stops here.
             _accept_name(names, upload.filename, rt.settings.max_result_files)
+            if held is not None:
+                stored.append(await _save_held(rt, *held))
+                held = None
             mime = mime_of(upload.filename, upload.content_type)
             # The upload segment keeps a retried upload from colliding with a failed one.
             key = f"jobs/{job_id}/{upload_id}/{upload.filename}"
-            saved = await rt.storage.save(key, upload.chunks, content_type=mime)
+            chunks: AsyncIterator[bytes] = upload.chunks
+            if direct is not None and not stored:
+                data, rest = await _read_small(upload.chunks, WRITE_BUFFER_BYTES)
+                if rest is None:
+                    sha256 = hashlib.sha256(data).hexdigest()
+                    held = StoredResultFile(upload.filename, key, len(data), mime, sha256), data
+                    continue
+                chunks = _prepended(data, rest)
+            saved = await rt.storage.save(key, chunks, content_type=mime)
             stored.append(StoredResultFile(upload.filename, key, saved.size, mime, saved.sha256))
-        if not stored:
+        if not stored and held is None:
             raise ValidationFailed(
                 "send at least one file in a multipart part named 'files'",
                 errors=[FieldError(loc="files", message="no files")],
             )
-        job, recorded = await rt.database.write(
-            _record_completion,
-            executor,
-            job_id,
-            stored,
-            rt.settings.lease_seconds,
-            idempotency_key,
-            attempt,
-        )
+        if held is not None and direct is not None:
+            one, data = held
+            stored.append(one)  # deleted below unless recorded (written or not)
+            job, recorded = await rt.database.write_folded_after(
+                functools.partial(direct.save_bytes, one.key, data),
+                _record_completion,
+                executor,
+                job_id,
+                stored,
+                rt.settings.lease_seconds,
+                idempotency_key,
+                attempt,
+            )
+        else:
+            job, recorded = await rt.database.write_folded(
+                _record_completion,
+                executor,
+                job_id,
+                stored,
+                rt.settings.lease_seconds,
+                idempotency_key,
+                attempt,
+            )
     finally:
         if not recorded:
             # Failed, or a repeat that another request recorded: keep no orphan files.
@@ -286,6 +343,35 @@ async def complete_job(
                 for done in stored:
                     await rt.storage.delete(done.key)
     return job
+
+
+async def _read_small(
+    chunks: AsyncIterator[bytes], limit: int
+) -> tuple[bytes, AsyncIterator[bytes] | None]:
+    """The part's bytes and ``None`` if they end within ``limit``; else those read so far
+    and the rest of ``chunks``."""
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        if len(buffer) > limit:
+            return bytes(buffer), chunks
+    return bytes(buffer), None
+
+
+async def _prepended(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _save_held(rt: Runtime, held: StoredResultFile, data: bytes) -> StoredResultFile:
+    """The held small file, written on its own (another part followed it)."""
+    await rt.storage.save(held.key, _one_chunk(data), content_type=held.mime)
+    return held
 
 
 def _result_files(

@@ -15,15 +15,19 @@ from typing import Any, TypeAlias, TypeVar, cast
 import sqlalchemy as sa
 
 from agnt_api.auth import Principal
-from agnt_api.db.tables import agents, jobs
+from agnt_api.db.database import NOTIFY_CHANNEL
+from agnt_api.db.tables import agents, job_events, job_results, job_webhooks, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
 from agnt_api.notify import announce, owner_topic
 from agnt_api.services import search_popularity
 from agnt_api.services.events import (
+    PROGRESS_INTERVAL,
+    STATUS_EVENT_KINDS,
     append_event,
     append_progress,
     append_status_event,
     note_locked,
+    status_event_data,
 )
 from agnt_api.services.records import job_from_row, utc_now
 from agnt_models import (
@@ -110,6 +114,13 @@ _LEASE_END = sa.bindparam("t_lease_end", type_=jobs.c.lease_expires_at.type)
 _REASON = sa.bindparam("t_reason", type_=jobs.c.decision_reason.type)
 _PROGRESS = sa.bindparam("t_progress", type_=jobs.c.progress.type)
 _ATTEMPT = sa.bindparam("t_attempt", type_=jobs.c.attempt.type)
+_EVENT_KIND = sa.bindparam("t_event_kind", type_=job_events.c.kind.type)
+_EVENT_DATA = sa.bindparam("t_event_data", type_=job_events.c.data.type)
+_PROGRESS_DATA = sa.bindparam("t_progress_data", type_=job_events.c.data.type)
+_PROGRESS_CUTOFF = sa.bindparam("t_progress_cutoff", type_=job_events.c.created_at.type)
+_NOTIFY_PAYLOAD = sa.bindparam("t_notify_payload", type_=sa.Text())
+_RESULT_FILES = sa.bindparam("t_result_files", type_=job_results.c.files.type)
+_RESULT_KEY = sa.bindparam("t_result_key", type_=job_results.c.idempotency_key.type)
 
 
 def _statement(
@@ -574,3 +585,182 @@ def _claim_statement(condition: sa.ColumnElement[bool], by_agent: bool, by_job: 
         .values(status=JobStatus.ACCEPTED.value, updated_at=_NOW, lease_expires_at=_LEASE_END)
         .returning(*jobs.c)
     )
+
+
+def report_once(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    target: JobStatus,
+    scope: JobScope,
+    *,
+    lease_seconds: float,
+    progress: int | None,
+    reason: str | None,
+    attempt: int | None,
+    notify: str,
+) -> Job | None:
+    """``apply_report``'s common cases as single statements (Postgres, in autocommit).
+
+    An executor's report of a leased status (``accepted``, ``running``): the lease renewal
+    of a job already in it (with a progress value), else the move into it. Each is one
+    ``UPDATE ... RETURNING`` whose events are ``INSERT``s in data-modifying CTEs (the
+    status event, the coalesced progress event) and whose ``SELECT`` sends ``pg_notify``
+    (``notify``: the payload), so the report is one statement and its own transaction.
+    ``None`` when neither applied (nothing changed): a repeat of an ended status, a stale
+    attempt, a refused move, a job with a webhook (its outbox row is written by the
+    transactional path); the caller then runs ``apply_report`` in a transaction.
+
+    The events' ``seq`` is ``MAX(seq) + 1`` read in the statement's snapshot, which may
+    predate an event committed by the transaction whose row lock the ``UPDATE`` waited
+    for: the ``INSERT`` then collides on the primary key, the whole statement fails, and
+    the caller falls back as well (``IntegrityError``).
+    """
+    if target not in LEASED:
+        return None
+    now = utc_now()
+    values: dict[str, Any] = {
+        **scope.params,
+        "t_job_id": job_id,
+        "t_now": now,
+        "t_lease_end": now + timedelta(seconds=lease_seconds),
+        "t_reason": reason,
+        "t_progress": progress,
+        "t_attempt": attempt,
+        "t_event_kind": STATUS_EVENT_KINDS[target].value,
+        "t_event_data": status_event_data(target, reason),
+        "t_progress_data": {"progress": progress},
+        "t_progress_cutoff": now - PROGRESS_INTERVAL,
+        "t_notify_payload": notify,
+    }
+    with_progress, with_reason, fenced = (
+        progress is not None,
+        reason is not None,
+        attempt is not None,
+    )
+    if with_progress:
+        # The common progress report: same status, new progress, renewed lease.
+        statement, _ = _statement(
+            ("renew_once", target, with_reason, fenced),
+            scope,
+            lambda condition: _once_statement(
+                _renew_statement(target, condition, True, with_reason, fenced), False, True
+            ),
+        )
+        row = connection.execute(statement, values).one_or_none()
+        if row is not None:
+            return job_from_row(row)
+    statement, _ = _statement(
+        ("move_once", target, with_reason, with_progress, fenced),
+        scope,
+        lambda condition: _once_statement(
+            _move_statement(target, condition, with_reason, with_progress, fenced),
+            True,
+            with_progress,
+        ),
+    )
+    row = connection.execute(statement, values).one_or_none()
+    return None if row is None else job_from_row(row)
+
+
+def complete_once(
+    connection: sa.Connection,
+    job_id: uuid.UUID,
+    scope: JobScope,
+    *,
+    event_data: Mapping[str, Any],
+    files: list[dict[str, Any]],
+    idempotency_key: str | None,
+    attempt: int | None,
+    notify: str,
+) -> Job | None:
+    """``move_job`` to ``completed`` plus the result's row, folded (Postgres, in a transaction).
+
+    One statement: the ``UPDATE ... RETURNING`` with the ``completed`` event and the
+    ``job_results`` row as data-modifying CTEs and ``pg_notify`` (``notify``) in its
+    ``SELECT``; then the agent's popularity (in this transaction). ``None`` when the move
+    did not apply (nothing changed; a job with a webhook is left to the unfolded path
+    too). A seq collision (see ``report_once``) raises ``IntegrityError`` and aborts the
+    transaction: the caller redoes the completion unfolded.
+    """
+    statement, _ = _statement(
+        ("complete_once", attempt is not None),
+        scope,
+        lambda condition: _once_statement(
+            _move_statement(JobStatus.COMPLETED, condition, False, False, attempt is not None),
+            True,
+            False,
+            result=True,
+        ),
+    )
+    now = utc_now()
+    row = connection.execute(
+        statement,
+        {
+            **scope.params,
+            "t_job_id": job_id,
+            "t_now": now,
+            "t_lease_end": now,
+            "t_attempt": attempt,
+            "t_event_kind": JobEventKind.COMPLETED.value,
+            "t_event_data": {**status_event_data(JobStatus.COMPLETED, None), **event_data},
+            "t_result_files": files,
+            "t_result_key": idempotency_key,
+            "t_notify_payload": notify,
+        },
+    ).one_or_none()
+    if row is None:
+        return None
+    job = job_from_row(row)
+    search_popularity.job_completed(connection, job.agent_id)
+    return job
+
+
+def _once_statement(
+    update: sa.Update, status_event: bool, progress_event: bool, *, result: bool = False
+) -> sa.Select[Any]:
+    """``update`` (of one job) with its events (and result) and ``pg_notify`` as one
+    statement."""
+    no_webhook = ~sa.exists().where(job_webhooks.c.job_id == _JOB_ID)
+    moved = update.where(no_webhook).cte("moved")
+    last_seq = (
+        sa.select(sa.func.coalesce(sa.func.max(job_events.c.seq), 0))
+        .where(job_events.c.job_id == moved.c.id)
+        .scalar_subquery()
+    )
+    columns = ["job_id", "seq", "kind", "data", "created_at"]
+    inserts: list[sa.CTE] = []
+    offset = 1
+    if status_event:
+        rows = sa.select(moved.c.id, last_seq + 1, _EVENT_KIND, _EVENT_DATA, _NOW)
+        inserts.append(job_events.insert().from_select(columns, rows).cte("status_event"))
+        offset = 2
+    if progress_event:
+        # Coalesced as ``append_progress``: stored unless the last one is younger than
+        # ``PROGRESS_INTERVAL`` (the job carries the value either way).
+        last_progress = (
+            sa.select(job_events.c.created_at)
+            .where(
+                job_events.c.job_id == moved.c.id,
+                job_events.c.kind == JobEventKind.PROGRESS.value,
+            )
+            .order_by(job_events.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = sa.select(
+            moved.c.id,
+            last_seq + offset,
+            sa.literal(JobEventKind.PROGRESS.value, job_events.c.kind.type),
+            _PROGRESS_DATA,
+            _NOW,
+        ).where(sa.or_(last_progress.is_(None), last_progress <= _PROGRESS_CUTOFF))
+        inserts.append(job_events.insert().from_select(columns, rows).cte("progress_event"))
+    if result:
+        rows = sa.select(moved.c.id, _RESULT_FILES, _NOW, _RESULT_KEY)
+        inserted = job_results.insert().from_select(
+            ["job_id", "files", "created_at", "idempotency_key"], rows
+        )
+        inserts.append(inserted.cte("result"))
+    notified = sa.func.pg_notify(sa.literal(NOTIFY_CHANNEL, sa.Text()), _NOTIFY_PAYLOAD)
+    # Data-modifying CTEs run whether or not the SELECT reads them.
+    return sa.select(moved, notified.label("notified")).add_cte(*inserts)

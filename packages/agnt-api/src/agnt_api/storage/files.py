@@ -129,6 +129,21 @@ class FileStorage:
     async def close(self) -> None:
         """Nothing to release."""
 
+    def save_bytes(self, key: str, data: bytes) -> StoredObject:
+        """``save`` of bytes already in memory, on the calling (worker) thread.
+
+        For a caller that shares its thread hop with other blocking work (a completion's
+        one small file and its record); the same file, mode and refusal to overwrite.
+        """
+        target = self.path_of(key)
+        temp = target.with_name(f".{uuid.uuid4().hex}.part")
+        try:
+            _write_whole(temp, target, data)
+        except BaseException:
+            _discard(None, temp)
+            raise
+        return StoredObject(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
 
 def _make_directories(directory: Path) -> None:
     """Create ``directory`` and its missing parents, each 0700 (existing ones are left be)."""
