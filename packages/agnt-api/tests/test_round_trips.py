@@ -225,9 +225,10 @@ async def test_a_completion_folds_its_record(api: Api, echo: dict[str, Any]) -> 
     writes = [s for s in sent if "jobs SET status" in s or "INTO job" in s]
     if api.runtime.database.is_postgres:
         # The token, the job's check; then the move with its event, the result's row and
-        # the NOTIFY as one statement, and the agent's popularity (two).
+        # the NOTIFY as one statement, and the agent's popularity (three: the stale agents
+        # to recount, the recount, their postings' popularity level).
         assert len(writes) == 1, sent
-        assert len(sent) == 5, sent
+        assert len(sent) == 6, sent
         assert _notifies(sent) == 1
     else:
         # The move, the event, the result (and the popularity, the check, BEGINs).
