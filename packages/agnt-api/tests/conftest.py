@@ -34,6 +34,15 @@ def database_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+ON_POSTGRES_ONLY = pytest.mark.parametrize(
+    "database_kind", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+"""A test about something only Postgres has (shared buckets, folded statements)."""
+
+ON_SQLITE_ONLY = pytest.mark.parametrize("database_kind", ["sqlite"], indirect=True)
+"""A test about something only SQLite can hold (what its text columns once stored)."""
+
+
 @pytest.fixture
 def database_url(database_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database: a SQLite file, or a fresh Postgres database."""

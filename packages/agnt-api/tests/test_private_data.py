@@ -99,17 +99,24 @@ def _poison_orders(database: Database, sqlstate: str) -> None:
             )
 
 
+_ON_POSTGRES = pytest.mark.postgres
+
+
 @pytest.mark.parametrize(
-    ("sqlstate", "status"),
-    [("23514", 500), ("22000", 400), ("57014", 503)],
-    ids=["integrity", "data", "operational"],
+    ("database_kind", "sqlstate", "status"),
+    [
+        # SQLite raises one kind of error from a trigger; Postgres any SQLSTATE.
+        pytest.param("sqlite", "23514", 500, id="sqlite-integrity"),
+        pytest.param("postgres", "23514", 500, id="postgres-integrity", marks=_ON_POSTGRES),
+        pytest.param("postgres", "22000", 400, id="postgres-data", marks=_ON_POSTGRES),
+        pytest.param("postgres", "57014", 503, id="postgres-operational", marks=_ON_POSTGRES),
+    ],
+    indirect=["database_kind"],
 )
 async def test_a_database_error_on_an_order_logs_neither_prompt_nor_params(
     api: Any, echo: Any, caplog: pytest.LogCaptureFixture, sqlstate: str, status: int
 ) -> None:
     database: Database = api.runtime.database
-    if not database.is_postgres and sqlstate != "23514":
-        pytest.skip("SQLite raises one kind of error from a trigger")
     _poison_orders(database, sqlstate)
     caplog.set_level(logging.DEBUG)
     response = await api.client.post(

@@ -20,6 +20,8 @@ from agnt_api.ratelimit import MemoryBuckets, PostgresBuckets, Rate
 from agnt_api.settings import Settings
 from agnt_models import Role
 
+from .conftest import ON_POSTGRES_ONLY
+
 SMALL_LIMITS: dict[str, Any] = {
     # Slow refills (one token per 100 s or more), so a slow machine cannot refill a bucket
     # between the requests of a test.
@@ -203,11 +205,11 @@ SHARED_LIMITS = {**SMALL_LIMITS, "rate_orders_per_minute": 0.01, "rate_orders_bu
 
 @pytest.fixture
 def postgres_only(migrated_url: str) -> str:
-    if not migrated_url.startswith("postgres"):
-        pytest.skip("buckets are shared between replicas on Postgres only")
+    """The test's Postgres database (the tests using it run on Postgres only)."""
     return migrated_url
 
 
+@ON_POSTGRES_ONLY
 async def test_two_replicas_share_one_bucket(
     postgres_only: str, make_api: Callable[..., Any]
 ) -> None:
@@ -229,6 +231,7 @@ async def test_two_replicas_share_one_bucket(
             await replica.runtime.close()
 
 
+@ON_POSTGRES_ONLY
 async def test_concurrent_takes_on_two_engines_never_pass_more_than_the_burst(
     postgres_only: str,
 ) -> None:
@@ -247,6 +250,7 @@ async def test_concurrent_takes_on_two_engines_never_pass_more_than_the_burst(
     assert all(wait > 0 for wait in waits if wait != 0)
 
 
+@ON_POSTGRES_ONLY
 async def test_postgres_retry_after_counts_from_the_database_clock(
     postgres_only: str,
 ) -> None:

@@ -24,7 +24,7 @@ from agnt_api.db.database import notify_payloads
 from agnt_api.db.tables import job_events
 from agnt_api.settings import Settings
 
-from .conftest import Api
+from .conftest import ON_POSTGRES_ONLY, Api
 
 
 @contextmanager
@@ -270,11 +270,10 @@ def _event_appended_under_lock(api: Api, job_id: str) -> Iterator[psycopg.Connec
         yield other
 
 
+@ON_POSTGRES_ONLY
 async def test_a_folded_write_racing_another_event_redoes_it_in_a_transaction(
     api: Api, echo: dict[str, Any]
 ) -> None:
-    if not api.runtime.database.is_postgres:
-        pytest.skip("the folded statements are Postgres's")
     job = await api.order("buyer-a", "echo")
     assert (await api.report("executor-x", job["id"], "accepted")).status_code == 200
     # The report's statement takes its snapshot, then waits for the row lock; the event
