@@ -360,31 +360,42 @@ def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
     return (-row.score, row.id) > (-after[0], after[1])
 
 
+SEARCH_COLUMNS = (
+    (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
+    (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
+    (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
+)
+"""The stored search columns and the posting score of a word in each."""
+
+
 def postings_from_columns(
     connection: sa.Connection, agent_ids: list[str], terms: list[str]
 ) -> dict[str, dict[str, int]]:
     """Every agent's postings of ``terms``, from its stored search columns (one primary-key
     read per agent; the postings' own (agent, word) key makes Postgres scan each word)."""
-    weights = (
-        (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
-        (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
-        (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
-    )
     held: dict[str, dict[str, int]] = {}
     for start in range(0, len(agent_ids), 500):
         for row in connection.execute(
-            sa.select(agents.c.id, *(column for column, _ in weights)).where(
+            sa.select(agents.c.id, *(column for column, _ in SEARCH_COLUMNS)).where(
                 one_of(connection, agents.c.id, agent_ids[start : start + 500])
             )
         ):
-            fields = [(set(row[n + 1].split()), weight) for n, (_, weight) in enumerate(weights)]
-            postings = {}
-            for term in terms:
-                score = sum(weight for words, weight in fields if term in words)
-                if score:
-                    postings[term] = score
-            held[row.id] = postings
+            held[row.id] = postings_of_columns(row[1:4], terms)
     return held
+
+
+def postings_of_columns(columns: Sequence[str], terms: list[str]) -> dict[str, int]:
+    """The postings of ``terms`` in an agent whose ``SEARCH_COLUMNS`` are ``columns``."""
+    fields = [
+        (set(text.split()), weight)
+        for text, (_, weight) in zip(columns, SEARCH_COLUMNS, strict=True)
+    ]
+    postings = {}
+    for term in terms:
+        score = sum(weight for words, weight in fields if term in words)
+        if score:
+            postings[term] = score
+    return postings
 
 
 FACET_COMPLETIONS = 8

@@ -1,0 +1,245 @@
+"""Two words (the second typed as a prefix): the page read level by level, in SQL.
+
+An agent's score for ``code review`` is its posting score of ``code`` plus its part of the
+last word's completions. Most completions of a common word are one large word and a few
+rare ones (``review``: ``review`` and ``reviewer``). The agents of the rare ones, and the
+exact id or name matches, are few: each is scored exactly from its stored words. Every
+other match holds only the large word of the group, so its score is ``a + g(b)`` with
+``a``, ``b`` its postings of the two words (``g``: the large word's part, halved when the
+typed word is only its prefix). Each word has a handful of posting scores, so every total
+is reached by a handful of (``a``, ``b``) pairs, and the agents of one pair are a join of
+two index ranges (word, score) that are both in agent-id order: a merge join that stops
+after the page's rows. The levels are read from the highest total down until the page is
+full, a few levels per statement. Nothing is bounded by a depth: the page is the full
+scan's page by construction (every pair of every total is read, in (total, id) order).
+
+The level statements carry the words and scores as literals: their text is the same for the
+same query, so psycopg prepares them after a few runs, and even a generic plan knows how
+large each (word, score) range is (with the words as parameters it does not, and may walk
+the large range of a pair against the small one). Only the ids left out (the exact and rare
+completions' agents, scored apart) are a parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from agnt_api.db import dialect
+from agnt_api.db.tables import agents, search_postings
+from agnt_api.services.search_index import (
+    DOMINANT_COMPLETIONS,
+    DOMINANT_OTHERS,
+    SEARCH_COLUMNS,
+    completions,
+    one_of,
+    postings_of_columns,
+    rows_of,
+)
+
+LEVELS_PER_STATEMENT = 4
+"""Totals read per statement (most first pages fill within the first few)."""
+
+
+def level_rows(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    after: tuple[int, str] | None,
+    count: int,
+    group: list[str] | None = None,
+) -> list[sa.Row[Any]] | None:
+    """Up to ``count`` matches of a two-word query after ``after`` (score, id), best
+    first, with ``score``; ``None`` when the query is not of that shape (see the module
+    docstring). No filter but "published", which every agent with postings passes."""
+    if len(terms) != 2 or any(len(term) > dialect.POSTING_TERM_MAX for term in terms):
+        return None
+    word, typed = terms
+    if group is None:
+        group = completions(connection, typed, DOMINANT_COMPLETIONS + 1)
+    if not 0 < len(group) <= DOMINANT_COMPLETIONS:
+        return None
+    sizes, levels = _shape(connection, [word, *group])
+    large = max(group, key=lambda term: (sizes[term], term))
+    others = [term for term in group if term != large]
+    if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
+        return None
+    special = _special(connection, query, terms, group, others)
+    boost = dialect.SEARCH_EXACT_BOOST
+    following = [item for item in special if after is None or _before(after, item)]
+    # The exact matches come before every level: the levels fill what they leave.
+    need = count - sum(1 for total, _ in following[:count] if total >= boost)
+    if after is not None and after[0] >= boost:
+        after = None  # the levels hold no exact match: all of them follow
+    read: list[tuple[int, str]] = []
+    if need > 0:
+        part = (lambda b: b // 2) if large != typed else (lambda b: b)
+        totals = _totals(levels[word], levels[large], part)
+        pending = [t for t in sorted(totals, reverse=True) if after is None or t <= after[0]]
+        excluded = sorted(agent_id for _, agent_id in special)
+        while pending and len(read) < need:
+            batch, pending = pending[:LEVELS_PER_STATEMENT], pending[LEVELS_PER_STATEMENT:]
+            statement, parameters = _levels_statement(
+                connection,
+                (word, large),
+                {total: totals[total] for total in batch},
+                after,
+                excluded,
+                need - len(read),
+            )
+            found = connection.execute(statement, parameters)
+            read += [(total, agent_id) for agent_id, total in found]
+    ranked = sorted([*following[:count], *read], key=lambda item: (-item[0], item[1]))
+    return rows_of(connection, ranked[:count])
+
+
+def _shape(
+    connection: sa.Connection, words: list[str]
+) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Each word's number of postings (counting at most ``DOMINANT_OTHERS + 1``) and its
+    distinct posting scores, in one statement (the scores: a loose index scan of the
+    word's (word, score) range, one seek per score)."""
+    p = search_postings.c
+    parts: list[sa.Select[Any]] = []
+    for n, word in enumerate(dict.fromkeys(words)):
+        capped = sa.select(p.agent_id).where(p.term == word).limit(DOMINANT_OTHERS + 1)
+        counted: Any = sa.select(
+            sa.literal(word).label("term"),
+            sa.literal(False).label("level"),
+            sa.func.count().label("value"),
+        ).select_from(capped.subquery())
+        parts.append(counted)
+        first = sa.select(sa.func.max(p.score).label("score")).where(p.term == word)
+        found = first.cte(f"levels_{n}", recursive=True)
+        lower = sa.select(
+            sa.select(sa.func.max(p.score))
+            .where(p.term == word, p.score < found.c.score)
+            .scalar_subquery()
+            .label("score")
+        ).where(found.c.score.is_not(None))
+        found = found.union_all(lower)
+        parts.append(
+            sa.select(sa.literal(word), sa.literal(True), found.c.score).where(
+                found.c.score.is_not(None)
+            )
+        )
+    sizes: dict[str, int] = dict.fromkeys(words, 0)
+    levels: dict[str, list[int]] = {word: [] for word in words}
+    for term, level, value in connection.execute(sa.union_all(*parts)):
+        if level:
+            levels[term].append(value)
+        else:
+            sizes[term] = value
+    return sizes, levels
+
+
+def _special(
+    connection: sa.Connection, query: str, terms: list[str], group: list[str], others: list[str]
+) -> list[tuple[int, str]]:
+    """The exact matches and the agents of the rare completions, scored exactly from their
+    stored words (one statement), best first."""
+    word, typed = terms
+    columns = [agents.c.id, *(column for column, _ in SEARCH_COLUMNS)]
+    exact = sa.select(*columns, sa.literal(True).label("exact")).where(
+        dialect.exact_match(query, terms)
+    )
+    parts = [exact]
+    if others:
+        p = search_postings.c
+        holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
+        parts.append(sa.select(*columns, sa.literal(False)).where(agents.c.id.in_(holding)))
+    query_terms = sorted({word, *group})
+    scored: dict[str, int] = {}
+    for row in connection.execute(sa.union_all(*parts) if others else exact):
+        postings = postings_of_columns(row[1:4], query_terms)
+        bits = 0
+        for term in group:
+            bits |= postings.get(term, 0)
+        if word not in postings or not bits:
+            continue  # not a match (an exact name without the words, or one word only)
+        score = postings[word] + (bits + postings.get(typed, 0)) // 2
+        boost = dialect.SEARCH_EXACT_BOOST if row.exact else 0
+        scored[row.id] = max(scored.get(row.id, 0), score + boost)
+    return sorted(((score, agent_id) for agent_id, score in scored.items()), key=_order)
+
+
+def _order(item: tuple[int, str]) -> tuple[int, str]:
+    return (-item[0], item[1])
+
+
+def _totals(
+    first: list[int], second: list[int], part: Callable[[int], int]
+) -> dict[int, list[tuple[int, int]]]:
+    """Each total and the (first, second) score pairs reaching it."""
+    totals: dict[int, list[tuple[int, int]]] = {}
+    for a in first:
+        for b in second:
+            totals.setdefault(a + part(b), []).append((a, b))
+    return totals
+
+
+def _levels_statement(
+    connection: sa.Connection,
+    words: tuple[str, str],
+    levels: dict[int, list[tuple[int, int]]],
+    after: tuple[int, str] | None,
+    excluded: list[str],
+    limit: int,
+) -> tuple[sa.TextClause, dict[str, Any]]:
+    """(agent id, total) of the first ``limit`` agents of ``levels`` but ``excluded``, in
+    (total down, id) order: per score pair, a join of the two words' (word, score) ranges,
+    both in id order.
+
+    Written as text: dozens of branches built as SQLAlchemy constructs cost more Python
+    (building, cache keys) than the database spends on them. The words are runs of
+    letters and digits (``dialect.search_tokens``): quoted, they are valid literals.
+    """
+    first_word, second_word = (_quoted(word) for word in words)
+    postgres = connection.dialect.name == "postgresql"
+    parameters: dict[str, Any] = {}
+    left_out = ""
+    if excluded:
+        parameters["excluded"] = excluded
+        left_out = (
+            " AND NOT (a.agent_id = ANY(:excluded))"
+            if postgres
+            else " AND a.agent_id NOT IN :excluded"
+        )
+    branches: list[str] = []
+    for total, pairs in levels.items():
+        beyond = ""
+        if after is not None and total == after[0]:
+            parameters["after_id"] = after[1]
+            beyond = " AND a.agent_id > :after_id"
+        for first_score, second_score in pairs:
+            branches.append(
+                f"SELECT agent_id, {total:d} AS total FROM (SELECT a.agent_id FROM "
+                "search_postings AS a JOIN search_postings AS b ON b.agent_id = a.agent_id "
+                f"WHERE a.term = {first_word} AND a.score = {first_score:d} "
+                f"AND b.term = {second_word} AND b.score = {second_score:d}{beyond}{left_out} "
+                f"ORDER BY a.agent_id LIMIT {limit:d}) AS pair_{len(branches)}"
+            )
+    statement = sa.text(
+        f"SELECT agent_id, total FROM ({' UNION ALL '.join(branches)}) AS levels "
+        f"ORDER BY total DESC, agent_id LIMIT {limit:d}"
+    )
+    if excluded and not postgres:
+        statement = statement.bindparams(sa.bindparam("excluded", expanding=True))
+    return statement, parameters
+
+
+def _quoted(word: str) -> str:
+    if not _WORD.fullmatch(word):
+        raise ValueError(f"not a search word: {word!r}")
+    return f"'{word}'"
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
+    """Whether (score, id) ``first`` sorts before ``second`` (score down, id up)."""
+    return (-first[0], first[1]) < (-second[0], second[1])
