@@ -225,13 +225,30 @@ def _posting_rows(
     if after is None or after[0] >= boost:
         statement = rest.order_by(p.score.desc(), p.agent_id).limit(need)
         return list(connection.execute(statement).all())
+    # After a cursor: (same score, larger id) then (lower score), each an index range
+    # scan, in one statement; the ids and scores first, then the agents of the page (few
+    # columns in the union: SQLAlchemy's column proxies of every agent column cost more).
     posting = sole.posting(after[0])
-    tied = rest.where(p.score == posting, p.agent_id > after[1]).order_by(p.agent_id)
-    lower = rest.where(p.score < posting).order_by(p.score.desc(), p.agent_id)
-    found = list(connection.execute(tied.limit(need)).all())
-    if len(found) < need:
-        found += connection.execute(lower.limit(need - len(found))).all()
-    return found
+    ranked = (
+        sa.select(p.agent_id, p.score)
+        .select_from(search_postings.join(agents, agents.c.id == p.agent_id))
+        .where(p.term == sole.term, *filters, sa.not_(excluded))
+    )
+    tied = ranked.where(p.score == posting, p.agent_id > after[1]).order_by(p.agent_id)
+    lower = ranked.where(p.score < posting).order_by(p.score.desc(), p.agent_id)
+    parts = [
+        part.add_columns(sa.literal(n).label("part")).limit(need).subquery().select()
+        for n, part in enumerate((tied, lower))
+    ]
+    both = sa.union_all(*parts).subquery("following")
+    score = both.c.score // 2 if sole.halved else both.c.score
+    paged: sa.Select[Any] = (
+        sa.select(*agents.c, score.label("score"))
+        .join_from(both, agents, agents.c.id == both.c.agent_id)
+        .order_by(both.c.part, both.c.score.desc(), both.c.agent_id)
+        .limit(need)
+    )
+    return list(connection.execute(paged).all())
 
 
 DOMINANT_COMPLETIONS = 8
@@ -274,27 +291,29 @@ def dominant_term_rows(
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
         return None
     exact = dialect.exact_match(query, terms)
-    # The exact matches and the rare completions' agents: one statement.
+    # The exact matches and the rare completions' agents with their stored words (by
+    # primary key: a postings lookup by (agent, word) is planned as a scan of each word's
+    # postings), one statement.
+    columns = [agents.c.id, *(column for column, _ in SEARCH_COLUMNS)]
+    holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
     found = connection.execute(
         sa.union_all(
-            sa.select(agents.c.id, sa.literal(True).label("exact")).where(exact),
-            sa.select(p.agent_id, sa.literal(False)).where(one_of(connection, p.term, others)),
+            sa.select(*columns, sa.literal(True).label("exact")).where(exact),
+            sa.select(*columns, sa.literal(False)).where(agents.c.id.in_(holding)),
         )
     ).all()
-    exact_ids = {agent_id for agent_id, is_exact in found if is_exact}
-    special = {agent_id for agent_id, _ in found}
-    # From the agents' stored words, by primary key (a postings lookup by (agent, word)
-    # is planned as a scan of each word's postings).
-    held = postings_from_columns(connection, sorted(special), group)
+    exact_ids = {row.id for row in found if row.exact}
+    special = {row.id for row in found}
     boost = dialect.SEARCH_EXACT_BOOST
     scores: dict[str, int] = {}
-    for agent_id, postings in held.items():
+    for row in found:
+        postings = postings_of_columns(row[1:4], group)
         if not postings:
             continue  # an exact name match that does not hold the word: not a match
         bits = 0
         for score in postings.values():
             bits |= score
-        scores[agent_id] = (bits + postings.get(typed, 0)) // 2
+        scores[row.id] = (bits + postings.get(typed, 0)) // 2
     for agent_id in exact_ids & scores.keys():
         scores[agent_id] += boost
     ranked = sorted(
@@ -302,13 +321,25 @@ def dominant_term_rows(
         key=lambda item: (-item[0], item[1]),
     )
     following = [item for item in ranked if after is None or _before(after, item)]
-    rows = rows_of(connection, passing_rows(connection, following, filters, count))
+    passing = passing_rows(connection, following, filters, count)
     if after is not None and after[0] >= boost:
         after = None  # the postings below hold no exact match: all of them follow
     large_only = SoleTerm(large, halved=large != typed)
     excluded = one_of(connection, agents.c.id, sorted(special)) if special else sa.false()
     rest = _posting_rows(connection, large_only, excluded, filters, after, count)
-    return sorted([*rows, *rest], key=lambda row: (-row.score, row.id))[:count]
+    # Only the special agents that make the page are read in full.
+    order = sorted(
+        [
+            *((score, agent_id, None) for score, agent_id in passing),
+            *((r.score, r.id, r) for r in rest),
+        ],
+        key=lambda item: (-item[0], item[1]),
+    )[:count]
+    wanted = rows_of(
+        connection, [(score, agent_id) for score, agent_id, row in order if row is None]
+    )
+    read = {row.id: row for row in wanted}
+    return [row if row is not None else read[agent_id] for _, agent_id, row in order]
 
 
 RARE_POSTINGS = 300
