@@ -464,9 +464,18 @@ def word_facets(
     if base is not None:
         parts.append(sa.select(t.tag, t.agents.label("n")).where(t.term == base, t.agents > 0))
     if others:
+        # The base word's posting as a scalar subquery: one primary-key probe per agent.
+        # (``NOT EXISTS`` becomes an anti join, which Postgres plans at 1M agents as a
+        # hash of all of the base word's postings: 265,000 rows, 110 ms for ``data``.)
         held = search_postings.alias("held")
-        holds_base = sa.exists().where(held.c.agent_id == p.agent_id, held.c.term == base)
-        extra = sa.select(p.agent_id).where(one_of(connection, p.term, others), sa.not_(holds_base))
+        base_score = (
+            sa.select(held.c.score)
+            .where(held.c.agent_id == p.agent_id, held.c.term == base)
+            .scalar_subquery()
+        )
+        extra = sa.select(p.agent_id).where(
+            one_of(connection, p.term, others), base_score.is_(None)
+        )
         parts.append(
             sa.select(g.tag, sa.func.count().label("n"))
             .where(g.agent_id.in_(extra.distinct()))
