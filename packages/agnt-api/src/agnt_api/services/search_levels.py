@@ -3,7 +3,8 @@
 An agent's score for ``code review`` is its posting score of ``code`` plus its part of the
 last word's completions. Most completions of a common word are one large word and a few
 rare ones (``review``: ``review`` and ``reviewer``). The agents of the rare ones, and the
-exact id or name matches, are few: each is scored exactly from its stored words. Every
+exact id or name matches, are few: they are scored by the full scan's own statement
+(``dialect.agent_search``) restricted to them, and the best of them read. Every
 other match holds only the large word of the group, so its score is ``a + g(b)`` with
 ``a``, ``b`` its postings of the two words (``g``: the large word's part, halved when the
 typed word is only its prefix). Each word has a handful of posting scores, so every total
@@ -33,10 +34,8 @@ from agnt_api.db.tables import agents, search_postings
 from agnt_api.services.search_index import (
     DOMINANT_COMPLETIONS,
     DOMINANT_OTHERS,
-    SEARCH_COLUMNS,
     completions,
     one_of,
-    postings_of_columns,
     rows_of,
 )
 
@@ -67,11 +66,11 @@ def level_rows(
     others = [term for term in group if term != large]
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
         return None
-    special = _special(connection, query, terms, group, others)
+    special = _special_ids(connection, query, terms, others)
+    following = _special_scores(connection, query, terms, special, after, count)
     boost = dialect.SEARCH_EXACT_BOOST
-    following = [item for item in special if after is None or _before(after, item)]
     # The exact matches come before every level: the levels fill what they leave.
-    need = count - sum(1 for total, _ in following[:count] if total >= boost)
+    need = count - sum(1 for total, _ in following if total >= boost)
     if after is not None and after[0] >= boost:
         after = None  # the levels hold no exact match: all of them follow
     read: list[tuple[int, str]] = []
@@ -79,7 +78,6 @@ def level_rows(
         part = (lambda b: b // 2) if large != typed else (lambda b: b)
         totals = _totals(levels[word], levels[large], part)
         pending = [t for t in sorted(totals, reverse=True) if after is None or t <= after[0]]
-        excluded = sorted(agent_id for _, agent_id in special)
         while pending and len(read) < need:
             batch, pending = pending[:LEVELS_PER_STATEMENT], pending[LEVELS_PER_STATEMENT:]
             statement, parameters = _levels_statement(
@@ -87,13 +85,50 @@ def level_rows(
                 (word, large),
                 {total: totals[total] for total in batch},
                 after,
-                excluded,
+                special,
                 need - len(read),
             )
             found = connection.execute(statement, parameters)
             read += [(total, agent_id) for agent_id, total in found]
-    ranked = sorted([*following[:count], *read], key=lambda item: (-item[0], item[1]))
+    ranked = sorted([*following, *read], key=lambda item: (-item[0], item[1]))
     return rows_of(connection, ranked[:count])
+
+
+def _special_ids(
+    connection: sa.Connection, query: str, terms: list[str], others: list[str]
+) -> list[str]:
+    """The exact matches and the agents of the rare completions (one statement)."""
+    exact = sa.select(agents.c.id).where(dialect.exact_match(query, terms))
+    if not others:
+        return sorted(set(connection.execute(exact).scalars()))
+    p = search_postings.c
+    holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
+    return sorted(set(connection.execute(sa.union_all(exact, holding)).scalars()))
+
+
+def _special_scores(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    special: list[str],
+    after: tuple[int, str] | None,
+    count: int,
+) -> list[tuple[int, str]]:
+    """The first ``count`` (score, id) of the ``special`` agents that match, after
+    ``after``, scored by the full scan's own statement (``dialect.agent_search``)."""
+    if not special:
+        return []
+    scored = dialect.agent_search(
+        connection, query, terms, [one_of(connection, agents.c.id, special)]
+    )
+    lean = scored.with_only_columns(agents.c.id, scored.selected_columns.score).subquery()
+    statement = sa.select(lean.c.score, lean.c.id)
+    if after is not None:
+        statement = statement.where(
+            sa.or_(lean.c.score < after[0], sa.and_(lean.c.score == after[0], lean.c.id > after[1]))
+        )
+    statement = statement.order_by(lean.c.score.desc(), lean.c.id).limit(count)
+    return [(score, agent_id) for score, agent_id in connection.execute(statement)]
 
 
 def _shape(
@@ -134,40 +169,6 @@ def _shape(
         else:
             sizes[term] = value
     return sizes, levels
-
-
-def _special(
-    connection: sa.Connection, query: str, terms: list[str], group: list[str], others: list[str]
-) -> list[tuple[int, str]]:
-    """The exact matches and the agents of the rare completions, scored exactly from their
-    stored words (one statement), best first."""
-    word, typed = terms
-    columns = [agents.c.id, *(column for column, _ in SEARCH_COLUMNS)]
-    exact = sa.select(*columns, sa.literal(True).label("exact")).where(
-        dialect.exact_match(query, terms)
-    )
-    parts = [exact]
-    if others:
-        p = search_postings.c
-        holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
-        parts.append(sa.select(*columns, sa.literal(False)).where(agents.c.id.in_(holding)))
-    query_terms = sorted({word, *group})
-    scored: dict[str, int] = {}
-    for row in connection.execute(sa.union_all(*parts) if others else exact):
-        postings = postings_of_columns(row[1:4], query_terms)
-        bits = 0
-        for term in group:
-            bits |= postings.get(term, 0)
-        if word not in postings or not bits:
-            continue  # not a match (an exact name without the words, or one word only)
-        score = postings[word] + (bits + postings.get(typed, 0)) // 2
-        boost = dialect.SEARCH_EXACT_BOOST if row.exact else 0
-        scored[row.id] = max(scored.get(row.id, 0), score + boost)
-    return sorted(((score, agent_id) for agent_id, score in scored.items()), key=_order)
-
-
-def _order(item: tuple[int, str]) -> tuple[int, str]:
-    return (-item[0], item[1])
 
 
 def _totals(
@@ -238,8 +239,3 @@ def _quoted(word: str) -> str:
 
 
 _WORD = re.compile(r"[^\W_]+")
-
-
-def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
-    """Whether (score, id) ``first`` sorts before ``second`` (score down, id up)."""
-    return (-first[0], first[1]) < (-second[0], second[1])
