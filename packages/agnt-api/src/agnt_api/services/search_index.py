@@ -468,8 +468,8 @@ def word_facets(
         # (``NOT EXISTS`` becomes an anti join, which Postgres plans at 1M agents as a
         # hash of all of the base word's postings: 265,000 rows, 110 ms for ``data``.)
         held = search_postings.alias("held")
-        base_score = (
-            sa.select(held.c.score)
+        base_score = (  # a key column: an index-only probe, no heap page read
+            sa.select(held.c.term)
             .where(held.c.agent_id == p.agent_id, held.c.term == base)
             .scalar_subquery()
         )
