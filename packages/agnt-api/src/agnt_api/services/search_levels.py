@@ -136,38 +136,33 @@ def _shape(
 ) -> tuple[dict[str, int], dict[str, list[int]]]:
     """Each word's number of postings (counting at most ``DOMINANT_OTHERS + 1``) and its
     distinct posting scores, in one statement (the scores: a loose index scan of the
-    word's (word, score) range, one seek per score)."""
-    p = search_postings.c
-    parts: list[sa.Select[Any]] = []
-    for n, word in enumerate(dict.fromkeys(words)):
-        capped = sa.select(p.agent_id).where(p.term == word).limit(DOMINANT_OTHERS + 1)
-        counted: Any = sa.select(
-            sa.literal(word).label("term"),
-            sa.literal(False).label("level"),
-            sa.func.count().label("value"),
-        ).select_from(capped.subquery())
-        parts.append(counted)
-        first = sa.select(sa.func.max(p.score).label("score")).where(p.term == word)
-        found = first.cte(f"levels_{n}", recursive=True)
-        lower = sa.select(
-            sa.select(sa.func.max(p.score))
-            .where(p.term == word, p.score < found.c.score)
-            .scalar_subquery()
-            .label("score")
-        ).where(found.c.score.is_not(None))
-        found = found.union_all(lower)
-        parts.append(
-            sa.select(sa.literal(word), sa.literal(True), found.c.score).where(
-                found.c.score.is_not(None)
-            )
+    word's (word, score) range, one seek per score). Written as text, as the levels are:
+    built as SQLAlchemy constructs, a CTE per word cost more Python than the statement."""
+    unique = list(dict.fromkeys(words))
+    ctes, parts = [], []
+    for n, word in enumerate(unique):
+        quoted = _quoted(word)
+        ctes.append(
+            f"levels_{n}(score) AS (SELECT max(score) FROM search_postings WHERE term = {quoted} "
+            f"UNION ALL SELECT (SELECT max(score) FROM search_postings WHERE term = {quoted} "
+            f"AND score < levels_{n}.score) FROM levels_{n} WHERE levels_{n}.score IS NOT NULL)"
         )
+        parts.append(
+            f"SELECT {n} AS word, 1 AS level, score AS value FROM levels_{n} "
+            "WHERE score IS NOT NULL"
+        )
+        parts.append(
+            f"SELECT {n}, 0, count(*) FROM (SELECT agent_id FROM search_postings "
+            f"WHERE term = {quoted} LIMIT {DOMINANT_OTHERS + 1:d}) AS sized_{n}"
+        )
+    statement = f"WITH RECURSIVE {', '.join(ctes)} {' UNION ALL '.join(parts)}"
     sizes: dict[str, int] = dict.fromkeys(words, 0)
     levels: dict[str, list[int]] = {word: [] for word in words}
-    for term, level, value in connection.execute(sa.union_all(*parts)):
+    for n, level, value in connection.execute(sa.text(statement)):
         if level:
-            levels[term].append(value)
+            levels[unique[n]].append(value)
         else:
-            sizes[term] = value
+            sizes[unique[n]] = value
     return sizes, levels
 
 
