@@ -271,9 +271,8 @@ def dominant_term_rows(
     ``code``, ``coder``, ``codex``): up to ``count`` matches after ``after``, best first,
     with ``score``; ``None`` when the word is not of that shape.
 
-    The agents of the rare completions (and the exact matches) are few: each is scored
-    exactly (``dialect.agent_search``'s ``(any + whole) / 2`` over its postings of every
-    completion). Every other match holds only the large word, so its score is that posting's
+    The agents of the rare completions (and the exact matches) are few: they are scored by
+    the full scan's own statement restricted to them (``best_of``). Every other match holds only the large word, so its score is that posting's
     (halved when the word is only a prefix of it) and the rest of the page is a seek in
     that word's postings, as for ``sole_term_rows``.
     """
@@ -284,54 +283,23 @@ def dominant_term_rows(
         group = completions(connection, typed, DOMINANT_COMPLETIONS + 1)
     if not 1 < len(group) <= DOMINANT_COMPLETIONS:
         return None
-    p = search_postings.c
     sizes = _sizes(connection, group, DOMINANT_OTHERS + 1)
     large = max(group, key=lambda term: (sizes[term], term))
     others = [term for term in group if term != large]
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
         return None
-    exact = dialect.exact_match(query, terms)
-    # The exact matches and the rare completions' agents with their stored words (by
-    # primary key: a postings lookup by (agent, word) is planned as a scan of each word's
-    # postings), one statement.
-    columns = [agents.c.id, *(column for column, _ in SEARCH_COLUMNS)]
-    holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
-    found = connection.execute(
-        sa.union_all(
-            sa.select(*columns, sa.literal(True).label("exact")).where(exact),
-            sa.select(*columns, sa.literal(False)).where(agents.c.id.in_(holding)),
-        )
-    ).all()
-    exact_ids = {row.id for row in found if row.exact}
-    special = {row.id for row in found}
-    boost = dialect.SEARCH_EXACT_BOOST
-    scores: dict[str, int] = {}
-    for row in found:
-        postings = postings_of_columns(row[1:4], group)
-        if not postings:
-            continue  # an exact name match that does not hold the word: not a match
-        bits = 0
-        for score in postings.values():
-            bits |= score
-        scores[row.id] = (bits + postings.get(typed, 0)) // 2
-    for agent_id in exact_ids & scores.keys():
-        scores[agent_id] += boost
-    ranked = sorted(
-        ((score, agent_id) for agent_id, score in scores.items()),
-        key=lambda item: (-item[0], item[1]),
-    )
-    following = [item for item in ranked if after is None or _before(after, item)]
-    passing = passing_rows(connection, following, filters, count)
-    if after is not None and after[0] >= boost:
+    special = special_ids(connection, query, terms, others)
+    following = best_of(connection, query, terms, special, filters, after, count)
+    if after is not None and after[0] >= dialect.SEARCH_EXACT_BOOST:
         after = None  # the postings below hold no exact match: all of them follow
     large_only = SoleTerm(large, halved=large != typed)
-    excluded = one_of(connection, agents.c.id, sorted(special)) if special else sa.false()
+    excluded = one_of(connection, agents.c.id, special) if special else sa.false()
     rest = _posting_rows(connection, large_only, excluded, filters, after, count)
     # Only the special agents that make the page are read in full.
     order = sorted(
         [
-            *((score, agent_id, None) for score, agent_id in passing),
-            *((r.score, r.id, r) for r in rest),
+            *((score, agent_id, None) for score, agent_id in following),
+            *((row.score, row.id, row) for row in rest),
         ],
         key=lambda item: (-item[0], item[1]),
     )[:count]
@@ -340,6 +308,46 @@ def dominant_term_rows(
     )
     read = {row.id: row for row in wanted}
     return [row if row is not None else read[agent_id] for _, agent_id, row in order]
+
+
+def special_ids(
+    connection: sa.Connection, query: str, terms: list[str], others: list[str]
+) -> list[str]:
+    """The exact id or name matches and the agents holding any of ``others`` (rare
+    completions of the last word), one statement."""
+    exact = sa.select(agents.c.id).where(dialect.exact_match(query, terms))
+    if not others:
+        return sorted(set(connection.execute(exact).scalars()))
+    p = search_postings.c
+    holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
+    return sorted(set(connection.execute(sa.union_all(exact, holding)).scalars()))
+
+
+def best_of(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    ids: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    count: int,
+) -> list[tuple[int, str]]:
+    """The first ``count`` (score, id) after ``after`` of the agents ``ids`` that match
+    ``query`` and ``filters``, scored by the full scan's own statement
+    (``dialect.agent_search``): whatever a score is made of, theirs is the full scan's."""
+    if not ids:
+        return []
+    scored = dialect.agent_search(
+        connection, query, terms, [*filters, one_of(connection, agents.c.id, ids)]
+    )
+    lean = scored.with_only_columns(agents.c.id, scored.selected_columns.score).subquery()
+    statement = sa.select(lean.c.score, lean.c.id)
+    if after is not None:
+        statement = statement.where(
+            sa.or_(lean.c.score < after[0], sa.and_(lean.c.score == after[0], lean.c.id > after[1]))
+        )
+    statement = statement.order_by(lean.c.score.desc(), lean.c.id).limit(count)
+    return [(score, agent_id) for score, agent_id in connection.execute(statement)]
 
 
 RARE_POSTINGS = 300
@@ -391,42 +399,31 @@ def _follows(row: sa.Row[Any], after: tuple[int, str]) -> bool:
     return (-row.score, row.id) > (-after[0], after[1])
 
 
-SEARCH_COLUMNS = (
-    (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
-    (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
-    (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
-)
-"""The stored search columns and the posting score of a word in each."""
-
-
 def postings_from_columns(
     connection: sa.Connection, agent_ids: list[str], terms: list[str]
 ) -> dict[str, dict[str, int]]:
     """Every agent's postings of ``terms``, from its stored search columns (one primary-key
     read per agent; the postings' own (agent, word) key makes Postgres scan each word)."""
+    weights = (
+        (agents.c.search_key, dialect.SEARCH_WEIGHT_KEY),
+        (agents.c.search_tags, dialect.SEARCH_WEIGHT_TAGS),
+        (agents.c.search_body, dialect.SEARCH_WEIGHT_BODY),
+    )
     held: dict[str, dict[str, int]] = {}
     for start in range(0, len(agent_ids), 500):
         for row in connection.execute(
-            sa.select(agents.c.id, *(column for column, _ in SEARCH_COLUMNS)).where(
+            sa.select(agents.c.id, *(column for column, _ in weights)).where(
                 one_of(connection, agents.c.id, agent_ids[start : start + 500])
             )
         ):
-            held[row.id] = postings_of_columns(row[1:4], terms)
+            fields = [(set(row[n + 1].split()), weight) for n, (_, weight) in enumerate(weights)]
+            postings = {}
+            for term in terms:
+                score = sum(weight for words, weight in fields if term in words)
+                if score:
+                    postings[term] = score
+            held[row.id] = postings
     return held
-
-
-def postings_of_columns(columns: Sequence[str], terms: list[str]) -> dict[str, int]:
-    """The postings of ``terms`` in an agent whose ``SEARCH_COLUMNS`` are ``columns``."""
-    fields = [
-        (set(text.split()), weight)
-        for text, (_, weight) in zip(columns, SEARCH_COLUMNS, strict=True)
-    ]
-    postings = {}
-    for term in terms:
-        score = sum(weight for words, weight in fields if term in words)
-        if score:
-            postings[term] = score
-    return postings
 
 
 FACET_COMPLETIONS = 8
@@ -487,11 +484,6 @@ def word_facets(
         counts[row.tag] += row.n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
     return [TagCount(tag=tag, count=count) for tag, count in ranked]
-
-
-def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
-    """Whether (score, id) ``first`` sorts before ``second`` (score down, id up)."""
-    return (-first[0], first[1]) < (-second[0], second[1])
 
 
 _PUBLISHED = agents.c.unpublished_at.is_(None)

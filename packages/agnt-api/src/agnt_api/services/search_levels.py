@@ -30,13 +30,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from agnt_api.db import dialect
-from agnt_api.db.tables import agents, search_postings
 from agnt_api.services.search_index import (
     DOMINANT_COMPLETIONS,
     DOMINANT_OTHERS,
+    best_of,
     completions,
-    one_of,
     rows_of,
+    special_ids,
 )
 
 LEVELS_PER_STATEMENT = 4
@@ -66,8 +66,8 @@ def level_rows(
     others = [term for term in group if term != large]
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
         return None
-    special = _special_ids(connection, query, terms, others)
-    following = _special_scores(connection, query, terms, special, after, count)
+    special = special_ids(connection, query, terms, others)
+    following = best_of(connection, query, terms, special, [], after, count)
     boost = dialect.SEARCH_EXACT_BOOST
     # The exact matches come before every level: the levels fill what they leave.
     need = count - sum(1 for total, _ in following if total >= boost)
@@ -92,43 +92,6 @@ def level_rows(
             read += [(total, agent_id) for agent_id, total in found]
     ranked = sorted([*following, *read], key=lambda item: (-item[0], item[1]))
     return rows_of(connection, ranked[:count])
-
-
-def _special_ids(
-    connection: sa.Connection, query: str, terms: list[str], others: list[str]
-) -> list[str]:
-    """The exact matches and the agents of the rare completions (one statement)."""
-    exact = sa.select(agents.c.id).where(dialect.exact_match(query, terms))
-    if not others:
-        return sorted(set(connection.execute(exact).scalars()))
-    p = search_postings.c
-    holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
-    return sorted(set(connection.execute(sa.union_all(exact, holding)).scalars()))
-
-
-def _special_scores(
-    connection: sa.Connection,
-    query: str,
-    terms: list[str],
-    special: list[str],
-    after: tuple[int, str] | None,
-    count: int,
-) -> list[tuple[int, str]]:
-    """The first ``count`` (score, id) of the ``special`` agents that match, after
-    ``after``, scored by the full scan's own statement (``dialect.agent_search``)."""
-    if not special:
-        return []
-    scored = dialect.agent_search(
-        connection, query, terms, [one_of(connection, agents.c.id, special)]
-    )
-    lean = scored.with_only_columns(agents.c.id, scored.selected_columns.score).subquery()
-    statement = sa.select(lean.c.score, lean.c.id)
-    if after is not None:
-        statement = statement.where(
-            sa.or_(lean.c.score < after[0], sa.and_(lean.c.score == after[0], lean.c.id > after[1]))
-        )
-    statement = statement.order_by(lean.c.score.desc(), lean.c.id).limit(count)
-    return [(score, agent_id) for score, agent_id in connection.execute(statement)]
 
 
 def _shape(
