@@ -24,7 +24,6 @@ completions' agents, scored apart) are a parameter.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,8 +74,7 @@ def level_rows(
         after = None  # the levels hold no exact match: all of them follow
     read: list[tuple[int, str]] = []
     if need > 0:
-        part = (lambda b: b // 2) if large != typed else (lambda b: b)
-        totals = _totals(levels[word], levels[large], part)
+        totals = _totals(levels[word], levels[large], halved=large != typed)
         pending = [t for t in sorted(totals, reverse=True) if after is None or t <= after[0]]
         while pending and len(read) < need:
             batch, pending = pending[:LEVELS_PER_STATEMENT], pending[LEVELS_PER_STATEMENT:]
@@ -129,15 +127,23 @@ def _shape(
     return sizes, levels
 
 
-def _totals(
-    first: list[int], second: list[int], part: Callable[[int], int]
-) -> dict[int, list[tuple[int, int]]]:
-    """Each total and the (first, second) score pairs reaching it."""
+def _totals(first: list[int], second: list[int], halved: bool) -> dict[int, list[tuple[int, int]]]:
+    """Each total and the (first, second) posting score pairs reaching it."""
     totals: dict[int, list[tuple[int, int]]] = {}
     for a in first:
         for b in second:
-            totals.setdefault(a + part(b), []).append((a, b))
+            total = _pair_total(a, b, halved)
+            if total is not None:
+                totals.setdefault(total, []).append((a, b))
     return totals
+
+
+def _pair_total(a: int, b: int, halved: bool) -> int | None:
+    """The query score of an agent whose postings of the two words score ``a`` and ``b``
+    (``None``: no agent can hold both): they add up, the second halved when the typed word
+    is only a prefix of it, as ``dialect.agent_search`` scores. The one place that knows
+    what a posting score is made of."""
+    return a + (b // 2 if halved else b)
 
 
 def _levels_statement(
