@@ -131,7 +131,7 @@ class SoleTerm:
     term: str
     halved: bool
 
-    def score(self, posting: int) -> int:
+    def score(self, posting: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
         """The query's score of an agent from its posting's score."""
         return posting // 2 if self.halved else posting
 
@@ -241,7 +241,7 @@ def _posting_rows(
         for n, part in enumerate((tied, lower))
     ]
     both = sa.union_all(*parts).subquery("following")
-    score = both.c.score // 2 if sole.halved else both.c.score
+    score = sole.score(both.c.score)
     paged: sa.Select[Any] = (
         sa.select(*agents.c, score.label("score"))
         .join_from(both, agents, agents.c.id == both.c.agent_id)
@@ -272,9 +272,10 @@ def dominant_term_rows(
     with ``score``; ``None`` when the word is not of that shape.
 
     The agents of the rare completions (and the exact matches) are few: they are scored by
-    the full scan's own statement restricted to them (``best_of``). Every other match holds only the large word, so its score is that posting's
-    (halved when the word is only a prefix of it) and the rest of the page is a seek in
-    that word's postings, as for ``sole_term_rows``.
+    the full scan's own statement restricted to them (``best_of``). Every other match holds
+    only the large word, so its score is that posting's (halved when the word is only a
+    prefix of it) and the rest of the page is a seek in that word's postings, as for
+    ``sole_term_rows``.
     """
     if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
         return None
