@@ -16,7 +16,7 @@ from alembic import command
 from agnt_api.db import Database, dialect
 from agnt_api.db.migrate import alembic_config, upgrade
 from agnt_api.db.tables import agent_tags, agents, jobs, principals, search_postings
-from agnt_api.services import search_index, search_merge, search_popularity
+from agnt_api.services import search_index, search_levels, search_merge, search_popularity
 from agnt_api.services.agents import search_agents
 from agnt_api.settings import Settings
 from agnt_api.testing.search_corpus import corpus, insert_corpus
@@ -276,6 +276,7 @@ def test_every_path_with_levels_equals_the_full_scan(database: Database) -> None
     one_word = ["translate", "pdf", "invo", "summ", "general", "a"]
     several = ["general helper", "translate pro", "general c", "quick summ", "pdf to", "data a"]
     proved = 0
+    leveled = 0
     with database.engine.connect() as connection:
         for query in one_word + several + ["code", "cod"]:
             terms = dialect.search_terms(query)
@@ -288,11 +289,17 @@ def test_every_path_with_levels_equals_the_full_scan(database: Database) -> None
                 if page is not None:
                     proved += 1
                     assert [(row.id, row.score) for row in page] == expected[:10], query
+                # Two words read by score level: each pair of postings carries one level.
+                by_level = search_levels.level_rows(connection, query, terms, None, 10)
+                if by_level is not None:
+                    leveled += 1
+                    assert [(row.id, row.score) for row in by_level] == expected[:10], query
             if query in ("code", "cod"):
                 found = search_index.dominant_term_rows(connection, query, terms, [], None, 9)
                 assert found is not None
                 assert [(row.id, row.score) for row in found] == expected[:9], query
     assert proved >= 3  # the merge still proves pages with levels in the postings
+    assert leveled >= 3  # and the levels path reads two words with levels in the postings
 
 
 def test_the_migration_levels_existing_agents_and_rebuilds_their_postings(

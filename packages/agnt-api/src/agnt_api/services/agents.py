@@ -14,7 +14,7 @@ from agnt_api.db import dialect
 from agnt_api.db.tables import agent_tags, agents, jobs
 from agnt_api.errors import AgentNotFound, AgentOwnedByOther, Forbidden, InvalidCursor
 from agnt_api.notify import announce, job_topic
-from agnt_api.services import search_index, search_merge
+from agnt_api.services import search_index, search_levels, search_merge
 from agnt_api.services.cursors import decode_cursor, encode_cursor, fingerprint
 from agnt_api.services.events import append_status_event
 from agnt_api.services.records import agent_from_row, agent_summary_from_row, utc_now
@@ -238,6 +238,8 @@ def search_agents(
         rows = search_index.dominant_term_rows(
             connection, query, terms, filters, position, limit + 1, group
         )
+        if rows is None and not narrowed:
+            rows = search_levels.level_rows(connection, query, terms, position, limit + 1, group)
         if rows is None:
             rows = search_merge.merged_rows(
                 connection, query, terms, filters, position, limit + 1, group

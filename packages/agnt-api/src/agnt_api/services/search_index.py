@@ -287,13 +287,30 @@ def _posting_rows(
     if after is None or after[0] >= boost:
         statement = rest.order_by(p.score.desc(), p.agent_id).limit(need)
         return list(connection.execute(statement).all())
+    # After a cursor: (same score, larger id) then (lower score), each an index range
+    # scan, in one statement; the ids and scores first, then the agents of the page (few
+    # columns in the union: SQLAlchemy's column proxies of every agent column cost more).
     posting = sole.posting(after[0])
-    tied = rest.where(p.score == posting, p.agent_id > after[1]).order_by(p.agent_id)
-    lower = rest.where(p.score < posting).order_by(p.score.desc(), p.agent_id)
-    found = list(connection.execute(tied.limit(need)).all())
-    if len(found) < need:
-        found += connection.execute(lower.limit(need - len(found))).all()
-    return found
+    ranked = (
+        sa.select(p.agent_id, p.score)
+        .select_from(search_postings.join(agents, agents.c.id == p.agent_id))
+        .where(p.term == sole.term, *filters, sa.not_(excluded))
+    )
+    tied = ranked.where(p.score == posting, p.agent_id > after[1]).order_by(p.agent_id)
+    lower = ranked.where(p.score < posting).order_by(p.score.desc(), p.agent_id)
+    parts = [
+        part.add_columns(sa.literal(n).label("part")).limit(need).subquery().select()
+        for n, part in enumerate((tied, lower))
+    ]
+    both = sa.union_all(*parts).subquery("following")
+    score = sole.score(both.c.score)
+    paged: sa.Select[Any] = (
+        sa.select(*agents.c, score.label("score"))
+        .join_from(both, agents, agents.c.id == both.c.agent_id)
+        .order_by(both.c.part, both.c.score.desc(), both.c.agent_id)
+        .limit(need)
+    )
+    return list(connection.execute(paged).all())
 
 
 DOMINANT_COMPLETIONS = 8
@@ -316,11 +333,11 @@ def dominant_term_rows(
     ``code``, ``coder``, ``codex``): up to ``count`` matches after ``after``, best first,
     with ``score``; ``None`` when the word is not of that shape.
 
-    The agents of the rare completions (and the exact matches) are few: each is scored
-    exactly (``dialect.agent_search``'s ``(any + whole) / 2`` over its postings of every
-    completion). Every other match holds only the large word, so its score is that posting's
-    (halved when the word is only a prefix of it) and the rest of the page is a seek in
-    that word's postings, as for ``sole_term_rows``.
+    The agents of the rare completions (and the exact matches) are few: they are scored by
+    the full scan's own statement restricted to them (``best_of``). Every other match holds
+    only the large word, so its score is that posting's (halved when the word is only a
+    prefix of it) and the rest of the page is a seek in that word's postings, as for
+    ``sole_term_rows``.
     """
     if len(terms) != 1 or len(terms[0]) > dialect.POSTING_TERM_MAX:
         return None
@@ -329,50 +346,71 @@ def dominant_term_rows(
         group = completions(connection, typed, DOMINANT_COMPLETIONS + 1)
     if not 1 < len(group) <= DOMINANT_COMPLETIONS:
         return None
-    p = search_postings.c
     sizes = _sizes(connection, group, DOMINANT_OTHERS + 1)
     large = max(group, key=lambda term: (sizes[term], term))
     others = [term for term in group if term != large]
     if sum(sizes[term] for term in others) > DOMINANT_OTHERS:
         return None
-    exact = dialect.exact_match(query, terms)
-    # The exact matches and the rare completions' agents: one statement.
-    found = connection.execute(
-        sa.union_all(
-            sa.select(agents.c.id, sa.literal(True).label("exact")).where(exact),
-            sa.select(p.agent_id, sa.literal(False)).where(one_of(connection, p.term, others)),
-        )
-    ).all()
-    exact_ids = {agent_id for agent_id, is_exact in found if is_exact}
-    special = {agent_id for agent_id, _ in found}
-    # From the agents' stored words, by primary key (a postings lookup by (agent, word)
-    # is planned as a scan of each word's postings).
-    held = postings_from_columns(connection, sorted(special), group)
-    boost = dialect.SEARCH_EXACT_BOOST
-    scores: dict[str, int] = {}
-    for agent_id, postings in held.items():
-        if not postings:
-            continue  # an exact name match that does not hold the word: not a match
-        bits = 0
-        for score in postings.values():
-            bits |= dialect.posting_bits(score)
-        typed_bits = dialect.posting_bits(postings.get(typed, 0))
-        level = dialect.posting_level(next(iter(postings.values())))
-        scores[agent_id] = (bits + typed_bits) // 2 * dialect.SEARCH_LEVELS + level
-    for agent_id in exact_ids & scores.keys():
-        scores[agent_id] += boost
-    ranked = sorted(
-        ((score, agent_id) for agent_id, score in scores.items()),
-        key=lambda item: (-item[0], item[1]),
-    )
-    following = [item for item in ranked if after is None or _before(after, item)]
-    rows = rows_of(connection, passing_rows(connection, following, filters, count))
-    if after is not None and after[0] >= boost:
+    special = special_ids(connection, query, terms, others)
+    following = best_of(connection, query, terms, special, filters, after, count)
+    if after is not None and after[0] >= dialect.SEARCH_EXACT_BOOST:
         after = None  # the postings below hold no exact match: all of them follow
     large_only = SoleTerm(large, halved=large != typed)
-    excluded = one_of(connection, agents.c.id, sorted(special)) if special else sa.false()
+    excluded = one_of(connection, agents.c.id, special) if special else sa.false()
     rest = _posting_rows(connection, large_only, excluded, filters, after, count)
-    return sorted([*rows, *rest], key=lambda row: (-row.score, row.id))[:count]
+    # Only the special agents that make the page are read in full.
+    order = sorted(
+        [
+            *((score, agent_id, None) for score, agent_id in following),
+            *((row.score, row.id, row) for row in rest),
+        ],
+        key=lambda item: (-item[0], item[1]),
+    )[:count]
+    wanted = rows_of(
+        connection, [(score, agent_id) for score, agent_id, row in order if row is None]
+    )
+    read = {row.id: row for row in wanted}
+    return [row if row is not None else read[agent_id] for _, agent_id, row in order]
+
+
+def special_ids(
+    connection: sa.Connection, query: str, terms: list[str], others: list[str]
+) -> list[str]:
+    """The exact id or name matches and the agents holding any of ``others`` (rare
+    completions of the last word), one statement."""
+    exact = sa.select(agents.c.id).where(dialect.exact_match(query, terms))
+    if not others:
+        return sorted(set(connection.execute(exact).scalars()))
+    p = search_postings.c
+    holding = sa.select(p.agent_id).where(one_of(connection, p.term, others))
+    return sorted(set(connection.execute(sa.union_all(exact, holding)).scalars()))
+
+
+def best_of(
+    connection: sa.Connection,
+    query: str,
+    terms: list[str],
+    ids: list[str],
+    filters: list[sa.ColumnElement[bool]],
+    after: tuple[int, str] | None,
+    count: int,
+) -> list[tuple[int, str]]:
+    """The first ``count`` (score, id) after ``after`` of the agents ``ids`` that match
+    ``query`` and ``filters``, scored by the full scan's own statement
+    (``dialect.agent_search``): whatever a score is made of, theirs is the full scan's."""
+    if not ids:
+        return []
+    scored = dialect.agent_search(
+        connection, query, terms, [*filters, one_of(connection, agents.c.id, ids)]
+    )
+    lean = scored.with_only_columns(agents.c.id, scored.selected_columns.score).subquery()
+    statement = sa.select(lean.c.score, lean.c.id)
+    if after is not None:
+        statement = statement.where(
+            sa.or_(lean.c.score < after[0], sa.and_(lean.c.score == after[0], lean.c.id > after[1]))
+        )
+    statement = statement.order_by(lean.c.score.desc(), lean.c.id).limit(count)
+    return [(score, agent_id) for score, agent_id in connection.execute(statement)]
 
 
 RARE_POSTINGS = 300
@@ -487,9 +525,18 @@ def word_facets(
     if base is not None:
         parts.append(sa.select(t.tag, t.agents.label("n")).where(t.term == base, t.agents > 0))
     if others:
+        # The base word's posting as a scalar subquery: one primary-key probe per agent.
+        # (``NOT EXISTS`` becomes an anti join, which Postgres plans at 1M agents as a
+        # hash of all of the base word's postings: 265,000 rows, 110 ms for ``data``.)
         held = search_postings.alias("held")
-        holds_base = sa.exists().where(held.c.agent_id == p.agent_id, held.c.term == base)
-        extra = sa.select(p.agent_id).where(one_of(connection, p.term, others), sa.not_(holds_base))
+        base_score = (  # a key column: an index-only probe, no heap page read
+            sa.select(held.c.term)
+            .where(held.c.agent_id == p.agent_id, held.c.term == base)
+            .scalar_subquery()
+        )
+        extra = sa.select(p.agent_id).where(
+            one_of(connection, p.term, others), base_score.is_(None)
+        )
         parts.append(
             sa.select(g.tag, sa.func.count().label("n"))
             .where(g.agent_id.in_(extra.distinct()))
@@ -501,11 +548,6 @@ def word_facets(
         counts[row.tag] += row.n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
     return [TagCount(tag=tag, count=count) for tag, count in ranked]
-
-
-def _before(first: tuple[int, str], second: tuple[int, str]) -> bool:
-    """Whether (score, id) ``first`` sorts before ``second`` (score down, id up)."""
-    return (-first[0], first[1]) < (-second[0], second[1])
 
 
 _PUBLISHED = agents.c.unpublished_at.is_(None)
