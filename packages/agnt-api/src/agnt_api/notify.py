@@ -1,8 +1,16 @@
 """Wake-ups for long-polls: a job changed, or a job arrived for an executor.
 
-Topics are strings: ``job:<id>`` when a job changes, ``owner:<principal id>`` when a job
-arrives for one of that executor's agents. A long-poller subscribes *before* it reads the
-database, so a change between its read and its wait still wakes it.
+Topics are strings: ``job:<id>`` when a job changes, ``owner:<principal id>`` and
+``agent:<agent id>`` when a job becomes claimable (created, requeued) for that executor's
+agent. A long-poller subscribes *before* it reads the database, so a change between its
+read and its wait still wakes it.
+
+A topic wakes every *shared* subscriber (a buyer's job wait, a watch, SSE) but only one
+*exclusive* subscriber that is not woken already: the claim long-polls, so that one new
+job costs one claim attempt, not one per waiting executor (the thundering herd). No wake
+is lost: an exclusive subscriber that leaves with a wake it did not act on (it hung up,
+reached its deadline, failed), or whose attempt may have left jobs behind (it claimed its
+``max``), hands a wake on to another exclusive subscriber of its topics.
 
 A write announces its topics inside its own transaction (``announce``): on Postgres that
 is a ``NOTIFY``, which Postgres delivers at commit and drops on rollback, so a committed
@@ -44,6 +52,11 @@ def owner_topic(owner_id: object) -> str:
     return f"owner:{owner_id}"
 
 
+def agent_topic(agent_id: str) -> str:
+    """Topic of new (or requeued) jobs for one agent: what a claimer of that agent waits on."""
+    return f"agent:{agent_id}"
+
+
 def announce(connection: sa.Connection, topics: Iterable[str]) -> None:
     """Wake the long-polls on ``topics`` when this write transaction commits.
 
@@ -56,32 +69,56 @@ def announce(connection: sa.Connection, topics: Iterable[str]) -> None:
 
 
 class Subscription:
-    """A long-poller's interest in some topics; ``wait`` returns when any of them fired."""
+    """A long-poller's interest in some topics; ``wait`` returns when any of them fired.
 
-    def __init__(self, topics: frozenset[str]) -> None:
+    ``exclusive``: a topic's notification wakes only one exclusive subscriber (see the
+    module). ``woken`` says a wake came that no attempt has followed yet; ``hand_on``
+    that the last attempt may have left work for another exclusive subscriber.
+    """
+
+    def __init__(self, topics: frozenset[str], exclusive: bool = False) -> None:
         self.topics = topics
+        self.exclusive = exclusive
+        self.woken = False
+        self.waiting = False
+        self.hand_on = False
         self._event = asyncio.Event()
 
     def wake(self) -> None:
         """Mark the subscription as fired (called by the hub)."""
+        self.woken = True
         self._event.set()
+
+    def attempting(self) -> bool:
+        """An attempt starts: it sees every change announced so far. ``True`` if it answers
+        a wake (then an attempt that fails owes that wake to another subscriber)."""
+        took = self.woken
+        self.woken = False
+        self._event.clear()
+        return took
 
     async def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for a wake-up; ``True`` if one came. Re-arms."""
+        self.waiting = True
         try:
             async with asyncio.timeout(max(seconds, 0.0)):
                 await self._event.wait()
         except TimeoutError:
             return False
+        finally:
+            self.waiting = False
         self._event.clear()
         return True
 
 
 class Notifier:
-    """The in-process hub: publish wakes every local subscriber of the topics."""
+    """The in-process hub: publish wakes every shared subscriber of the topics and one
+    exclusive subscriber per topic."""
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[Subscription]] = {}
+        # Per topic, in subscription order (oldest first): dicts as ordered sets.
+        self._subscribers: dict[str, dict[Subscription, None]] = {}
+        self._exclusive: dict[str, dict[Subscription, None]] = {}
         self.stopping = False
 
     def stop_waiting(self) -> None:
@@ -90,21 +127,31 @@ class Notifier:
         self._wake_all()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, topics: Iterable[str]) -> AsyncIterator[Subscription]:
-        """Listen to ``topics`` for the duration of the ``async with`` block."""
+    async def subscribe(
+        self, topics: Iterable[str], *, exclusive: bool = False
+    ) -> AsyncIterator[Subscription]:
+        """Listen to ``topics`` for the duration of the ``async with`` block.
+
+        An ``exclusive`` subscriber that leaves ``woken`` or with ``hand_on`` set passes
+        a wake on to another exclusive subscriber of its topics.
+        """
         await self._ready()
-        subscription = Subscription(frozenset(topics))
+        subscription = Subscription(frozenset(topics), exclusive)
+        index = self._exclusive if exclusive else self._subscribers
         for topic in subscription.topics:
-            self._subscribers.setdefault(topic, set()).add(subscription)
+            index.setdefault(topic, {})[subscription] = None
         try:
             yield subscription
         finally:
             for topic in subscription.topics:
-                subscribers = self._subscribers.get(topic)
+                subscribers = index.get(topic)
                 if subscribers is not None:
-                    subscribers.discard(subscription)
+                    subscribers.pop(subscription, None)
                     if not subscribers:
-                        del self._subscribers[topic]
+                        del index[topic]
+            if exclusive and not self.stopping and (subscription.woken or subscription.hand_on):
+                for topic in subscription.topics:
+                    self._wake_exclusive(topic)
 
     def committed(self, topics: Iterable[str]) -> None:
         """A transaction that announced ``topics`` committed: wake their subscribers."""
@@ -120,11 +167,31 @@ class Notifier:
         for topic in topics:
             for subscription in self._subscribers.get(topic, ()):
                 subscription.wake()
+            self._wake_exclusive(topic)
+
+    def _wake_exclusive(self, topic: str) -> None:
+        """Wake one exclusive subscriber of ``topic`` that is not woken: the oldest waiting
+        one, else the oldest (attempting now). None if all are woken: each will attempt."""
+        subscribers = self._exclusive.get(topic)
+        if not subscribers:
+            return
+        chosen: Subscription | None = None
+        for subscription in subscribers:
+            if subscription.woken:
+                continue
+            if subscription.waiting:
+                chosen = subscription
+                break
+            if chosen is None:
+                chosen = subscription
+        if chosen is not None:
+            chosen.wake()
 
     def _wake_all(self) -> None:
-        for subscribers in self._subscribers.values():
-            for subscription in subscribers:
-                subscription.wake()
+        for index in (self._subscribers, self._exclusive):
+            for subscribers in index.values():
+                for subscription in subscribers:
+                    subscription.wake()
 
 
 class PostgresNotifier(Notifier):
@@ -189,6 +256,9 @@ async def long_poll(
     attempt: Callable[[], Awaitable[T]],
     done: Callable[[T], bool],
     abandoned: Callable[[], Awaitable[bool]] | None = None,
+    *,
+    exclusive: bool = False,
+    hand_on: Callable[[T], bool] | None = None,
 ) -> T:
     """``attempt()`` until ``done`` says its result is worth answering, for up to ``wait`` s.
 
@@ -198,14 +268,22 @@ async def long_poll(
     the last result at the deadline, or at once when the process starts shutting down.
     ``abandoned`` (the caller hung up) is asked after each wake-up, before the next attempt:
     an attempt with effects (a claim) must not run for a caller who is gone.
+
+    ``exclusive`` (claims): a notification wakes one exclusive poller of a topic, not all.
+    ``hand_on(result)`` says the attempt may have left work behind (a claim that took its
+    ``max``): the poller then passes a wake on when it leaves, as it does with a wake it
+    did not act on, or after an attempt that answered a wake and failed.
     """
     if wait <= 0 or notifier.stopping:
         return await attempt()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    async with notifier.subscribe(topics) as subscription:
+    async with notifier.subscribe(topics, exclusive=exclusive) as subscription:
         while True:
+            # Until the attempt answers: it failed, and owes the wake it took (if any).
+            subscription.hand_on = subscription.attempting()
             result = await attempt()
+            subscription.hand_on = hand_on is not None and hand_on(result)
             remaining = deadline - loop.time()
             if done(result) or remaining <= 0 or notifier.stopping:
                 return result

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from agnt_api.auth import Principal
 from agnt_api.errors import AgentUnpublished, OrderRefused, ServiceUnavailable
-from agnt_api.notify import announce, job_topic, long_poll, owner_topic
+from agnt_api.notify import agent_topic, announce, job_topic, long_poll, owner_topic
 from agnt_api.ratelimit import RateAction, RateLimits
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
@@ -185,7 +185,7 @@ def _create_job(
         connection, buyer, body, idempotency_key, target
     )
     if created:
-        announce(connection, [owner_topic(owner_id), job_topic(job.id)])
+        announce(connection, [owner_topic(owner_id), agent_topic(job.agent_id), job_topic(job.id)])
     return job, created
 
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from agnt_api.auth import Principal
-from agnt_api.notify import job_topic, long_poll, owner_topic
+from agnt_api.notify import agent_topic, job_topic, long_poll, owner_topic
 from agnt_api.runtime import Runtime
 from agnt_api.services import agents as agent_service
 from agnt_api.services import events as event_service
@@ -83,13 +83,25 @@ async def claim_jobs(
             executor_queries.claim, executor, request, rt.settings.lease_seconds
         )
 
+    # Claimers are woken one at a time (exclusive): a new job wakes one of the executor's
+    # waiting claimers, not all. One restricted to its agents waits on those agents' topics,
+    # so a job of an agent it does not serve never takes its turn. A claim of named jobs
+    # (``agnt-handoff``) stays a shared subscriber: it could not act on another job's wake.
+    if request.agent_ids is not None:
+        topics = [agent_topic(agent_id) for agent_id in dict.fromkeys(request.agent_ids)]
+    else:
+        topics = [owner_topic(executor.id)]
     claimed = await long_poll(
         rt.notifier,
-        [owner_topic(executor.id)],
+        topics,
         min(request.wait, rt.settings.max_wait_seconds),
         attempt,
         bool,
         abandoned,
+        exclusive=request.job_ids is None,
+        # Took its ``max``: more may be pending, another claimer takes the turn. Fewer: the
+        # queue of its agents was empty at its snapshot.
+        hand_on=lambda jobs: len(jobs) >= request.max,
     )
     return ClaimedJobs(items=claimed)
 

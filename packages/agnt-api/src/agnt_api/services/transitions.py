@@ -18,7 +18,7 @@ from agnt_api.auth import Principal
 from agnt_api.db.database import NOTIFY_CHANNEL
 from agnt_api.db.tables import agents, job_events, job_results, job_webhooks, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
-from agnt_api.notify import announce, owner_topic
+from agnt_api.notify import agent_topic, announce, owner_topic
 from agnt_api.services import search_popularity
 from agnt_api.services.events import (
     PROGRESS_INTERVAL,
@@ -369,6 +369,7 @@ def wake_owners(connection: sa.Connection, agent_ids: set[str]) -> None:
         sa.select(agents.c.owner_id).where(agents.c.id.in_(sorted(agent_ids))).distinct()
     ).scalars()
     announce(connection, [owner_topic(owner) for owner in owners])
+    announce(connection, [agent_topic(agent_id) for agent_id in agent_ids])
 
 
 def release_job(
