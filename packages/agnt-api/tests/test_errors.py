@@ -127,6 +127,18 @@ async def test_bad_cursor_is_400_invalid_cursor(api: Any, cursor: str) -> None:
         _is_problem(response, 400, "invalid_cursor")
 
 
+async def test_an_empty_cursor_is_422_like_any_value_outside_the_schema(api: Any) -> None:
+    # The schema says a cursor is 1 to 2,000 characters: an empty one is not "no cursor".
+    for path, who in (
+        ("/v1/jobs", "buyer-a"),
+        ("/v1/agents/search", "buyer-a"),
+        ("/v1/executor/jobs", "executor-x"),
+    ):
+        response = await api.client.get(f"{path}?cursor=", headers=api.auth(who))
+        _is_problem(response, 422, "validation_error")
+        assert response.json()["errors"][0]["loc"] == "query.cursor"
+
+
 @pytest.mark.parametrize(
     ("path", "params"),
     [

@@ -37,7 +37,7 @@ async def search_agents(
     q: Annotated[str, Query(max_length=500, description="Words to find.")] = "",
     tag: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
     sort: Annotated[SearchSort, Query(description="Order of the results.")] = (
         SearchSort.RELEVANCE
     ),

@@ -91,7 +91,7 @@ async def list_executor_jobs(
     agent_id: Annotated[str | None, Query(pattern=AGENT_ID_PATTERN)] = None,
     status: JobStatus = JobStatus.PENDING,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
 ) -> JobPage:
     """Jobs of the caller's agents, oldest first; ``wait`` long-polls until one is there."""

@@ -102,7 +102,7 @@ async def list_jobs(
     status: JobStatus | None = None,
     agent_id: Annotated[str | None, Query(pattern=AGENT_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
 ) -> JobPage:
     """The caller's jobs, newest first."""
     return await buyer.list_jobs(
