@@ -225,13 +225,13 @@ async def test_a_completion_folds_its_record(api: Api, echo: dict[str, Any]) -> 
     writes = [s for s in sent if "jobs SET status" in s or "INTO job" in s]
     if api.runtime.database.is_postgres:
         # The token, the job's check; then the move with its event, the result's row and
-        # the NOTIFY as one statement, and the agent's popularity (three: the stale agents
-        # to recount, the recount, their postings' popularity level).
+        # the NOTIFY as one statement (the agent's popularity is the sweep's, was three
+        # more: the stale agents to recount, the recount, their postings' level).
         assert len(writes) == 1, sent
-        assert len(sent) == 6, sent
+        assert len(sent) == 3, sent
         assert _notifies(sent) == 1
     else:
-        # The move, the event, the result (and the popularity, the check, BEGINs).
+        # The move, the event, the result (and the check, BEGINs).
         assert len(writes) == 3, sent
     result = await api.client.get(f"/v1/jobs/{job['id']}/result", headers=api.auth("buyer-a"))
     assert [f["name"] for f in result.json()["files"]] == ["out.txt"]

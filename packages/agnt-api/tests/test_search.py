@@ -400,7 +400,9 @@ def test_sort_popular_puts_most_completed_jobs_of_30_days_first(database: Databa
     assert ids[2:] == sorted(ids[2:])
 
 
-async def test_a_completed_job_moves_its_agent_up_in_sort_popular(api: Any) -> None:
+async def test_a_sweep_after_a_completed_job_moves_its_agent_up_in_sort_popular(
+    api: Any,
+) -> None:
     for agent_id in ("alpha-pdf", "beta-pdf"):
         await api.publish("executor-x", agent_id, tags=["pdf"])
 
@@ -412,7 +414,10 @@ async def test_a_completed_job_moves_its_agent_up_in_sort_popular(api: Any) -> N
         return [item["id"] for item in found.json()["items"]]
 
     assert await popular() == ["alpha-pdf", "beta-pdf"]
+    started = datetime.now(UTC)
     job = await api.order("buyer-a", "beta-pdf")
     await api.run_to_running("executor-x", job["id"])
     assert (await api.complete("executor-x", job["id"], [("out.txt", b"ok")])).status_code == 200
+    assert await popular() == ["alpha-pdf", "beta-pdf"]  # counted by the sweep, not here
+    assert await api.runtime.database.write(search_popularity.sweep, started) == 1
     assert await popular() == ["beta-pdf", "alpha-pdf"]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -20,7 +21,7 @@ from agnt_api.services import search_index, search_levels, search_merge, search_
 from agnt_api.services.agents import search_agents
 from agnt_api.settings import Settings
 from agnt_api.testing.search_corpus import corpus, insert_corpus
-from agnt_models import AgentSummary
+from agnt_models import AgentSummary, Role
 
 
 @pytest.fixture
@@ -240,8 +241,8 @@ def test_a_level_change_moves_the_agent_across_pages(database: Database) -> None
     moved = ["unit-03", "unit-29", *(i for i in ids if i not in ("unit-03", "unit-29"))]
     for query in ("units", "convert unit", "unit"):
         assert _ids(database, query, 7) == moved, query
-    # The completions leave the 30-day window: the next completion anywhere recounts the
-    # stale counts, and the levels fall back.
+    # The completions leave the 30-day window: the next sweep recounts the stale counts
+    # (no job ended since it last looked), and the levels fall back.
     with database.engine.begin() as connection:
         connection.execute(jobs.update().values(created_at=datetime.now(UTC) - timedelta(days=31)))
         connection.execute(
@@ -249,7 +250,7 @@ def test_a_level_change_moves_the_agent_across_pages(database: Database) -> None
             .where(agents.c.id.in_(["unit-03", "unit-29"]))
             .values(popularity_at=datetime.now(UTC) - timedelta(hours=2))
         )
-        search_popularity.job_completed(connection, "unit-10")
+        assert search_popularity.sweep(connection, datetime.now(UTC)) == 2
         _assert_postings_hold_levels(connection)
     assert _ids(database, "units", 7) == ids
 
@@ -389,28 +390,88 @@ def test_the_migration_levels_existing_agents_and_rebuilds_their_postings(
     assert downgraded == old
 
 
-async def test_a_completed_job_moves_its_agent_up_in_relevance(api: Any) -> None:
+async def _relevance(api: Any, query: str) -> list[tuple[str, float]]:
+    found = await api.client.get(
+        "/v1/agents/search", params={"q": query}, headers=api.auth("buyer-a")
+    )
+    assert found.status_code == 200
+    return [(item["id"], item["score"]) for item in found.json()["items"]]
+
+
+async def _end_job(api: Any, agent_id: str, status: str) -> None:
+    job = await api.order("buyer-a", agent_id)
+    await api.run_to_running("executor-x", job["id"])
+    if status == "completed":
+        done = await api.complete("executor-x", job["id"], [("out.txt", b"ok")])
+    else:
+        done = await api.report("executor-x", job["id"], "failed", reason="broke")
+    assert done.status_code == 200, done.text
+
+
+async def test_the_sweep_moves_an_agent_whose_job_completed_up_in_relevance(api: Any) -> None:
     for agent_id in ("alpha-pdf", "beta-pdf"):
         await api.publish("executor-x", agent_id, tags=["pdf"])
-
-    async def relevance() -> list[tuple[str, float]]:
-        found = await api.client.get(
-            "/v1/agents/search", params={"q": "pdf"}, headers=api.auth("buyer-a")
-        )
-        assert found.status_code == 200
-        return [(item["id"], item["score"]) for item in found.json()["items"]]
-
-    before = await relevance()
+    before = await _relevance(api, "pdf")
     assert [agent_id for agent_id, _ in before] == ["alpha-pdf", "beta-pdf"]
-    job = await api.order("buyer-a", "beta-pdf")
-    await api.run_to_running("executor-x", job["id"])
-    assert (await api.complete("executor-x", job["id"], [("out.txt", b"ok")])).status_code == 200
-    after = await relevance()
+    started = datetime.now(UTC)
+    await _end_job(api, "beta-pdf", "completed")
+    # The completion itself recounts nothing (the job path does not pay for popularity).
+    assert await _relevance(api, "pdf") == before
+    # A sweep over a window that began after the job ended does not see it either.
+    assert await api.runtime.database.write(search_popularity.sweep, datetime.now(UTC)) == 0
+    assert await _relevance(api, "pdf") == before
+    assert await api.runtime.database.write(search_popularity.sweep, started) == 1
+    after = await _relevance(api, "pdf")
     assert [agent_id for agent_id, _ in after] == ["beta-pdf", "alpha-pdf"]
     assert dict(after)["beta-pdf"] == dict(before)["beta-pdf"] + 1  # level 1
     # A re-publish keeps the level (its postings are written at the agent's level).
     await api.publish("executor-x", "beta-pdf", tags=["pdf"])
-    assert await relevance() == after
+    assert await _relevance(api, "pdf") == after
+
+
+async def test_the_sweep_counts_failed_jobs_against_the_level(api: Any) -> None:
+    for agent_id in ("alpha-ocr", "beta-ocr"):
+        await api.publish("executor-x", agent_id, tags=["ocr"])
+    started = datetime.now(UTC)
+    for status in ("completed", "completed", "completed", "completed", "failed"):
+        await _end_job(api, "alpha-ocr", status)
+    await _end_job(api, "beta-ocr", "completed")
+    assert await api.runtime.database.write(search_popularity.sweep, started) == 2
+    levels = await api.runtime.database.run(_levels)
+    assert (levels["alpha-ocr"], levels["beta-ocr"]) == (1, 1)
+    # 4 of 5 completed (80 %): level 1. One more failure: under 80 %, one level less.
+    started = datetime.now(UTC)
+    await _end_job(api, "alpha-ocr", "failed")
+    assert await api.runtime.database.write(search_popularity.sweep, started) == 1
+    levels = await api.runtime.database.run(_levels)
+    assert (levels["alpha-ocr"], levels["beta-ocr"]) == (0, 1)
+    assert [agent_id for agent_id, _ in await _relevance(api, "ocr")] == [
+        "beta-ocr",
+        "alpha-ocr",
+    ]
+    agent = await api.client.get("/v1/agents/alpha-ocr", headers=api.auth("buyer-a"))
+    assert agent.status_code == 200
+
+
+async def test_the_app_sweeps_while_it_runs(make_api: Any) -> None:
+    api = await make_api(popularity_interval_seconds=0.05)
+    api.make_key("buyer-a", Role.BUYER)
+    api.make_key("executor-x", Role.EXECUTOR)
+    try:
+        for agent_id in ("alpha-csv", "beta-csv"):
+            await api.publish("executor-x", agent_id, tags=["csv"])
+        async with api.app.router.lifespan_context(api.app):
+            await _end_job(api, "beta-csv", "completed")
+            order: list[str] = []
+            for _ in range(200):  # 10 s at most
+                order = [agent_id for agent_id, _ in await _relevance(api, "csv")]
+                if order == ["beta-csv", "alpha-csv"]:
+                    break
+                await anyio.sleep(0.05)
+            assert order == ["beta-csv", "alpha-csv"]
+    finally:
+        await api.client.aclose()
+        await api.runtime.close()
 
 
 @pytest.mark.postgres

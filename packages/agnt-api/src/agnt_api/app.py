@@ -39,6 +39,7 @@ from agnt_api.mcp import install_mcp
 from agnt_api.ratelimit import install_rate_limits
 from agnt_api.runtime import Runtime
 from agnt_api.services.leases import run_reaper
+from agnt_api.services.search_popularity import run_popularity
 from agnt_api.services.webhook_delivery import run_webhook_deliveries
 from agnt_api.settings import Settings, load_settings
 from agnt_api.web import install_web_pages
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_reaper_task: bool = True
             async with anyio.create_task_group() as tasks:
                 if run_reaper_task:
                     tasks.start_soon(run_reaper, runtime)
+                    tasks.start_soon(run_popularity, runtime)
                 if settings.webhook_workers:
                     tasks.start_soon(run_webhook_deliveries, runtime)
                 try:

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
     max_wait_seconds: float = Field(default=MAX_WAIT_SECONDS, gt=0, le=MAX_WAIT_SECONDS)
     reaper_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    popularity_interval_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3_600,
+        description="How often each process recounts the popularity (search ranking, "
+        "sort=popular) of agents whose jobs ended since its last round.",
+    )
     auth_cache_seconds: float = Field(
         default=5.0,
         ge=0,

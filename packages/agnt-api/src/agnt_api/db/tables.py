@@ -145,6 +145,13 @@ jobs = sa.Table(
         postgresql_where=sa.text("status = 'pending'"),
         sqlite_where=sa.text("status = 'pending'"),
     ),
+    # Jobs by the time they ended (0015): the popularity and event-log sweeps.
+    sa.Index(
+        "ix_jobs_completed_at",
+        "completed_at",
+        postgresql_where=sa.text("completed_at IS NOT NULL"),
+        sqlite_where=sa.text("completed_at IS NOT NULL"),
+    ),
     # Attempts: 1, plus one per requeue; the agent's max_attempts and retry_on_failure as
     # ordered (the reaper needs no join). deadline_at: created_at + timeout_seconds.
     sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"),

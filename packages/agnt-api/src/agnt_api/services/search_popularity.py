@@ -2,19 +2,26 @@
 the agent so that ``sort=popular`` walks an index instead of counting jobs per search; and
 ``agents.search_level``, the popularity level blended into relevance (``level_of``).
 
-The completion of a job recounts its agent (in the completing transaction), and recounts a
-few agents whose count is more than ``STALE_AFTER`` old, so that completions leaving the
-window are subtracted even for agents that no longer complete anything (levels decay the
-same way). A recount whose level differs from the one the agent's postings hold rewrites
-their scores (``dialect.SEARCH_LEVELS``) in the same transaction: rare, a level changes
-at 1, 8 and 64 completions.
+Counts are kept by a sweep (``sweep``, every ``popularity_interval_seconds`` in every API
+process, ``run_popularity``), not by the completion: it recounts the agents whose jobs ended
+(completed or failed) since its last round, and a few agents whose count is more than
+``STALE_AFTER`` old, so that completions leaving the window are subtracted even for agents
+that no longer complete anything (levels decay the same way). A recount whose level differs
+from the one the agent's postings hold rewrites their scores (``dialect.SEARCH_LEVELS``) in
+the same transaction: rare, a level changes at 1, 8 and 64 completions. Popularity is a slow
+signal: it lags a completion by up to one interval, and the job path pays nothing for it (a
+recount counts the agent's 30 days of jobs: done per completion, it was a quarter of the
+completion's server CPU).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+import anyio
 import sqlalchemy as sa
 
 from agnt_api.db import dialect
@@ -22,14 +29,22 @@ from agnt_api.db.tables import agents, jobs, search_postings
 from agnt_api.services.records import utc_now
 from agnt_models import JobStatus
 
+if TYPE_CHECKING:
+    from agnt_api.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
 POPULAR_DAYS = 30
 """``popularity`` counts the jobs completed in this many days (by order time)."""
 
 STALE_AFTER = timedelta(hours=1)
-"""A count above zero older than this is redone by the next completion anywhere (up to
-``STALE_READ`` of them, oldest first)."""
+"""A count above zero older than this is redone by the next sweep (up to ``STALE_READ`` of
+them per round, oldest first)."""
 
-STALE_READ = 4
+STALE_READ = 100
+
+RECOUNT_CHUNK = 500
+"""Agents recounted per statement by a sweep."""
 
 LEVEL_COMPLETED = (1, 8, 64)
 """Level 1, 2, 3 from this many completions in ``POPULAR_DAYS`` (every third power of 2)."""
@@ -114,12 +129,19 @@ _COUNT = _recent(agents.c.id)
 # ``popularity_at`` only on a count above zero: a zero cannot go stale (fall further).
 _COUNTED = {"popularity": _COUNT, "popularity_at": sa.case((_COUNT > 0, _NOW), else_=sa.null())}
 
-# Statements built once (the completion path runs them on every completion).
+# Statements built once (every sweep runs them).
+_ENDED = (
+    sa.select(jobs.c.agent_id)
+    .where(
+        jobs.c.completed_at >= sa.bindparam("p_ended_since", type_=jobs.c.completed_at.type),
+        jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+    )
+    .distinct()
+)
 _STALE = (
     sa.select(agents.c.id)
     .where(
-        agents.c.popularity_at < sa.bindparam("p_stale_before", type_=agents.c.popularity_at.type),
-        agents.c.id != sa.bindparam("p_agent"),
+        agents.c.popularity_at < sa.bindparam("p_stale_before", type_=agents.c.popularity_at.type)
     )
     .order_by(agents.c.popularity_at)
     .limit(STALE_READ)
@@ -146,12 +168,40 @@ def recount(connection: sa.Connection, agent_ids: Iterable[str]) -> None:
         connection.execute(_RELEVEL, {"p_ids": ids})
 
 
-def job_completed(connection: sa.Connection, agent_id: str) -> None:
-    """In the transaction completing a job of ``agent_id``: its count, and a few stale ones."""
-    stale = connection.execute(
-        _STALE, {"p_stale_before": utc_now() - STALE_AFTER, "p_agent": agent_id}
-    ).scalars()
-    recount(connection, [agent_id, *stale])
+def sweep(connection: sa.Connection, ended_since: datetime) -> int:
+    """Recount the agents of the jobs that ended (completed or failed) since
+    ``ended_since``, and up to ``STALE_READ`` stale counts; how many agents it recounted.
+
+    Idempotent: rounds of several processes over the same window agree (each recount reads
+    the jobs as they are)."""
+    ended = connection.execute(_ENDED, {"p_ended_since": ended_since}).scalars()
+    stale = connection.execute(_STALE, {"p_stale_before": utc_now() - STALE_AFTER}).scalars()
+    ids = sorted({*ended, *stale})
+    for start in range(0, len(ids), RECOUNT_CHUNK):
+        recount(connection, ids[start : start + RECOUNT_CHUNK])
+    return len(ids)
+
+
+FIRST_LOOKBACK = timedelta(minutes=5)
+"""A process's first round looks this far back (jobs ended while no process swept)."""
+
+COMMIT_MARGIN = timedelta(seconds=30)
+"""A round looks this far behind its previous start: a job's ``completed_at`` is taken
+inside its transaction, which may commit a moment later than a round reads."""
+
+
+async def run_popularity(rt: Runtime) -> None:
+    """Sweep every ``popularity_interval_seconds`` until cancelled."""
+    since = utc_now() - FIRST_LOOKBACK
+    while True:
+        started = utc_now()
+        try:
+            await rt.database.write(sweep, since)
+            since = started - COMMIT_MARGIN
+        except Exception:
+            # A database hiccup must not kill the loop; the next round covers this window.
+            log.exception("popularity sweep failed")
+        await anyio.sleep(rt.settings.popularity_interval_seconds)
 
 
 def recount_all(connection: sa.Connection) -> None:

@@ -19,7 +19,6 @@ from agnt_api.db.database import NOTIFY_CHANNEL
 from agnt_api.db.tables import agents, job_events, job_results, job_webhooks, jobs
 from agnt_api.errors import InvalidTransition, JobNotFound, StaleAttempt
 from agnt_api.notify import agent_topic, announce, owner_topic
-from agnt_api.services import search_popularity
 from agnt_api.services.events import (
     PROGRESS_INTERVAL,
     STATUS_EVENT_KINDS,
@@ -200,8 +199,6 @@ def move_job(
     note_locked(connection, [job_id])
     job = job_from_row(row)
     append_status_event(connection, job.id, target, reason, event_data)
-    if target is JobStatus.COMPLETED:
-        search_popularity.job_completed(connection, job.agent_id)
     return job
 
 
@@ -678,7 +675,7 @@ def complete_once(
 
     One statement: the ``UPDATE ... RETURNING`` with the ``completed`` event and the
     ``job_results`` row as data-modifying CTEs and ``pg_notify`` (``notify``) in its
-    ``SELECT``; then the agent's popularity (in this transaction). ``None`` when the move
+    ``SELECT`` (the agent's popularity is the sweep's, ``search_popularity``). ``None`` when the move
     did not apply (nothing changed; a job with a webhook is left to the unfolded path
     too). A seq collision (see ``report_once``) raises ``IntegrityError`` and aborts the
     transaction: the caller redoes the completion unfolded.
@@ -711,9 +708,7 @@ def complete_once(
     ).one_or_none()
     if row is None:
         return None
-    job = job_from_row(row)
-    search_popularity.job_completed(connection, job.agent_id)
-    return job
+    return job_from_row(row)
 
 
 def _once_statement(
