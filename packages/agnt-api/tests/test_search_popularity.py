@@ -4,6 +4,7 @@ rate, below one text point, in the full scan and in every postings path alike.""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,14 @@ from alembic import command
 
 from agnt_api.db import Database, dialect
 from agnt_api.db.migrate import alembic_config, upgrade
-from agnt_api.db.tables import agent_tags, agents, jobs, principals, search_postings
+from agnt_api.db.tables import agent_tags, agents, jobs, principals, search_postings, sweeps
 from agnt_api.services import search_index, search_levels, search_merge, search_popularity
 from agnt_api.services.agents import search_agents
 from agnt_api.settings import Settings
 from agnt_api.testing.search_corpus import corpus, insert_corpus
 from agnt_models import AgentSummary, Role
+
+from .conftest import ON_POSTGRES_ONLY
 
 
 @pytest.fixture
@@ -451,6 +454,45 @@ async def test_the_sweep_counts_failed_jobs_against_the_level(api: Any) -> None:
     ]
     agent = await api.client.get("/v1/agents/alpha-ocr", headers=api.auth("buyer-a"))
     assert agent.status_code == 200
+
+
+def _set_mark(database: Database, done_until: datetime) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(sweeps.update().values(done_until=done_until))
+
+
+async def test_one_round_per_interval_covers_the_jobs_ended_since_the_last(api: Any) -> None:
+    database = api.runtime.database
+    for agent_id in ("alpha-xls", "beta-xls"):
+        await api.publish("executor-x", agent_id, tags=["xls"])
+    _set_mark(database, datetime.now(UTC) - timedelta(minutes=2))
+    await _end_job(api, "beta-xls", "completed")
+    every = timedelta(minutes=1)
+    assert database.transact_write(search_popularity.sweep_due, every) == 1
+    assert [agent_id for agent_id, _ in await _relevance(api, "xls")] == ["beta-xls", "alpha-xls"]
+    # The next process within the interval finds the round done.
+    assert database.transact_write(search_popularity.sweep_due, every) is None
+    # A job that ends after the round began is the next round's (nothing is lost between).
+    await _end_job(api, "alpha-xls", "completed")
+    await _end_job(api, "alpha-xls", "completed")
+    # alpha, and beta once more: its job ended within the commit margin of the last round.
+    assert database.transact_write(search_popularity.sweep_due, timedelta(0)) == 2
+    levels = await database.run(_levels)
+    assert (levels["alpha-xls"], levels["beta-xls"]) == (1, 1)
+
+
+@ON_POSTGRES_ONLY
+def test_a_process_does_not_wait_for_a_round_under_way(database: Database) -> None:
+    _set_mark(database, datetime.now(UTC) - timedelta(minutes=2))
+    with database.engine.begin() as holder:
+        # Another process's round: it holds the mark's row.
+        holder.execute(
+            sa.select(sweeps.c.done_until).where(sweeps.c.name == "popularity").with_for_update()
+        )
+        started = time.monotonic()
+        assert database.transact_write(search_popularity.sweep_due, timedelta(0)) is None
+        assert time.monotonic() - started < 5
+    assert database.transact_write(search_popularity.sweep_due, timedelta(0)) == 0
 
 
 async def test_the_app_sweeps_while_it_runs(make_api: Any) -> None:

@@ -209,6 +209,15 @@ rate_limits = sa.Table(
     sa.Column("tat", sa.Float(precision=53), nullable=False),
 )
 
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    # A periodic job shared by every API process (``search_popularity.sweep_due``): the row
+    # is locked by the process taking a round; ``done_until`` is where the last round began.
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("done_until", Timestamp, nullable=False),
+)
+
 web_sessions = sa.Table(
     "web_sessions",
     metadata,

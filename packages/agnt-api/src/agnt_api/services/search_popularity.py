@@ -2,16 +2,17 @@
 the agent so that ``sort=popular`` walks an index instead of counting jobs per search; and
 ``agents.search_level``, the popularity level blended into relevance (``level_of``).
 
-Counts are kept by a sweep (``sweep``, every ``popularity_interval_seconds`` in every API
-process, ``run_popularity``), not by the completion: it recounts the agents whose jobs ended
-(completed or failed) since its last round, and a few agents whose count is more than
-``STALE_AFTER`` old, so that completions leaving the window are subtracted even for agents
-that no longer complete anything (levels decay the same way). A recount whose level differs
-from the one the agent's postings hold rewrites their scores (``dialect.SEARCH_LEVELS``) in
-the same transaction: rare, a level changes at 1, 8 and 64 completions. Popularity is a slow
-signal: it lags a completion by up to one interval, and the job path pays nothing for it (a
-recount counts the agent's 30 days of jobs: done per completion, it was a quarter of the
-completion's server CPU).
+Counts are kept by a sweep (``sweep``), not by the completion: every API process tries a
+round every ``popularity_interval_seconds`` (``run_popularity``), and one round per interval
+runs across all of them (``sweep_due``: a row of ``sweeps`` holds where the last round
+began). A round recounts the agents whose jobs ended (completed or failed) since the last
+one, and a few agents whose count is more than ``STALE_AFTER`` old, so that completions
+leaving the window are subtracted even for agents that no longer complete anything (levels
+decay the same way). A recount whose level differs from the one the agent's postings hold
+rewrites their scores (``dialect.SEARCH_LEVELS``) in the same transaction: rare, a level
+changes at 1, 8 and 64 completions. Popularity is a slow signal: it lags a completion by up
+to an interval, and the job path pays nothing for it (a recount counts the agent's 30 days
+of jobs: done per completion, it was a quarter of the completion's server CPU).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import anyio
 import sqlalchemy as sa
 
 from agnt_api.db import dialect
-from agnt_api.db.tables import agents, jobs, search_postings
-from agnt_api.services.records import utc_now
+from agnt_api.db.tables import agents, jobs, search_postings, sweeps
+from agnt_api.services.records import as_utc, utc_now
 from agnt_models import JobStatus
 
 if TYPE_CHECKING:
@@ -182,26 +183,53 @@ def sweep(connection: sa.Connection, ended_since: datetime) -> int:
     return len(ids)
 
 
-FIRST_LOOKBACK = timedelta(minutes=5)
-"""A process's first round looks this far back (jobs ended while no process swept)."""
+SWEEP = "popularity"
+"""Its row in ``sweeps`` (written by migration 0015)."""
 
 COMMIT_MARGIN = timedelta(seconds=30)
-"""A round looks this far behind its previous start: a job's ``completed_at`` is taken
-inside its transaction, which may commit a moment later than a round reads."""
+"""A round looks this far behind where the last one began: a job's ``completed_at`` is
+taken inside its transaction, which may commit a moment after a round has read."""
+
+_MARK = (
+    sa.select(sweeps.c.done_until).where(sweeps.c.name == SWEEP).with_for_update(skip_locked=True)
+)
+_MOVE_MARK = (
+    sweeps.update()
+    .where(sweeps.c.name == SWEEP)
+    .values(done_until=sa.bindparam("p_done_until", type_=sweeps.c.done_until.type))
+)
+
+
+def sweep_due(connection: sa.Connection, every: timedelta) -> int | None:
+    """This process's round, unless another process began one less than ``every`` ago or
+    is sweeping now (``None``): how many agents it recounted.
+
+    The mark's row is locked for the round (``SKIP LOCKED``: a process that finds it locked
+    does not wait); the round covers the jobs that ended since the last round began, so no
+    window is missed across processes, restarts or a round that failed (its mark rolls back
+    with it).
+    """
+    mark = connection.execute(_MARK).scalar_one_or_none()
+    now = utc_now()
+    if mark is None or as_utc(mark) > now - every:
+        return None
+    connection.execute(_MOVE_MARK, {"p_done_until": now})
+    return sweep(connection, as_utc(mark) - COMMIT_MARGIN)
 
 
 async def run_popularity(rt: Runtime) -> None:
-    """Sweep every ``popularity_interval_seconds`` until cancelled."""
-    since = utc_now() - FIRST_LOOKBACK
+    """Try a round every ``popularity_interval_seconds`` until cancelled (one process per
+    interval takes it)."""
+    interval = rt.settings.popularity_interval_seconds
+    # Half an interval: the processes' loops drift, and one round per interval still runs.
+    every = timedelta(seconds=interval / 2)
     while True:
-        started = utc_now()
         try:
-            await rt.database.write(sweep, since)
-            since = started - COMMIT_MARGIN
+            await rt.database.write(sweep_due, every)
         except Exception:
-            # A database hiccup must not kill the loop; the next round covers this window.
+            # A database hiccup must not kill the loop; the mark did not move.
             log.exception("popularity sweep failed")
-        await anyio.sleep(rt.settings.popularity_interval_seconds)
+        await anyio.sleep(interval)
 
 
 def recount_all(connection: sa.Connection) -> None:
