@@ -1,5 +1,5 @@
 """The popularity sweep: agents' popularity is recounted by one round per interval across
-all API processes (``search_popularity.sweep_due``), instead of by every completion.
+all API processes (``search_popularity.take_round``), instead of by every completion.
 ``sweeps`` holds where the last round began (the popularity row starts now: the
 completions before this revision were counted by themselves). ``ix_jobs_completed_at``:
 jobs by the time they ended, for the round (the agents of jobs that ended since the last

@@ -20,6 +20,7 @@ from agnt_api.db.migrate import alembic_config, upgrade
 from agnt_api.db.tables import agent_tags, agents, jobs, principals, search_postings, sweeps
 from agnt_api.services import search_index, search_levels, search_merge, search_popularity
 from agnt_api.services.agents import search_agents
+from agnt_api.services.records import as_utc
 from agnt_api.settings import Settings
 from agnt_api.testing.search_corpus import corpus, insert_corpus
 from agnt_models import AgentSummary, Role
@@ -468,15 +469,15 @@ async def test_one_round_per_interval_covers_the_jobs_ended_since_the_last(api: 
     _set_mark(database, datetime.now(UTC) - timedelta(minutes=2))
     await _end_job(api, "beta-xls", "completed")
     every = timedelta(minutes=1)
-    assert database.transact_write(search_popularity.sweep_due, every) == 1
+    assert await search_popularity.sweep_round(api.runtime, every) == 1
     assert [agent_id for agent_id, _ in await _relevance(api, "xls")] == ["beta-xls", "alpha-xls"]
     # The next process within the interval finds the round done.
-    assert database.transact_write(search_popularity.sweep_due, every) is None
+    assert await search_popularity.sweep_round(api.runtime, every) is None
     # A job that ends after the round began is the next round's (nothing is lost between).
     await _end_job(api, "alpha-xls", "completed")
     await _end_job(api, "alpha-xls", "completed")
     # alpha, and beta once more: its job ended within the commit margin of the last round.
-    assert database.transact_write(search_popularity.sweep_due, timedelta(0)) == 2
+    assert await search_popularity.sweep_round(api.runtime, timedelta(0)) == 2
     levels = await database.run(_levels)
     assert (levels["alpha-xls"], levels["beta-xls"]) == (1, 1)
 
@@ -490,9 +491,51 @@ def test_a_process_does_not_wait_for_a_round_under_way(database: Database) -> No
             sa.select(sweeps.c.done_until).where(sweeps.c.name == "popularity").with_for_update()
         )
         started = time.monotonic()
-        assert database.transact_write(search_popularity.sweep_due, timedelta(0)) is None
+        assert database.transact_write(search_popularity.take_round, timedelta(0)) is None
         assert time.monotonic() - started < 5
-    assert database.transact_write(search_popularity.sweep_due, timedelta(0)) == 0
+    taken = database.transact_write(search_popularity.take_round, timedelta(0))
+    assert taken is not None
+    assert taken.agent_ids == []
+
+
+def _mark(database: Database) -> datetime | None:
+    with database.engine.connect() as connection:
+        mark = connection.execute(sa.select(sweeps.c.done_until)).scalar_one_or_none()
+    return None if mark is None else as_utc(mark)
+
+
+async def test_a_failed_round_gives_its_window_back(api: Any, monkeypatch: Any) -> None:
+    database = api.runtime.database
+    await api.publish("executor-x", "alpha-doc", tags=["doc"])
+    before = datetime.now(UTC) - timedelta(minutes=2)
+    _set_mark(database, before)
+    await _end_job(api, "alpha-doc", "completed")
+
+    def broken(connection: sa.Connection, agent_ids: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(search_popularity, "recount", broken)
+        with pytest.raises(RuntimeError):
+            await search_popularity.sweep_round(api.runtime, timedelta(minutes=1))
+    assert _mark(database) == before
+    assert (await database.run(_levels))["alpha-doc"] == 0
+    # The next round reads the failed round's window again.
+    assert await search_popularity.sweep_round(api.runtime, timedelta(minutes=1)) == 1
+    assert (await database.run(_levels))["alpha-doc"] == 1
+    marked = _mark(database)
+    assert marked is not None and marked > before
+
+
+def test_a_round_that_finds_no_mark_starts_one(database: Database) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(sweeps.delete())
+    assert _mark(database) is None
+    assert database.transact_write(search_popularity.take_round, timedelta(0)) is None
+    started = _mark(database)
+    assert started is not None
+    assert abs((datetime.now(UTC) - started).total_seconds()) < 60
+    assert database.transact_write(search_popularity.take_round, timedelta(0)) is not None
 
 
 async def test_the_app_sweeps_while_it_runs(make_api: Any) -> None:

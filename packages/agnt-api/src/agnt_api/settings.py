@@ -84,8 +84,8 @@ class Settings(BaseSettings):
         default=10.0,
         gt=0,
         le=3_600,
-        description="How often each process recounts the popularity (search ranking, "
-        "sort=popular) of agents whose jobs ended since its last round.",
+        description="How often the popularity (search ranking, sort=popular) of agents "
+        "whose jobs ended is recounted: one API process per interval takes the round.",
     )
     auth_cache_seconds: float = Field(
         default=5.0,

@@ -212,7 +212,7 @@ rate_limits = sa.Table(
 sweeps = sa.Table(
     "sweeps",
     metadata,
-    # A periodic job shared by every API process (``search_popularity.sweep_due``): the row
+    # A periodic job shared by every API process (``search_popularity.take_round``): the row
     # is locked by the process taking a round; ``done_until`` is where the last round began.
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("done_until", Timestamp, nullable=False),

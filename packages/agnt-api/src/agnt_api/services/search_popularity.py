@@ -2,23 +2,24 @@
 the agent so that ``sort=popular`` walks an index instead of counting jobs per search; and
 ``agents.search_level``, the popularity level blended into relevance (``level_of``).
 
-Counts are kept by a sweep (``sweep``), not by the completion: every API process tries a
-round every ``popularity_interval_seconds`` (``run_popularity``), and one round per interval
-runs across all of them (``sweep_due``: a row of ``sweeps`` holds where the last round
-began). A round recounts the agents whose jobs ended (completed or failed) since the last
-one, and a few agents whose count is more than ``STALE_AFTER`` old, so that completions
-leaving the window are subtracted even for agents that no longer complete anything (levels
-decay the same way). A recount whose level differs from the one the agent's postings hold
-rewrites their scores (``dialect.SEARCH_LEVELS``) in the same transaction: rare, a level
-changes at 1, 8 and 64 completions. Popularity is a slow signal: it lags a completion by up
-to an interval, and the job path pays nothing for it (a recount counts the agent's 30 days
-of jobs: done per completion, it was a quarter of the completion's server CPU).
+Counts are kept by a sweep, not by the completion: every API process tries a round every
+``popularity_interval_seconds`` (``run_popularity``), and one round per interval runs
+across all of them (``take_round``: a row of ``sweeps`` holds where the last round began).
+A round recounts the agents whose jobs ended (completed or failed) since the last one, and
+a few agents whose count is more than ``STALE_AFTER`` old, so that completions leaving the
+window are subtracted even for agents that no longer complete anything (levels decay the
+same way). A recount whose level differs from the one the agent's postings hold rewrites
+their scores (``dialect.SEARCH_LEVELS``) in the same transaction: rare, a level changes at
+1, 8 and 64 completions. Popularity is a slow signal: it lags a completion by about an
+interval, and the job path pays nothing for it (a recount counts the agent's 30 days of
+jobs: done per completion, it was a quarter of the completion's server CPU).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -44,8 +45,8 @@ them per round, oldest first)."""
 
 STALE_READ = 100
 
-RECOUNT_CHUNK = 500
-"""Agents recounted per statement by a sweep."""
+RECOUNT_CHUNK = 100
+"""Agents recounted per statement (and per transaction in a round)."""
 
 LEVEL_COMPLETED = (1, 8, 64)
 """Level 1, 2, 3 from this many completions in ``POPULAR_DAYS`` (every third power of 2)."""
@@ -169,65 +170,112 @@ def recount(connection: sa.Connection, agent_ids: Iterable[str]) -> None:
         connection.execute(_RELEVEL, {"p_ids": ids})
 
 
-def sweep(connection: sa.Connection, ended_since: datetime) -> int:
-    """Recount the agents of the jobs that ended (completed or failed) since
-    ``ended_since``, and up to ``STALE_READ`` stale counts; how many agents it recounted.
-
-    Idempotent: rounds of several processes over the same window agree (each recount reads
-    the jobs as they are)."""
+def _swept_ids(connection: sa.Connection, ended_since: datetime) -> list[str]:
+    """The agents of the jobs that ended (completed or failed) since ``ended_since``, and
+    up to ``STALE_READ`` agents whose count is stale."""
     ended = connection.execute(_ENDED, {"p_ended_since": ended_since}).scalars()
     stale = connection.execute(_STALE, {"p_stale_before": utc_now() - STALE_AFTER}).scalars()
-    ids = sorted({*ended, *stale})
+    return sorted({*ended, *stale})
+
+
+def sweep(connection: sa.Connection, ended_since: datetime) -> int:
+    """Recount, in this transaction, the agents of the jobs that ended since
+    ``ended_since`` and up to ``STALE_READ`` stale counts; how many agents it recounted.
+
+    Idempotent: rounds over the same window agree (each recount reads the jobs as they
+    are). The app's rounds are ``sweep_round``."""
+    ids = _swept_ids(connection, ended_since)
     for start in range(0, len(ids), RECOUNT_CHUNK):
         recount(connection, ids[start : start + RECOUNT_CHUNK])
     return len(ids)
 
 
 SWEEP = "popularity"
-"""Its row in ``sweeps`` (written by migration 0015)."""
+"""Its row in ``sweeps`` (written by migration 0015, again by a round that finds none)."""
 
-COMMIT_MARGIN = timedelta(seconds=30)
-"""A round looks this far behind where the last one began: a job's ``completed_at`` is
-taken inside its transaction, which may commit a moment after a round has read."""
+COMMIT_MARGIN = timedelta(seconds=20)
+"""A round reads the jobs that ended since this long before the last round began: a
+job's ``completed_at`` is taken (by its API process's clock) inside its transaction,
+which commits a moment later. It also bounds the clock skew tolerated between hosts."""
 
 _MARK = (
     sa.select(sweeps.c.done_until).where(sweeps.c.name == SWEEP).with_for_update(skip_locked=True)
 )
-_MOVE_MARK = (
-    sweeps.update()
-    .where(sweeps.c.name == SWEEP)
-    .values(done_until=sa.bindparam("p_done_until", type_=sweeps.c.done_until.type))
+_MARK_EXISTS = sa.select(sa.func.count()).select_from(sweeps).where(sweeps.c.name == SWEEP)
+_TO = sa.bindparam("p_to", type_=sweeps.c.done_until.type)
+_MOVE_MARK = sweeps.update().where(sweeps.c.name == SWEEP).values(done_until=_TO)
+# Back only from where the failed round put it (a later round may have moved it since).
+_MOVE_MARK_BACK = _MOVE_MARK.where(
+    sweeps.c.done_until == sa.bindparam("p_from", type_=sweeps.c.done_until.type)
 )
 
 
-def sweep_due(connection: sa.Connection, every: timedelta) -> int | None:
-    """This process's round, unless another process began one less than ``every`` ago or
-    is sweeping now (``None``): how many agents it recounted.
+@dataclass(frozen=True)
+class Round:
+    """A round taken by this process: the agents to recount, and the mark it moved."""
 
-    The mark's row is locked for the round (``SKIP LOCKED``: a process that finds it locked
-    does not wait); the round covers the jobs that ended since the last round began, so no
-    window is missed across processes, restarts or a round that failed (its mark rolls back
-    with it).
-    """
+    agent_ids: list[str]
+    began: datetime
+    previous: datetime
+
+
+def take_round(connection: sa.Connection, every: timedelta) -> Round | None:
+    """Take the round, unless another process began one less than ``every`` ago or holds
+    the mark now (``None``; ``SKIP LOCKED``: it does not wait): move the mark to now and
+    read the agents of the jobs that ended since the last round began (minus
+    ``COMMIT_MARGIN``), plus the stale ones. A short transaction: the recounts follow in
+    their own (``sweep_round``)."""
     mark = connection.execute(_MARK).scalar_one_or_none()
     now = utc_now()
-    if mark is None or as_utc(mark) > now - every:
+    if mark is None:
+        if connection.execute(_MARK_EXISTS).scalar_one() == 0:
+            # Taken by nobody: a round that finds no mark starts one (from now).
+            log.warning("the popularity sweep had no mark; starting one")
+            connection.execute(sweeps.insert().values(name=SWEEP, done_until=now))
         return None
-    connection.execute(_MOVE_MARK, {"p_done_until": now})
-    return sweep(connection, as_utc(mark) - COMMIT_MARGIN)
+    previous = as_utc(mark)
+    if previous > now - every:
+        return None
+    connection.execute(_MOVE_MARK, {"p_to": now})
+    return Round(_swept_ids(connection, previous - COMMIT_MARGIN), now, previous)
+
+
+def _give_back(connection: sa.Connection, round_: Round) -> None:
+    """Move the mark back where the failed ``round_`` found it (unless a later round has
+    moved it since): the next round reads the failed round's window again."""
+    connection.execute(_MOVE_MARK_BACK, {"p_from": round_.began, "p_to": round_.previous})
+
+
+async def sweep_round(rt: Runtime, every: timedelta) -> int | None:
+    """This process's round, if it is due (``take_round``): the agents recounted, by
+    ``RECOUNT_CHUNK`` per transaction so that no transaction holds many agents' rows
+    (an order reads its agent ``FOR SHARE``). A round that fails gives its window back."""
+    round_ = await rt.database.write(take_round, every)
+    if round_ is None:
+        return None
+    ids = round_.agent_ids
+    try:
+        for start in range(0, len(ids), RECOUNT_CHUNK):
+            await rt.database.write(recount, ids[start : start + RECOUNT_CHUNK])
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await rt.database.write(_give_back, round_)
+        raise
+    return len(ids)
 
 
 async def run_popularity(rt: Runtime) -> None:
-    """Try a round every ``popularity_interval_seconds`` until cancelled (one process per
-    interval takes it)."""
+    """Try a round every ``popularity_interval_seconds`` until cancelled; one process per
+    interval takes it."""
     interval = rt.settings.popularity_interval_seconds
-    # Half an interval: the processes' loops drift, and one round per interval still runs.
-    every = timedelta(seconds=interval / 2)
+    # A little under the interval: the process that took the last round takes the next
+    # one on its next try, and the others' tries in between find it done.
+    every = timedelta(seconds=interval * 0.9)
     while True:
         try:
-            await rt.database.write(sweep_due, every)
+            await sweep_round(rt, every)
         except Exception:
-            # A database hiccup must not kill the loop; the mark did not move.
+            # A database hiccup must not kill the loop; the next round reads this window.
             log.exception("popularity sweep failed")
         await anyio.sleep(interval)
 
