@@ -21,19 +21,16 @@ import argparse
 import random
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from agnt_api.db import Database
 from agnt_api.db.migrate import upgrade
-from agnt_api.db.tables import jobs, principals
+from agnt_api.db.tables import jobs
 from agnt_api.services import search_popularity
 from agnt_api.services.agents import search_agents
 from agnt_api.settings import Settings
-from agnt_api.testing.search_corpus import LABELLED, corpus, insert_corpus
+from agnt_api.testing.search_corpus import LABELLED, corpus, insert_corpus, insert_ended_jobs
 
 COMPLETED_FOR_LEVEL = {0: 0, 1: 1, 2: 8, 3: 64}
 
@@ -43,29 +40,14 @@ def set_levels(database: Database, levels: dict[str, int]) -> None:
     now = datetime.now(UTC) - timedelta(days=1)
     with database.engine.begin() as connection:
         connection.execute(jobs.delete())
-        buyer = uuid.uuid4()
-        connection.execute(
-            sa.insert(principals),
-            [{"id": buyer, "name": f"b-{buyer.hex[:8]}", "role": "buyer", "created_at": now}],
+        insert_ended_jobs(
+            connection,
+            [
+                (agent_id, "completed", now)
+                for agent_id, level in levels.items()
+                for _ in range(COMPLETED_FOR_LEVEL[level])
+            ],
         )
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "agent_id": agent_id,
-                "buyer_id": buyer,
-                "prompt": "p",
-                "params": {},
-                "status": "completed",
-                "progress": 100,
-                "created_at": now,
-                "updated_at": now,
-                "completed_at": now,
-            }
-            for agent_id, level in levels.items()
-            for _ in range(COMPLETED_FOR_LEVEL[level])
-        ]
-        for start in range(0, len(rows), 20_000):
-            connection.execute(sa.insert(jobs), rows[start : start + 20_000])
         agent_ids = list(levels)
         for start in range(0, len(agent_ids), 5_000):
             search_popularity.recount(connection, agent_ids[start : start + 5_000])

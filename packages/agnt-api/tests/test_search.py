@@ -19,13 +19,12 @@ from hypothesis import strategies as st
 
 from agnt_api.db import Database, dialect
 from agnt_api.db.migrate import alembic_config, upgrade
-from agnt_api.db.tables import jobs, principals
 from agnt_api.errors import InvalidCursor
 from agnt_api.services import search_popularity
 from agnt_api.services.agents import search_agents
 from agnt_api.services.cursors import encode_cursor
 from agnt_api.settings import Settings
-from agnt_api.testing.search_corpus import LABELLED, corpus, insert_corpus
+from agnt_api.testing.search_corpus import LABELLED, corpus, insert_corpus, insert_ended_jobs
 from agnt_models import AgentSearchPage, AgentSummary, PricingModel, SearchSort
 
 
@@ -359,7 +358,6 @@ def test_sort_popular_puts_most_completed_jobs_of_30_days_first(database: Databa
     rows = corpus(40)
     _load(database, rows)
     now = datetime.now(UTC)
-    buyer = uuid.uuid4()
     done: list[tuple[str, str, timedelta]] = [
         ("pdf-summarizer", "completed", timedelta(days=1)),
         ("pdf-summarizer", "completed", timedelta(days=2)),
@@ -370,26 +368,8 @@ def test_sort_popular_puts_most_completed_jobs_of_30_days_first(database: Databa
         ("code-reviewer", "completed", timedelta(days=50)),
     ]
     with database.engine.begin() as connection:
-        connection.execute(
-            sa.insert(principals), [{"id": buyer, "name": "b", "role": "buyer", "created_at": now}]
-        )
-        connection.execute(
-            sa.insert(jobs),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "agent_id": agent_id,
-                    "buyer_id": buyer,
-                    "prompt": "p",
-                    "params": {},
-                    "status": status,
-                    "progress": 100,
-                    "created_at": now - age,
-                    "updated_at": now - age,
-                    "completed_at": now - age,
-                }
-                for agent_id, status, age in done
-            ],
+        insert_ended_jobs(
+            connection, [(agent_id, status, now - age) for agent_id, status, age in done]
         )
         # Jobs written straight into the table: count them as their completions would.
         search_popularity.recount(connection, [agent_id for agent_id, _, _ in done])

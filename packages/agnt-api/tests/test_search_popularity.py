@@ -22,7 +22,7 @@ from agnt_api.services import search_index, search_levels, search_merge, search_
 from agnt_api.services.agents import search_agents
 from agnt_api.services.records import as_utc
 from agnt_api.settings import Settings
-from agnt_api.testing.search_corpus import corpus, insert_corpus
+from agnt_api.testing.search_corpus import corpus, insert_corpus, insert_ended_jobs
 from agnt_models import AgentSummary, Role
 
 from .conftest import ON_POSTGRES_ONLY
@@ -56,30 +56,15 @@ def _run_jobs(
     age: timedelta = timedelta(days=1),
 ) -> None:
     """``done``: agent -> (completed, failed) jobs ``age`` ago; then recount those agents."""
-    now = datetime.now(UTC)
-    buyer = uuid.uuid4()
-    connection.execute(
-        sa.insert(principals),
-        [{"id": buyer, "name": f"b-{buyer.hex[:8]}", "role": "buyer", "created_at": now}],
+    ended_at = datetime.now(UTC) - age
+    insert_ended_jobs(
+        connection,
+        [
+            (agent_id, status, ended_at)
+            for agent_id, (completed, failed) in done.items()
+            for status in ["completed"] * completed + ["failed"] * failed
+        ],
     )
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "agent_id": agent_id,
-            "buyer_id": buyer,
-            "prompt": "p",
-            "params": {},
-            "status": status,
-            "progress": 100,
-            "created_at": now - age,
-            "updated_at": now - age,
-            "completed_at": now - age,
-        }
-        for agent_id, (completed, failed) in done.items()
-        for status in ["completed"] * completed + ["failed"] * failed
-    ]
-    if rows:
-        connection.execute(sa.insert(jobs), rows)
     # Jobs written straight into the table: count them as their completions would.
     search_popularity.recount(connection, list(done))
 

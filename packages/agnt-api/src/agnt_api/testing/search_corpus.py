@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agnt_api.db import dialect
-from agnt_api.db.tables import agent_tags, agents, principals
+from agnt_api.db.tables import agent_tags, agents, jobs, principals
 from agnt_api.services import search_index
 
 
@@ -346,6 +346,43 @@ def insert_corpus(connection: sa.Connection, rows: list[dict[str, Any]]) -> uuid
             ],
         )
     return owner
+
+
+def insert_ended_jobs(
+    connection: sa.Connection, ended: Iterable[tuple[str, str, datetime]]
+) -> None:
+    """Jobs that ended (``(agent_id, status, ended_at)``, status ``completed`` or
+    ``failed``, ordered and ended at that time) under a new buyer, written straight into
+    ``jobs``: their agents' popularity is not recounted (``search_popularity.recount``)."""
+    buyer = uuid.uuid4()
+    connection.execute(
+        sa.insert(principals),
+        [
+            {
+                "id": buyer,
+                "name": f"b-{buyer.hex[:8]}",
+                "role": "buyer",
+                "created_at": datetime.now(UTC),
+            }
+        ],
+    )
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "agent_id": agent_id,
+            "buyer_id": buyer,
+            "prompt": "p",
+            "params": {},
+            "status": status,
+            "progress": 100,
+            "created_at": at,
+            "updated_at": at,
+            "completed_at": at,
+        }
+        for agent_id, status, at in ended
+    ]
+    for chunk in _chunks(rows, 20_000):
+        connection.execute(sa.insert(jobs), chunk)
 
 
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
